@@ -1,0 +1,35 @@
+# The README's two commands: `make main` (the main job) and `make test` (the tests).
+# Both create the virtual environment .venv and install the project into it when needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup main test export smoke clean-results
+
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Main job: the csrl pipeline (SimCLR pretraining of the ConvNet encoder, then fine-tuning) on ELPV at the
+# cpu profile, one seed, through papermill. ELPV ships in the elpv-dataset package: no download, no data root.
+main: $(STAMP)
+	$(BIN)/defect-nb reproduce csrl-elpv --profile cpu -p 'seeds=[0]'
+
+# Tests: every component notebook (nbdev_test) plus the integration, real-data and papermill tests.
+test: $(STAMP)
+	$(BIN)/nbdev_test --path nbs --skip_file_re '^_'
+	$(BIN)/python -m pytest tests -q -rs
+
+# nbdev: export the package from the notebooks (never edit defect_nb/ by hand).
+export: $(STAMP)
+	$(BIN)/nbdev_export
+
+# Every table at the smoke profile (wiring check).
+smoke: $(STAMP)
+	$(BIN)/defect-nb reproduce --profile smoke --out /tmp/defect_nb-smoke
