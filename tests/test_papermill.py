@@ -1,0 +1,50 @@
+"""The table notebooks through papermill at the smoke profile, via the CLI, into a temporary results root."""
+import json
+from pathlib import Path
+import pytest
+from defect_nb.core import read_result
+from conftest import needs, cli, ROOT
+
+def _figure_mtimes():
+    return {f.name: f.stat().st_mtime_ns for f in (ROOT/"figures").glob("*.png")}
+
+def _check_entry(out, tid, before_figs):
+    r = read_result(tid, "smoke", out)
+    assert r is not None, f"no registry entry for {tid}"
+    assert r["id"] == tid and r["profile"] == "smoke" and r["rows"] and r["seeds"]
+    assert r["paper"]["rows"], "the paper's numbers are attached"
+    for row in r["rows"]:
+        assert 0 <= row["metrics"]["accuracy"] <= 1 and row["metrics"]["params"] > 0
+    assert (out/"smoke"/"executed"/f"{tid}.ipynb").exists(), "the executed notebook is kept"
+    for f in r["figures"]:
+        assert (out/"smoke"/"figures"/f).exists()
+    assert _figure_mtimes() == before_figs, "a smoke run must not touch the project's real figures"
+    return r
+
+@needs("neu-cls", "mtd")
+def test_reproduce_csrl_t2_smoke(tmp_path):
+    figs = _figure_mtimes()
+    p = cli("reproduce", "csrl-t2", "--profile", "smoke", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    r = _check_entry(tmp_path, "csrl-t2", figs)
+    assert "neu-cls" in r["datasets"]["fine-tune and test"]
+    assert r["datasets"]["pretraining pool"]["composition"].keys() >= {"neu-cls", "mtd", "elpv"}
+    assert "csrl-t2 at profile smoke" in p.stdout          # the result table is printed
+
+def test_reproduce_elpv_smoke_then_resume(tmp_path):
+    figs = _figure_mtimes()
+    p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    r = _check_entry(tmp_path, "csrl-elpv", figs)
+    assert "binary_accuracy" in r["rows"][0]["metrics"]
+    before = (tmp_path/"smoke"/"csrl-elpv.json").read_text()
+    p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "--resume")
+    assert p.returncode == 0 and "skipped" in p.stdout
+    assert (tmp_path/"smoke"/"csrl-elpv.json").read_text() == before
+
+def test_failing_table_is_reported_and_writes_nothing(tmp_path):
+    p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "-p", "dataset=no-such-set")
+    assert p.returncode == 1
+    assert "failed" in p.stdout and "no-such-set" in p.stdout
+    assert read_result("csrl-elpv", "smoke", tmp_path) is None
+    assert (tmp_path/"smoke"/"executed"/"csrl-elpv.ipynb").exists()
