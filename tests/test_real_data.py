@@ -139,3 +139,13 @@ def test_wrong_size_mask_is_named(tmp_path):
     ds = load_dataset("sd-saliency-900", path=dst)
     with pytest.raises(DataError, match="In_1.png"):
         decode_cached(ds, 32, cache_dir=tmp_path/"cache", progress=False)
+
+@needs("neu-cls")
+def test_neu_cls_flat_original_layout(tmp_path):
+    "The original NEU release is one flat folder of Cr_1.bmp ... Sc_300.bmp: same ids, same classes as the Kaggle copy."
+    kaggle = load_dataset("neu-cls")
+    flat = tmp_path/"NEU surface defect database"; flat.mkdir()
+    pick = kaggle.records[::60]
+    for r in pick: shutil.copy(r.path, flat/r.path.name)
+    ds = load_dataset("neu-cls", root=tmp_path)          # found by the release's own folder name
+    assert [(r.id, r.label) for r in ds] == [(r.id, r.label) for r in pick]
