@@ -8,11 +8,11 @@ from conftest import needs, cli, ROOT
 def _figure_mtimes():
     return {f.name: f.stat().st_mtime_ns for f in (ROOT/"figures").glob("*.png")}
 
-def _check_entry(out, tid, before_figs):
+def _check_entry(out, tid, before_figs, paper_rows=True):
     r = read_result(tid, "smoke", out)
     assert r is not None, f"no registry entry for {tid}"
     assert r["id"] == tid and r["profile"] == "smoke" and r["rows"] and r["seeds"]
-    assert r["paper"]["rows"], "the paper's numbers are attached"
+    assert "paper" in r and (r["paper"]["rows"] or not paper_rows), "the paper's numbers are attached"
     for row in r["rows"]:
         assert 0 <= row["metrics"]["accuracy"] <= 1 and row["metrics"]["params"] > 0
     assert (out/"smoke"/"executed"/f"{tid}.ipynb").exists(), "the executed notebook is kept"
@@ -48,3 +48,16 @@ def test_failing_table_is_reported_and_writes_nothing(tmp_path):
     assert "failed" in p.stdout and "no-such-set" in p.stdout
     assert read_result("csrl-elpv", "smoke", tmp_path) is None
     assert (tmp_path/"smoke"/"executed"/"csrl-elpv.ipynb").exists()
+
+@needs("neu-cls", "mtd")
+def test_reproduce_csrl_t3_t4_smoke(tmp_path):
+    "Table 3 (same encoder from scratch, no pool) and Table 4 (NNCLR with a support queue) from the same notebook."
+    figs = _figure_mtimes()
+    p = cli("reproduce", "csrl-t3", "csrl-t4", "--profile", "smoke", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    t3 = _check_entry(tmp_path, "csrl-t3", figs, paper_rows=False)
+    t4 = _check_entry(tmp_path, "csrl-t4", figs)
+    assert t3["rows"][0]["method"] == "convnet (from scratch)" and t3["datasets"]["pretraining pool"]["n_images"] == 0
+    assert "probe_acc" not in t3["rows"][0]["metrics"]
+    assert t4["rows"][0]["method"] == "convnet (NNCLR)" and t4["protocol"]["queue_size"] == 10000
+    assert t4["datasets"]["pretraining pool"]["n_images"] > 0
