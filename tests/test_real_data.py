@@ -149,3 +149,12 @@ def test_neu_cls_flat_original_layout(tmp_path):
     for r in pick: shutil.copy(r.path, flat/r.path.name)
     ds = load_dataset("neu-cls", root=tmp_path)          # found by the release's own folder name
     assert [(r.id, r.label) for r in ds] == [(r.id, r.label) for r in pick]
+
+@needs("neu-cls", "sd-saliency-900")
+def test_pretrain_pool_takes_a_picture_once_across_copies():
+    "SD-saliency-900 holds NEU-CLS pictures: a pool of both takes each picture once, never a test one."
+    from defect_nb.csrl import classification_splits, pretrain_pool
+    sd = classification_splits("neu-cls", "smoke", progress=False)
+    x, info = pretrain_pool(sd, ["neu-cls", "sd-saliency-900"], "smoke", progress=False)
+    assert len(x) == info["n_images"] == 128 and x.dtype.is_floating_point is False
+    assert info["excluded_test_copies"]["sd-saliency-900"] > 0
