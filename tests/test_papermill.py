@@ -61,3 +61,18 @@ def test_reproduce_csrl_t3_t4_smoke(tmp_path):
     assert "probe_acc" not in t3["rows"][0]["metrics"]
     assert t4["rows"][0]["method"] == "convnet (NNCLR)" and t4["protocol"]["queue_size"] == 10000
     assert t4["datasets"]["pretraining pool"]["n_images"] > 0
+
+@needs("neu-cls", "mtd")
+def test_reproduce_csrl_t5_and_figures_smoke(tmp_path):
+    "Table 5 (supervised models, EfficientNet-Lite0 the only ImageNet row) and Figures 9-15 (runs made when no entry)."
+    figs = _figure_mtimes()
+    p = cli("reproduce", "csrl-t5", "csrl-fig9-15", "--profile", "smoke", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    t5 = _check_entry(tmp_path, "csrl-t5", figs)
+    methods = [r["method"] for r in t5["rows"]]
+    assert len(methods) == 7 and all("from scratch" in m for m in methods if "EfficientNet" not in m)
+    assert "EfficientNet-Lite0 (ImageNet)" in methods
+    f = read_result("csrl-fig9-15", "smoke", tmp_path)
+    assert len(f["figures"]) == 5 and all((tmp_path/"smoke"/"figures"/n).exists() for n in f["figures"])
+    assert {r["method"] for r in f["rows"]} >= {"convnet SimCLR", "skip-convnet NNCLR"}
+    assert all(0 <= r["metrics"]["auc_macro"] <= 1 for r in f["rows"] if "auc_macro" in r["metrics"])
