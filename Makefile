@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup main test export smoke clean-results
+.PHONY: setup main test export smoke clean-results bench
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,22 @@ export: $(STAMP)
 # Every table at the smoke profile (wiring check).
 smoke: $(STAMP)
 	$(BIN)/defect-nb reproduce --profile smoke --out /tmp/defect_nb-smoke
+
+# Benchmark (not a test): our SimCLR step vs the same step on lightly's NTXentLoss; augmentation vs training
+# throughput. lightly is installed here only. Writes results/bench/simclr_step.{json,png}.
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	$(BIN)/python tools/bench_simclr.py
+
+# The rendered tutorial: every notebook (nbconvert, no quarto), the executed paper notebooks, reports and figures
+# as a static site in _site/ (git-ignored); open _site/index.html.
+.PHONY: site report readme
+site: $(STAMP)
+	$(BIN)/defect-nb site --dest _site
+
+# The cpu-profile report (Markdown + one self-contained HTML page) and the README's generated blocks.
+report: $(STAMP)
+	$(BIN)/defect-nb report --profile cpu --readme
+
+readme: $(STAMP)
+	$(BIN)/defect-nb readme
