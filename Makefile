@@ -21,9 +21,10 @@ setup: $(STAMP)
 main: $(STAMP)
 	$(BIN)/defect-nb reproduce csrl-elpv --profile cpu -p 'seeds=[0]'
 
-# Tests: every component notebook (nbdev_test) plus the integration, real-data and papermill tests.
+# Tests: every component notebook (nbdev_test), then pytest: the real-data tests and every paper notebook at the smoke
+# profile through the CLI and papermill (tests/test_*.py), so each paper notebook runs once.
 test: $(STAMP)
-	$(BIN)/nbdev_test --path nbs --skip_file_re '^_'
+	$(BIN)/nbdev_test --path nbs --skip_file_re '^_' --skip_folder_re '^(paper|[_.])'
 	$(BIN)/python -m pytest tests -q -rs
 
 # nbdev: export the package from the notebooks (never edit defect_nb/ by hand).
