@@ -19,7 +19,7 @@ setup: $(STAMP)
 # Main job: the csrl pipeline (SimCLR pretraining of the ConvNet encoder, then fine-tuning) on ELPV at the
 # cpu profile, one seed, through papermill. ELPV ships in the elpv-dataset package: no download, no data root.
 main: $(STAMP)
-	$(BIN)/defect-nb reproduce csrl-elpv --profile cpu -p 'seeds=[0]'
+	$(BIN)/defect-nb reproduce csrl-elpv --profile cpu -p 'seeds=[0]' -p 'encoders=["convnet"]'
 
 # Tests: every component notebook (nbdev_test), then pytest: the real-data tests and every paper notebook at the smoke
 # profile through the CLI and papermill (tests/test_*.py), so each paper notebook runs once.
