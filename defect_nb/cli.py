@@ -11,8 +11,8 @@ import defect_nb.formats  # registers the readers of datasets that are not bundl
 from .runner import TABLES, reproduce, table_statuses, fmt_time
 
 # %% auto #0
-__all__ = ['cmd_data_list', 'cmd_data_info', 'cmd_tables', 'parse_params', 'format_result', 'cmd_reproduce', 'cmd_report',
-           'cmd_readme', 'cmd_site', 'build_parser', 'main']
+__all__ = ['cmd_data_list', 'cmd_data_info', 'cmd_tables', 'status_summary', 'parse_params', 'format_result', 'cmd_reproduce',
+           'cmd_report', 'cmd_readme', 'cmd_site', 'build_parser', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -45,7 +45,18 @@ def cmd_tables(args) -> int:
     w = max([len(s) for d in st.values() for s in d.values()] + [8])
     print(f"{'id':16s} " + " ".join(f"{p:{w}s}" for p in profs))
     for tid, d in st.items(): print(f"{tid:16s} " + " ".join(f"{d[p]:{w}s}" for p in profs))
+    for p in profs: print(status_summary(st, p, args.out))
     return 0
+
+def status_summary(st: dict, profile: str, out=None) -> str:
+    "One line per profile: how many ids are in each status, and the summed wall time of the done entries."
+    from collections import Counter
+    n = Counter("waiting for data" if s.startswith("waiting") else s for s in (d[profile] for d in st.values()))
+    done = [read_result(t, profile, out) for t, d in st.items() if d[profile] == "done"]
+    wall = sum(float(r.get("wall_s", 0)) for r in done if r)
+    return (f"{profile}: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items(), key=lambda kv: -kv[1]))
+            + (f"; the done entries' own wall times add up to {fmt_time(wall)} (each measured when its table last ran, "
+               "not one batch)" if done else ""))
 
 def parse_params(items) -> dict:
     "`KEY=VALUE` overrides for a notebook's parameters; VALUE is JSON when it parses (`seeds=[0]`), else a string."
