@@ -44,12 +44,12 @@ PROFILES = {
     "smoke": Profile("smoke", img_size=32, batch_size=16, pretrain_epochs=1, finetune_epochs=2, patience=2,
                      lr=1e-3, seeds=(0,), max_images=64, probe_epochs=2,
                      description="CI wiring check: tiny data, one epoch, seconds per notebook"),
-    "cpu": Profile("cpu", img_size=64, batch_size=64, pretrain_epochs=8, finetune_epochs=20, patience=5,
+    "cpu": Profile("cpu", img_size=64, batch_size=64, pretrain_epochs=8, finetune_epochs=50, patience=10,
                    lr=1e-3, seeds=(0, 1, 2), max_images=None, probe_epochs=30, pool_max=2048,
                    encoder_img_size=(("resnet50", 32),),
                    description="real results on 2 CPU cores: 64x64 inputs (ResNet-50: 32x32, its step costs 6x the "
                                "ConvNet's at 64), batch 64, Adam 1e-3, 8 SimCLR/NNCLR epochs over a 2,048-image "
-                               "pool subsample, at most 20 fine-tuning epochs with patience 5"),
+                               "pool subsample, at most 50 fine-tuning epochs with patience 10"),
     "paper": Profile("paper", img_size=200, batch_size=32, pretrain_epochs=100, finetune_epochs=100, patience=15,
                      lr=1e-4, seeds=(0, 1, 2), max_images=None, probe_epochs=50,
                      description="the papers' protocol (csrl: Adam 1e-4, batch 32, 100 epochs, patience 15); "
