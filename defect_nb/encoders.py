@@ -194,6 +194,8 @@ class SqueezeNet(nn.Module):
             for cfg in group: layers.append(Fire(c, *cfg)); c = layers[-1].out_c
         self.features = nn.Sequential(*layers, nn.Conv2d(c, out_dim, 1), nn.ReLU(inplace=True),
                                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        for m in self.modules():          # He initialisation (see above): PyTorch's default leaves a constant embedding
+            if isinstance(m, nn.Conv2d): nn.init.kaiming_uniform_(m.weight, nonlinearity="relu"); nn.init.zeros_(m.bias)
         self.in_chans, self.img_size, self.out_dim = in_chans, img_size, out_dim
 
     def forward(self, x: Tensor) -> Tensor: return self.features(x)
