@@ -88,7 +88,7 @@ def table_cells(entry: dict) -> tuple:
     body, flags = [], []
     for i, r in enumerate(rows):
         p = matched.get(i, {}).get("metrics", {}); n = r.get("n_seeds", len(entry.get("seeds", [])) or 1)
-        name = r["method"] + (f" ↔ paper: {matched[i]['method']}" if i in matched and _norm(matched[i]["method"]) != _norm(r["method"]) else "")
+        name = r["method"] + (f" ↔ paper: {matched[i]['method']}" if i in matched and matched[i]["method"] != r["method"] else "")   # the paper's own label, even if it differs only in case
         body.append([name, *[ours_cell(k, r["metrics"], n) + (f" (paper {fmt_value(k, p[k])})" if k in p else "") for k in cols]])
         flags.append(False)
     for p in rest:
