@@ -59,13 +59,16 @@ def status_summary(st: dict, profile: str, out=None) -> str:
                "not one batch)" if done else ""))
 
 def parse_params(items) -> dict:
-    "`KEY=VALUE` overrides for a notebook's parameters; VALUE is JSON when it parses (`seeds=[0]`), else a string."
+    "`KEY=VALUE` overrides for a notebook's parameters; VALUE is JSON (`seeds=[0]`) or a Python literal as the parameter cells write them (`run_cache=None`, `keep_other_rows=False`), else a string."
+    import ast
     out = {}
     for it in items or []:
         if "=" not in it: raise ValueError(f"parameter {it!r} must look like KEY=VALUE")
         k, v = it.split("=", 1)
         try: out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError: out[k.strip()] = v
+        except json.JSONDecodeError:
+            try: out[k.strip()] = ast.literal_eval(v.strip())
+            except (ValueError, SyntaxError): out[k.strip()] = v
     return out
 
 def format_result(r: dict, keys=("accuracy", "binary_accuracy", "precision", "recall", "f1", "params", "ms_per_step")) -> str:
@@ -136,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="smoke", choices=list(PROFILES))
     r.add_argument("--resume", action="store_true", help="skip ids whose result exists")
     r.add_argument("--out", help="results root (default: <project>/results)")
-    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a notebook parameter, e.g. -p seeds=[0]")
+    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a notebook parameter (JSON or a Python literal), e.g. -p seeds=[0] -p run_cache=None")
     r.add_argument("--timeout", type=float, metavar="S", help="wall time limit per notebook, seconds (stopped and reported as failed)")
     r.add_argument("--cell-timeout", type=float, metavar="S", help="time limit per notebook cell, seconds (papermill execution_timeout)")
     r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
