@@ -42,6 +42,17 @@ def test_reproduce_elpv_smoke_then_resume(tmp_path):
     assert p.returncode == 0 and "skipped" in p.stdout
     assert (tmp_path/"smoke"/"csrl-elpv.json").read_text() == before
 
+def test_img_size_parameter_sets_every_encoders_side(tmp_path):
+    # `-p img_size=N` overrides the profile's side for every encoder (ResNet-50's smaller cpu side included), and
+    # `-p run_cache=None` turns the run cache off rather than naming a folder "None"
+    p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "-p", "img_size=40",
+            "-p", 'encoders=["convnet","resnet50"]', "-p", "run_cache=None")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    r = read_result("csrl-elpv", "smoke", tmp_path)
+    assert r["protocol"]["img_size"] == 40 and r["protocol"]["encoder_img_size"] == {}
+    assert {(run["encoder"], run["img_size"]) for run in r["runs"]} == {("convnet", 40), ("resnet50", 40)}
+    assert not (ROOT/"nbs"/"paper"/"None").exists() and not list(tmp_path.rglob("None"))
+
 def test_failing_table_is_reported_and_writes_nothing(tmp_path):
     p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "-p", "dataset=no-such-set")
     assert p.returncode == 1
