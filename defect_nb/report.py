@@ -5,14 +5,18 @@
 # %% ../nbs/92_report.ipynb #fda2602d
 from __future__ import annotations
 import base64, html, json, os, re, shutil, subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from .core import project_root, results_root, FRACTION_METRICS
-from .runner import TABLES, figure_dir, executed_path, fmt_time, all_table_ids, valid_result, table_status
+from .runner import TABLES, FAMILIES, figure_dir, executed_path, fmt_time, all_table_ids, valid_result, table_status
 
 # %% auto #0
-__all__ = ['METRIC_ORDER', 'CSS', 'BLOCKS', 'LOAD_SCRIPT', 'load_results', 'is_fraction', 'fmt_value', 'metric_label',
-           'metric_columns', 'ours_cell', 'match_paper', 'table_cells', 'describe', 'substitutes', 'short_data',
-           'md_table', 'entry_facts', 'entry_markdown', 'entry_html', 'status_rows', 'report', 'readme_results',
+__all__ = ['METRIC_ORDER', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS', 'LOAD_SCRIPT', 'load_results',
+           'is_fraction', 'fmt_value', 'metric_label', 'metric_columns', 'ours_cell', 'match_paper', 'table_cells',
+           'describe', 'substitutes', 'short_data', 'md_table', 'entry_facts', 'entry_markdown', 'entry_html',
+           'status_rows', 'report', 'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named',
+           'our_headline_row', 'matched_paper_row', 'paper_headline_row', 'bold', 'ours_headline', 'paper_headline',
+           'figure_link', 'summary_row', 'family_of', 'by_family', 'family_block', 'readme_intro', 'readme_results',
            'readme_datasets', 'replace_block', 'update_readme', 'nb_title', 'render_notebook', 'build_site',
            'find_browser', 'browser_check']
 
@@ -213,41 +217,183 @@ def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=N
     html_path = dest/"report.html"; html_path.write_text(page)
     return md_path, html_path
 
-# %% ../nbs/92_report.ipynb #0ad81eb5
-def readme_results(profile: str = "cpu", out=None) -> str:
-    "The README's results block: one line per method (key metrics, ours and the paper's), data, seeds, time; figures."
-    entries = load_results(profile, out)
-    lines = [f"Generated from `results/{profile}/*.json` by `defect-nb readme` (do not edit by hand). Ours: mean ± std "
-             f"over the seeds at the `{profile}` profile, the paper's number for the same cell in parentheses; "
-             f"fractions in %. Full tables: `defect-nb report --profile {profile}`.", ""]
-    body = []
-    for r in entries:
-        rows, prows = r["rows"], r.get("paper", {}).get("rows", [])
-        matched, rest = match_paper(rows, prows)
-        keys = [k for k in metric_columns(rows, prows) if is_fraction(k)][:4] or metric_columns(rows, prows)[:3]
-        first = True
-        for i, row in enumerate(rows):
-            p = matched.get(i, {}).get("metrics", {}); n = row.get("n_seeds", len(r.get("seeds", [])) or 1)
-            # the table's key metrics; a row that has none of them (a speed-up, a recall row) shows its own first three
-            row_keys = [k for k in keys if k in row["metrics"] or k in p] or metric_columns([row])[:3]
-            cells = [f"{k} {ours_cell(k, row['metrics'], n)}" + (f" ({fmt_value(k, p[k])})" if k in p else "")
-                     for k in row_keys]
-            body.append([r["id"] if first else "", row["method"], ", ".join(cells),
-                         short_data(r.get("datasets", {})) if first else "",
-                         ", ".join(map(str, r.get("seeds", []))) if first else "", fmt_time(r.get("wall_s", 0)) if first else ""])
-            first = False
-        for p in rest:
-            body.append(["", f"paper: {p['method']}", ", ".join(f"{k} ({fmt_value(k, v)})" for k, v in p["metrics"].items()), "", "", ""])
-    if not entries: return "\n".join(lines + [f"No `{profile}` results yet."])
-    lines.append(md_table(["table", "method", "ours (paper)", "data", "seeds", "wall time"], body))
-    figs = [(r["id"], f) for r in entries for f in r.get("figures", [])]
-    if figs:
-        lines += ["", "Figures (`figures/`):", ""]
-        for tid in dict.fromkeys(t for t, _ in figs):
-            lines.append(f"- {tid}: " + " · ".join(f"[{f[len(tid) + 1:-4] if f.startswith(tid + '_') else f}](figures/{f})"
-                                                     for t, f in figs if t == tid))
-    return "\n".join(lines)
+# %% ../nbs/92_report.ipynb #beb2dd0b
+@dataclass(frozen=True)
+class Headline:
+    "Which cell of a table the README shows: see the rule above."
+    measures: str                   # what the table compares, in a few words
+    metric: str | None              # the registry metric shown; None for a table that is a figure
+    row: str = "best"               # our row: "best" (highest `metric`) or its exact method name
+    paper_row: str | None = None    # the paper's row by name; None: matched to ours, else the paper's best
+    figure: str | None = None       # the figure linked; None: the entry's first
 
+FAMILY_TITLES = {"csrl": "contrastive pretraining of small encoders",
+                 "scl": "self-contrastive loss with an angular margin",
+                 "cat": "anomaly-localisation transformer trained on synthetic droplets",
+                 "agssp": "detector pretraining guided by CLIP-based anomaly maps"}
+
+HEADLINES = {
+    "csrl-t2": Headline("SimCLR pretraining + fine-tuning, per encoder", "accuracy"),
+    "csrl-t3": Headline("the same encoders from scratch", "accuracy"),
+    "csrl-t4": Headline("NNCLR pretraining + fine-tuning, per encoder", "accuracy"),
+    "csrl-elpv": Headline("transfer to ELPV solar cells (defective or not)", "binary_accuracy"),
+    "csrl-t5": Headline("supervised baselines", "accuracy"),
+    "csrl-fig9-15": Headline("confusion, curves and ROC of two models", "accuracy",
+                             figure="csrl-fig9-15_overview_accuracy.png"),
+    "scl-t5": Headline("38 wafer-map classes", "accuracy",
+                       row="Proposed (synthetic wafer maps): Avg (all 38 classes)",
+                       paper_row="Proposed (average)", figure="scl-t5_per_class.png"),
+    "scl-t6": Headline("wafer maps, 20/50/100 per class", "accuracy",
+                       row="Proposed (100/class, synthetic wafer maps)", figure="scl-t6_accuracy.png"),
+    "scl-fig2": Headline("Grad-CAM, backbone vs proposed", "accuracy",
+                         row="Proposed (SCL + ArcFace) (NEU-CLS)"),
+    "scl-fig3": Headline("Grad-CAM on wafer maps", "accuracy",
+                         row="Proposed (SCL + ArcFace) (synthetic wafer maps)"),
+    "scl-t2": Headline("60/70/80 % of NEU for training", "accuracy", row="Proposed (80 %)"),
+    "scl-t3": Headline("10/20/50 training images per class", "accuracy", row="Proposed (50/class)"),
+    "scl-t4": Headline("few-shot on unseen classes", "accuracy", row="Proposed 5-shot"),
+    "cat-t3": Headline("synthetic vs real defects", "ssim", row="droplet"),
+    "cat-fig3": Headline("the droplet, step by step", None),
+    "cat-fig6": Headline("8 generators on 4 datasets", None, figure="cat-fig6_grid.png"),
+    "cat-t1": Headline("adding one component at a time", "image_auroc"),
+    "cat-t2": Headline("removing one component from the full model", "image_auroc", row="Full (A+B+C+D)"),
+    "cat-t4": Headline("CAT vs other methods", "image_auroc", row="CAT (Full, A+B+C+D)"),
+    "cat-t5": Headline("cross-domain: tested on ELPV", "image_auroc", row="CAT (Full) → ELPV (image level)"),
+    "cat-fig7": Headline("failure cases: padding, threshold", "image_auroc"),
+    "agssp-t4": Headline("few-shot anomaly detection, KeAD vs WinCLIP", "image_auroc"),
+    "agssp-fig5": Headline("anomaly maps, KeAD vs WinCLIP", "pixel_auroc"),
+    "agssp-speed": Headline("KeAD vs WinCLIP: time", "speedup", row="WinCLIP / KeAD"),
+    "agssp-boxes": Headline("pseudo boxes from anomaly maps: speed", "maps_per_s",
+                            row="pseudo_boxes (batched)"),
+    "agssp-fig7": Headline("pseudo-box offset delta vs mask IoU", "mask_iou_sd-saliency-900",
+                           row="adaptive delta=0.1"),
+    "agssp-t2": Headline("detector pretraining modes", "map50"),
+    "agssp-t3": Headline("extreme few-shot (50 images)", "map50"),
+    "agssp-t5": Headline("AGBP ablations: freezing, layers, loss", "map50",
+                         row="efficientnet-lite0 +AGBP: lower 2 frozen, last two stages, cosine (default)"
+                             " (NEU-DET-Mini)",
+                         paper_row="Swin-Base, both (lower layers frozen, last two layers distilled)"),
+    "agssp-t6": Headline("detector efficiency", "fps", row="efficientnet-lite0 FCOS +AGSSP (NEU-DET-Mini)"),
+}
+
+# %% ../nbs/92_report.ipynb #d273f287
+def headline_for(entry: dict) -> Headline:
+    "The entry's `HEADLINES` entry, else its first fraction metric (else its first metric) on its best row."
+    if entry["id"] in HEADLINES:
+        return HEADLINES[entry["id"]]
+    cols = metric_columns(entry["rows"])
+    fractions = [k for k in cols if is_fraction(k)]
+    return Headline("", (fractions or cols or [None])[0])
+
+def is_run_here(row: dict) -> bool:
+    "False for a row that only carries a number cited from a paper."
+    return not re.search(r"not run here|not ours", row["method"])
+
+def best_row(rows, metric: str):
+    "The row with the highest value of `metric` (the first of ties), or None."
+    have = [r for r in rows if r["metrics"].get(metric) is not None]
+    return max(have, key=lambda r: r["metrics"][metric], default=None)
+
+def row_named(rows, name: str):
+    return next((r for r in rows if r["method"] == name), None)
+
+def our_headline_row(entry: dict, h: Headline):
+    "Our row of the headline cell (None when the table has no such row)."
+    ours = [r for r in entry["rows"] if is_run_here(r)]
+    return best_row(ours, h.metric) if h.row == "best" else row_named(ours, h.row)
+
+def matched_paper_row(entry: dict, ours: dict):
+    "The paper's row the report matches to our row `ours`, or None."
+    matched, _ = match_paper(entry["rows"], entry.get("paper", {}).get("rows", []))
+    i = next((i for i, r in enumerate(entry["rows"]) if r is ours), None)
+    return matched.get(i)
+
+def paper_headline_row(entry: dict, h: Headline, ours):
+    "The paper's row of the headline cell: the named one, else the one matched to ours, else its best."
+    prows = entry.get("paper", {}).get("rows", [])
+    if h.paper_row:
+        return row_named(prows, h.paper_row)
+    m = matched_paper_row(entry, ours) if ours is not None else None
+    if m is not None and h.metric in m["metrics"]:
+        return m
+    return best_row(prows, h.metric)
+
+# %% ../nbs/92_report.ipynb #ebd892de
+SUMMARY_HEADER = ["table", "measures", "metric", "ours (headline row)", "paper", "seeds", "time", "figure"]
+
+def bold(s: str) -> str:
+    return s if s == "–" else f"**{s}**"
+
+def ours_headline(entry: dict, h: Headline, row) -> str:
+    "Our headline cell: `row: **mean ± std**`."
+    if h.metric is None:
+        return "see the figure"
+    if row is None:
+        return "–"
+    n = row.get("n_seeds", len(entry.get("seeds", [])) or 1)
+    return f"{row['method']}: {bold(ours_cell(h.metric, row['metrics'], n))}"
+
+def paper_headline(h: Headline, prow, ours) -> str:
+    "The paper's headline cell: its number, naming the paper's row when it is not the same method as ours."
+    if prow is None or h.metric not in prow["metrics"]:
+        return "–"
+    value = bold(fmt_value(h.metric, prow["metrics"][h.metric]))
+    same = ours is not None and _norm(prow["method"]) == _norm(ours["method"])
+    return value if same else f"{prow['method']}: {value}"
+
+def figure_link(entry: dict, h: Headline) -> str:
+    f = h.figure or next(iter(entry.get("figures", [])), None)
+    if f is None:
+        return "–"
+    name = f[len(entry["id"]) + 1:-4] if f.startswith(entry["id"] + "_") else f[:-4]
+    return f"[{name}](figures/{f})"
+
+def summary_row(entry: dict) -> list:
+    "One line of the README's results block."
+    h = headline_for(entry)
+    ours = our_headline_row(entry, h) if h.metric else None
+    prow = paper_headline_row(entry, h, ours) if h.metric else None
+    tid = entry["id"] + (" †" if substitutes(entry.get("datasets", {})) else "")
+    seeds = ", ".join(map(str, entry.get("seeds", [])))
+    metric = metric_label(h.metric) if h.metric else "–"
+    return [tid, h.measures, metric, ours_headline(entry, h, ours), paper_headline(h, prow, ours), seeds,
+            fmt_time(entry.get("wall_s", 0)), figure_link(entry, h)]
+
+def family_of(tid: str) -> str:
+    return tid.split("-")[0]
+
+def by_family(entries) -> dict:
+    "{family: entries}, the families in `FAMILIES` order, then any other in order of appearance."
+    fams = {f: [] for f in FAMILIES}
+    for e in entries:
+        fams.setdefault(family_of(e["id"]), []).append(e)
+    return {f: es for f, es in fams.items() if es}
+
+def family_block(family: str, entries) -> str:
+    "A family's heading and its summary table."
+    title = FAMILY_TITLES.get(family)
+    heading = f"### {family}" + (f": {title}" if title else "")
+    return heading + "\n\n" + md_table(SUMMARY_HEADER, [summary_row(e) for e in entries])
+
+def readme_intro(profile: str) -> str:
+    "The block's first paragraph: where it comes from and how to read it."
+    return (f"Generated from `results/{profile}/*.json` by `defect-nb readme` (do not edit by hand).\n"
+            f"One line per table: its headline cell (metric and row chosen per table in `HEADLINES`,\n"
+            f"`nbs/92_report.ipynb`), ours as mean ± std over the seeds at the `{profile}` profile, beside\n"
+            f"the paper's number for the same cell (the paper's row is named when it is another method);\n"
+            f"fractions in %. † marks a table run on data other than the paper's. Every table in full\n"
+            f"(all rows and metrics, the data per role, all figures): "
+            f"`defect-nb report --profile {profile}`.")
+
+def readme_results(profile: str = "cpu", out=None) -> str:
+    "The README's results block: per family, one line per table with its headline cell."
+    entries = load_results(profile, out)
+    if not entries:
+        return readme_intro(profile) + f"\n\nNo `{profile}` results yet."
+    blocks = [family_block(f, es) for f, es in by_family(entries).items()]
+    return "\n\n".join([readme_intro(profile), *blocks])
+
+# %% ../nbs/92_report.ipynb #fdb3d9d6
 def readme_datasets() -> str:
     "The README's dataset block: every reader with its expected layout under the data root and its source."
     import defect_nb.formats  # registers the readers of datasets that are not bundled
@@ -266,7 +412,7 @@ def replace_block(text: str, name: str, content: str) -> str:
     return text[:i] + "\n" + content.strip() + "\n" + text[j:]
 
 def update_readme(path=None, check: bool = False, profile: str = "cpu", out=None) -> bool:
-    "Regenerate the README's blocks; with `check`, only say whether they are current. True when nothing changed."
+    "Regenerate the README's blocks; with `check`, only say whether they are current (True: unchanged)."
     path = Path(path or project_root()/"README.md"); text = path.read_text()
     new = replace_block(text, "results", readme_results(profile, out))
     new = replace_block(new, "datasets", readme_datasets())

@@ -3,7 +3,7 @@ import json, re
 from pathlib import Path
 import pytest
 from defect_nb.report import (report, load_results, update_readme, readme_results, build_site, find_browser,
-                              browser_check, table_cells)
+                              browser_check, table_cells, by_family, HEADLINES, fmt_value, is_run_here)
 from defect_nb.runner import TABLES, tables_md_ids
 from conftest import cli, ROOT
 
@@ -18,6 +18,65 @@ def test_readme_blocks_are_current():
     assert block.strip() == readme_results("cpu", RESULTS).strip()
     assert "make main" in text and "make test" in text          # the two commands stay at the top
     assert text.index("make main") < text.index("<!-- results:start -->")
+
+def results_lines(family: str) -> list:
+    "The body lines of `family`'s table in the README's results block, split into cells."
+    text = (ROOT/"README.md").read_text()
+    block = text.split("<!-- results:start -->")[1].split("<!-- results:end -->")[0]
+    part = block.split(f"### {family}")[1].split("\n### ")[0]
+    rows = [l for l in part.splitlines() if l.startswith("| ") and not l.startswith("| table |")]
+    return [[c.strip() for c in l.strip("|").split(" | ")] for l in rows]
+
+def norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower())
+
+def split_cell(cell: str) -> tuple:
+    "(row name or '', number) of a headline cell `name: **number**` or `**number**`."
+    name, _, value = cell.rpartition(": **") if ": **" in cell else ("", "", cell.strip("*"))
+    return name, value.rstrip("*")
+
+def test_readme_results_is_a_summary():
+    "Per family one short table with a line per table id, in inventory order; no paper-only rows."
+    text = (ROOT/"README.md").read_text()
+    block = text.split("<!-- results:start -->")[1].split("<!-- results:end -->")[0]
+    families = by_family(load_results("cpu", RESULTS))
+    assert families, "no cpu results"
+    for fam, entries in families.items():
+        lines = results_lines(fam)
+        assert [l[0].removesuffix(" †") for l in lines] == [e["id"] for e in entries]
+        part = block.split(f"### {fam}")[1].split("\n### ")[0]
+        assert len(part.strip().splitlines()) <= 25, f"the {fam} block does not fit on one screen"
+    assert "| paper:" not in block and "|  |" not in block, "no per-row dumps"
+    assert len(block.splitlines()) < 80
+
+def test_every_committed_table_has_a_declared_headline():
+    for e in load_results("cpu", RESULTS):
+        h = HEADLINES.get(e["id"])
+        assert h is not None, f"{e['id']}: declare its headline cell in HEADLINES (nbs/92_report.ipynb)"
+        methods = [r["method"] for r in e["rows"]]
+        assert h.row == "best" or h.row in methods, (e["id"], h.row)
+        assert h.paper_row is None or h.paper_row in [p["method"] for p in e["paper"]["rows"]], e["id"]
+        assert h.figure is None or h.figure in e.get("figures", []), (e["id"], h.figure)
+        assert h.metric is None or any(h.metric in r["metrics"] for r in e["rows"]), (e["id"], h.metric)
+
+def test_readme_headline_cells_are_ours_and_the_papers():
+    "Our column holds a number of a row we ran; the paper column only a number of the paper's own rows."
+    for fam, entries in by_family(load_results("cpu", RESULTS)).items():
+        for e, line in zip(entries, results_lines(fam)):
+            metric = HEADLINES[e["id"]].metric
+            ours, paper = line[3], line[4]
+            if metric is None:
+                assert paper == "–"
+                continue
+            name, value = split_cell(ours)
+            row = next(r for r in e["rows"] if r["method"] == name)
+            assert is_run_here(row) and value.split(" ± ")[0] == fmt_value(metric, row["metrics"][metric])
+            if paper == "–":
+                continue
+            pname, pvalue = split_cell(paper)
+            same = lambda p: norm(p["method"]) == norm(pname or name)      # unnamed: the same method as ours
+            prows = [p for p in e["paper"]["rows"] if metric in p["metrics"] and same(p)]
+            assert pvalue in [fmt_value(metric, p["metrics"][metric]) for p in prows], (e["id"], paper)
 
 def test_report_of_the_cpu_registry(tmp_path):
     entries = load_results("cpu", RESULTS)
