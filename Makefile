@@ -18,6 +18,7 @@ setup: $(STAMP)
 
 # Main job: the csrl pipeline (SimCLR pretraining of the ConvNet encoder, then fine-tuning) on ELPV at the
 # cpu profile, one seed, through papermill. ELPV ships in the elpv-dataset package: no download, no data root.
+# It writes under runs/ (git-ignored), never the committed results/ or figures/ (that takes --publish).
 main: $(STAMP)
 	$(BIN)/defect-nb reproduce csrl-elpv --profile cpu -p 'seeds=[0]' -p 'encoders=["convnet"]'
 
@@ -35,11 +36,13 @@ export: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/defect-nb reproduce --profile smoke --out /tmp/defect_nb-smoke
 
-# Benchmark (not a test): our SimCLR step vs the same step on lightly's NTXentLoss; augmentation vs training
-# throughput. lightly is installed here only. Writes results/bench/simclr_step.{json,png}.
+# Benchmarks (not tests; no test asserts on a time): our SimCLR step vs the same step on lightly's NTXentLoss,
+# augmentation vs training throughput (results/bench/simclr_step.{json,png}; lightly is installed here only), and
+# KeAD's dense features vs WinCLIP's sliding windows (results/bench/kead_speed.json).
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python tools/bench_simclr.py
+	$(BIN)/python tools/bench_kead.py
 
 # The rendered tutorial: every notebook (nbconvert, no quarto), the executed paper notebooks, reports and figures
 # as a static site in _site/ (git-ignored); open _site/index.html.

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from .core import cache_root, atomic_torch_save, seed_everything
 from .data import load_dataset, load_pixels, read_mask, decode_cached, stratified_split, TensorCache
 

@@ -5,18 +5,26 @@
 # %% ../nbs/91_cli.ipynb #3408adf2
 from __future__ import annotations
 import argparse, json, sys
-from .core import data_root, DatasetMissingError, PROFILES, read_result
-from .data import READERS, load_dataset, DataError
-import defect_nb.formats  # registers the readers of datasets that are not bundled
-from .runner import TABLES, reproduce, table_statuses, fmt_time
+from .core import data_root, DatasetMissingError, PROFILES, read_result, FRACTION_METRICS
+from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, executed_path
+# the dataset readers (defect_nb.data, defect_nb.formats) import torch: they are imported by the commands that
+# read data, so that `--help` and argument errors answer at once
 
 # %% auto #0
-__all__ = ['cmd_data_list', 'cmd_data_info', 'cmd_tables', 'status_summary', 'parse_params', 'format_result', 'cmd_reproduce',
-           'cmd_report', 'cmd_readme', 'cmd_site', 'build_parser', 'main']
+__all__ = ['cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables', 'status_summary', 'parse_params',
+           'format_metric', 'format_result', 'cmd_reproduce', 'result_path_of', 'cmd_report', 'cmd_readme', 'cmd_site',
+           'add_data_root', 'build_parser', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
+def _readers() -> dict:
+    "Every registered dataset reader (importing `formats` registers the readers of datasets that are not bundled)."
+    from defect_nb.data import READERS
+    import defect_nb.formats
+    return READERS
+
 def cmd_data_list(args) -> int:
-    root = data_root(args.root)
+    READERS = _readers()
+    root = data_root(args.data_root)
     print(f"data root: {root}")
     for name, spec in sorted(READERS.items()):
         if not spec.needs_root: where = "bundled as a Python package"
@@ -28,14 +36,37 @@ def cmd_data_list(args) -> int:
     return 0
 
 def cmd_data_info(args) -> int:
-    ds = load_dataset(args.name, args.root)
+    from defect_nb.data import load_dataset
+    _readers()
+    ds = load_dataset(args.name, args.data_root)
     info = ds.info()
-    if args.json: print(json.dumps(info, indent=2)); return 0
+    bad = verified_bad_files(ds) if args.verify else None
+    if bad is not None:
+        info["bad_files"] = [{"file": f, "reason": why} for f, why in bad]
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 1 if bad else 0
     print(f"{info['name']} ({info['task']}) at {info['root']}")
-    print(f"  images: {info['n_images']}   masks: {info['n_masks']}   boxes: {info['n_boxes']}   skipped files: {info['n_skipped']}")
-    for c, n in info["classes"].items(): print(f"    {c:20s} {n}")
-    if info["splits"]: print("  release splits: " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
-    return 0
+    print(f"  images: {info['n_images']}   masks: {info['n_masks']}   boxes: {info['n_boxes']}   "
+          f"skipped files: {info['n_skipped']}")
+    for c, n in info["classes"].items():
+        print(f"    {c:20s} {n}")
+    if info["splits"]:
+        print("  release splits: " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
+    if bad is None:
+        print("  files not decoded (add --verify to decode every image and mask)")
+    elif not bad:
+        print("  verified: every image and mask decodes")
+    else:
+        print(f"  {len(bad)} bad file(s):")
+        for f, why in bad:
+            print(f"    {f}: {why}")
+    return 1 if bad else 0
+
+def verified_bad_files(ds) -> list:
+    "Every file of `ds` that does not decode, as (file, reason) pairs (`data.verify_dataset`)."
+    from defect_nb.data import verify_dataset
+    return verify_dataset(ds)
 
 # %% ../nbs/91_cli.ipynb #1d1c23b6
 def cmd_tables(args) -> int:
@@ -71,6 +102,16 @@ def parse_params(items) -> dict:
             except (ValueError, SyntaxError): out[k.strip()] = v
     return out
 
+def format_metric(name: str, value: float, std: float | None = None) -> str:
+    "One metric as the README prints it: fractions (accuracy, AUROC, mAP ...) in percent, counts and times as numbers."
+    if name in FRACTION_METRICS:
+        cell = f"{name} {100 * value:.2f} %"
+        spread = f" ± {100 * std:.2f}" if std else ""
+        return cell.replace(" %", spread + " %")
+    if name in ("params", "ms_per_step"):
+        return f"{name} {value:.0f}"
+    return f"{name} {value:.4g}" + (f" ± {std:.2g}" if std else "")
+
 def format_result(r: dict, keys=("accuracy", "binary_accuracy", "precision", "recall", "f1", "params", "ms_per_step")) -> str:
     "A registry entry as a small text table: ours (mean ± std over seeds) and the paper's rows."
     lines = [f"{r['id']} at profile {r['profile']}  (seeds {r['seeds']}, {r['wall_s']:.0f} s)"]
@@ -78,21 +119,30 @@ def format_result(r: dict, keys=("accuracy", "binary_accuracy", "precision", "re
         m = row["metrics"]
         # the classification keys where the row has them, else every metric of the row (anomaly, detection, speed)
         ks = [k for k in keys if k in m] or [k for k in m if not k.endswith("_std")]
-        cells = [f"{k} {m[k]:.4f}" + (f" ± {m[k + '_std']:.4f}" if m.get(k + "_std") else "") if k not in ("params", "ms_per_step")
-                 else f"{k} {m[k]:.0f}" for k in ks]
+        cells = [format_metric(k, m[k], m.get(k + "_std")) for k in ks]
         lines.append(f"  ours   {row['method']:28s} " + "  ".join(cells))
     for row in r["paper"].get("rows", []):
-        lines.append(f"  paper  {row['method']:28s} " + "  ".join(f"{k} {v:.4f}" for k, v in row["metrics"].items()))
-    d = r["datasets"]; lines.append("  data: " + "; ".join(f"{k}: {v}" for k, v in d.items() if isinstance(v, str)))
+        cells = [format_metric(k, v) for k, v in row["metrics"].items()]
+        lines.append(f"  paper  {row['method']:28s} " + "  ".join(cells))
+    d = r["datasets"]
+    lines.append("  data: " + "; ".join(f"{k}: {v}" for k, v in d.items() if isinstance(v, str)))
     return "\n".join(lines)
 
 def cmd_reproduce(args) -> int:
+    from defect_nb.runner import batch_out
     t0 = __import__("time").time()
     outs = reproduce(args.ids or None, args.profile, args.out, args.data_root, resume=args.resume, params=parse_params(args.param),
-                     cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs)
+                     cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs,
+                     publish=args.publish, allow_dirty=args.allow_dirty)
+    out = batch_out(args.out, args.publish, allow_dirty=True)
     for o in outs:
-        r = read_result(o.id, args.profile, args.out)
-        if o.status == "done" and r: print("\n" + format_result(r))
+        r = read_result(o.id, args.profile, out)
+        if o.status == "done" and r:
+            print("\n" + format_result(r))
+            print(f"  wrote: {result_path_of(o.id, args.profile, out)}")
+            print(f"         {executed_path(o.id, args.profile, out)}")
+            for f in r.get("figures", []):
+                print(f"         {figure_dir(args.profile, out)/f}")
     by = lambda s: [o for o in outs if o.status == s]
     done, failed, waiting, skipped = by("done"), by("failed"), by("waiting"), by("skipped")
     print(f"\n{len(done)} of {len(outs)} tables done in {fmt_time(__import__('time').time() - t0)}"
@@ -101,6 +151,10 @@ def cmd_reproduce(args) -> int:
           + (f"; failed: {', '.join(o.id for o in failed)}" if failed else ""))
     for o in failed: print(f"  {o.id}: {o.error}\n    executed notebook: {o.executed or '-'}")
     return 1 if failed else 0
+
+def result_path_of(tid: str, profile: str, out) -> str:
+    from defect_nb.core import result_path
+    return str(result_path(tid, profile, out))
 
 def cmd_report(args) -> int:
     from defect_nb.report import report, update_readme
@@ -122,35 +176,56 @@ def cmd_site(args) -> int:
     idx = build_site(args.dest, out=args.out); print(f"site written: {idx}"); return 0
 
 # %% ../nbs/91_cli.ipynb #997c1aca
+def add_data_root(parser) -> None:
+    "The one data-root option of every command (`--root` is kept as an alias)."
+    parser.add_argument("--data-root", "--root", dest="data_root", metavar="DIR",
+                        help="data root (default: $DEFECT_NB_DATA, else ~/.cache/defect_nb/data)")
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="defect-nb", description="Reproduce the defect_nb study: datasets, tables, reports.")
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("data", help="datasets under the data root").add_subparsers(dest="dcmd", required=True)
     dl = d.add_parser("list", help="every dataset reader and whether its data is found")
-    dl.add_argument("--root", help="data root (default: $DEFECT_NB_DATA or ~/.cache/defect_nb/data)")
-    dl.add_argument("-v", "--verbose", action="store_true", help="show layouts and sources"); dl.set_defaults(fn=cmd_data_list)
-    di = d.add_parser("info", help="counts of one dataset"); di.add_argument("name", choices=sorted(READERS))
-    di.add_argument("--root", help="data root"); di.add_argument("--json", action="store_true"); di.set_defaults(fn=cmd_data_info)
+    add_data_root(dl)
+    dl.add_argument("-v", "--verbose", action="store_true", help="show layouts and sources")
+    dl.set_defaults(fn=cmd_data_list)
+    di = d.add_parser("info", help="counts of one dataset")
+    di.add_argument("name", help="dataset name (`defect-nb data list` lists them)")
+    add_data_root(di)
+    di.add_argument("--json", action="store_true")
+    di.add_argument("--verify", action="store_true",
+                    help="decode every image and mask and list every file that does not (exit 1 if any)")
+    di.set_defaults(fn=cmd_data_info)
     t = sub.add_parser("tables", help="every table id with its status per profile")
     t.add_argument("--profile", choices=list(PROFILES)); t.add_argument("--out", help="results root")
-    t.add_argument("--data-root", help="data root"); t.add_argument("--json", action="store_true"); t.set_defaults(fn=cmd_tables)
+    add_data_root(t)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(fn=cmd_tables)
     r = sub.add_parser("reproduce", help="run table notebooks with papermill")
     r.add_argument("ids", nargs="*", help=f"table ids (default: all): {', '.join(TABLES)}")
     r.add_argument("--profile", default="smoke", choices=list(PROFILES))
     r.add_argument("--resume", action="store_true", help="skip ids whose result exists")
-    r.add_argument("--out", help="results root (default: <project>/results)")
+    r.add_argument("--out", help="folder for entries, executed notebooks and figures (default: <project>/runs, "
+                                 "git-ignored)")
+    r.add_argument("--publish", action="store_true",
+                   help="write the committed registry results/ and figures/ instead (regenerating the study; "
+                        "refused on a tree with uncommitted changes)")
+    r.add_argument("--allow-dirty", action="store_true",
+                   help="with --publish: run on a tree with uncommitted changes (the entries record -dirty)")
     r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a notebook parameter (JSON or a Python literal), e.g. -p seeds=[0] -p run_cache=None")
     r.add_argument("--timeout", type=float, metavar="S", help="wall time limit per notebook, seconds (stopped and reported as failed)")
     r.add_argument("--cell-timeout", type=float, metavar="S", help="time limit per notebook cell, seconds (papermill execution_timeout)")
     r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="tables run at the same time, each on its share of the cores (default 1)")
-    r.add_argument("--data-root", help="data root"); r.set_defaults(fn=cmd_reproduce)
+    add_data_root(r)
+    r.set_defaults(fn=cmd_reproduce)
     rp = sub.add_parser("report", help="every table of a profile as Markdown and one HTML page, with the figures")
     rp.add_argument("--profile", default="cpu", choices=list(PROFILES)); rp.add_argument("--out", help="results root")
     rp.add_argument("--dest", help="output folder (default: <out>/<profile>/report)")
     rp.add_argument("--no-embed", action="store_true", help="link the figures instead of embedding them in the HTML")
     rp.add_argument("--readme", action="store_true", help="also rewrite the README's generated blocks")
-    rp.add_argument("--data-root", help="data root"); rp.set_defaults(fn=cmd_report)
+    add_data_root(rp)
+    rp.set_defaults(fn=cmd_report)
     rm = sub.add_parser("readme", help="rewrite the README's generated blocks (cpu results, dataset layouts)")
     rm.add_argument("--check", action="store_true", help="only check that they are current (exit 1 if not)")
     rm.add_argument("--out", help="results root"); rm.set_defaults(fn=cmd_readme)
@@ -161,5 +236,5 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try: return args.fn(args)
-    except (DatasetMissingError, DataError, ValueError) as e:
+    except (DatasetMissingError, ValueError) as e:        # data.DataError is a ValueError
         print(f"defect-nb: error: {e}", file=sys.stderr); return 2

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from importlib import resources
 import numpy as np
-import torch
 
 # %% auto #0
-__all__ = ['PROFILES', 'DEFAULT_DATA_ROOT', 'FRACTION_METRICS', 'Profile', 'get_profile', 'seed_everything', 'get_device',
-           'n_cores', 'set_threads', 'data_root', 'cache_root', 'DatasetMissingError', 'missing_dataset',
+__all__ = ['PROFILES', 'DEFAULT_DATA_ROOT', 'SOURCE_SHA_ENV', 'FRACTION_METRICS', 'Profile', 'get_profile', 'seed_everything',
+           'get_device', 'n_cores', 'set_threads', 'data_root', 'cache_root', 'DatasetMissingError', 'missing_dataset',
            'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'project_root', 'git_sha', 'versions',
-           'paper_numbers', 'results_root', 'result_path', 'write_result', 'read_result']
+           'run_context', 'paper_numbers', 'results_root', 'runs_root', 'output_root', 'result_path', 'write_result',
+           'read_result']
 
 # %% ../nbs/00_core.ipynb #a933a8de
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ def get_profile(name: str | Profile) -> Profile:
 # %% ../nbs/00_core.ipynb #defc5fc7
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     "Seed `random`, NumPy and torch; return a torch generator seeded the same way."
+    import torch
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     if deterministic:
@@ -77,6 +78,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
 # %% ../nbs/00_core.ipynb #163d6f27
 def get_device(pref: str = "auto") -> torch.device:
     "Resolve `auto`/`cpu`/`cuda[:n]` to a `torch.device`."
+    import torch
     if pref == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if pref.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device {pref!r} asked for but CUDA is not available")
@@ -89,6 +91,7 @@ def n_cores() -> int:
 
 def set_threads(n: int | None = None) -> int:
     "Set torch's intra-op threads to `n` (default: `$DEFECT_NB_THREADS`, else the available cores); return it."
+    import torch
     n = n or int(os.environ.get("DEFECT_NB_THREADS") or 0) or n_cores()
     torch.set_num_threads(n)
     return n
@@ -137,17 +140,22 @@ def atomic_write_json(path, obj) -> Path:
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
-    if isinstance(o, (np.ndarray, torch.Tensor)): return o.tolist()
+    if isinstance(o, np.ndarray): return o.tolist()
+    torch = sys.modules.get("torch")          # a tensor can only exist when torch was imported
+    if torch is not None and isinstance(o, torch.Tensor): return o.tolist()
     if isinstance(o, Path): return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 def atomic_torch_save(obj, path) -> Path:
     "`torch.save` atomically (checkpoints)."
+    import torch
     import io
     buf = io.BytesIO(); torch.save(obj, buf)
     return atomic_write(path, buf.getvalue())
 
 # %% ../nbs/00_core.ipynb #829def59
+SOURCE_SHA_ENV = "DEFECT_NB_SOURCE_SHA"   # set by the runner: the commit read when the batch started
+
 def project_root(start: str | os.PathLike | None = None) -> Path:
     "The nearest folder at or above `start` (default: cwd) holding `settings.ini`; else cwd."
     p = Path(start or Path.cwd()).resolve()
@@ -157,6 +165,8 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
 
 def git_sha(root: str | os.PathLike | None = None) -> str:
     "The commit of the project (with `-dirty` when tracked files changed), or `unknown`."
+    if root is None and os.environ.get(SOURCE_SHA_ENV):
+        return os.environ[SOURCE_SHA_ENV]
     root = Path(root or project_root())
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
@@ -172,8 +182,20 @@ def versions() -> dict:
     for m in ["defect_nb", "torch", "torchvision", "numpy", "timm", "open_clip", "cv2", "sklearn"]:
         try: out[m] = getattr(__import__(m), "__version__", "?")
         except Exception: pass
-    out["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu x{n_cores()}"
+    import torch
+    if torch.cuda.is_available():
+        out["device"] = torch.cuda.get_device_name(0)
+    else:
+        out["device"] = f"cpu x{n_cores()}"
+    # the kernels torch dispatches to on this CPU (e.g. AVX512): results are bit-identical only on the same one
+    out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return out
+
+def run_context() -> dict:
+    "What a run's numbers depend on beyond its seed: torch's thread count and the deterministic-kernels flag."
+    import torch
+    return {"threads": torch.get_num_threads(),
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
 
 # %% ../nbs/00_core.ipynb #d3233357
 def paper_numbers(table_id: str | None = None) -> dict:
@@ -187,10 +209,26 @@ FRACTION_METRICS = ("accuracy", "acc", "precision", "recall", "f1", "auroc", "au
                     "image_auroc", "pixel_auroc", "map50", "map50_95")
 
 def results_root(out: str | os.PathLike | None = None) -> Path:
-    "Where results live: `out`, else `$DEFECT_NB_RESULTS`, else `<project>/results`."
-    if out: return Path(out)
+    "Where results are read: `out`, else `$DEFECT_NB_RESULTS`, else the committed registry `<project>/results`."
+    if out:
+        return Path(out)
     env = os.environ.get("DEFECT_NB_RESULTS")
-    return Path(env) if env else project_root()/"results"
+    if env:
+        return Path(env)
+    return project_root()/"results"
+
+def runs_root() -> Path:
+    "Where a user's runs go by default: `<project>/runs` (git-ignored)."
+    return project_root()/"runs"
+
+def output_root(out: str | os.PathLike | None = None) -> Path:
+    "Where a run writes: `out`, else `$DEFECT_NB_RESULTS`, else `runs_root()`; never the registry unless named."
+    if out:
+        return Path(out)
+    env = os.environ.get("DEFECT_NB_RESULTS")
+    if env:
+        return Path(env)
+    return runs_root()
 
 def result_path(table_id: str, profile: str, out=None) -> Path:
     return results_root(out)/profile/f"{table_id}.json"
@@ -216,7 +254,7 @@ def write_result(table_id: str, profile: str, rows: list, datasets: dict, seeds,
     if not isinstance(datasets, dict) or not datasets: raise ValueError("datasets must name every dataset used")
     entry = {"id": table_id, "profile": get_profile(profile).name, "datasets": datasets, "rows": rows,
              "paper": paper_numbers(table_id), "seeds": [int(s) for s in seeds], "wall_s": float(wall_s),
-             "versions": versions(), "git_sha": git_sha(), **extra}
+             "versions": versions(), "git_sha": git_sha(), "run_context": run_context(), **extra}
     return atomic_write_json(result_path(table_id, entry["profile"], out), entry)
 
 def read_result(table_id: str, profile: str, out=None) -> dict | None:

@@ -17,7 +17,7 @@ from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import FeaturePyramidNetwork, box_iou
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from .core import get_device, cache_root, atomic_torch_save
 from .data import load_dataset, neu_split, decode_cached, subsample, build_pool, DefectDataset
 from .ssl import batch_indices

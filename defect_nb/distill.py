@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from .core import get_device
 from .encoders import build_encoder
 from .ssl import to_input, batch_indices

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 # %% auto #0
 __all__ = ['DEFECT_DESCRIPTIONS', 'DATASET_OBJECTS', 'KEAD_TEMPLATE', 'WINCLIP_NORMAL', 'WINCLIP_ANOMALOUS', 'WINCLIP_TEMPLATES',

@@ -7,13 +7,15 @@ from __future__ import annotations
 import json, os, re, signal, socket, subprocess, sys, threading, time, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
+import ast
 from .core import (project_root, results_root, result_path, read_result, get_profile, data_root,
-                            atomic_write_json, n_cores, PROFILES)
+                            atomic_write_json, n_cores, PROFILES, output_root, git_sha, SOURCE_SHA_ENV)
 
 # %% auto #0
-__all__ = ['FAMILIES', 'TABLES', 'TableJob', 'load_jobs', 'tables_md_ids', 'table_job', 'all_table_ids', 'figure_dir',
-           'executed_path', 'partial_path', 'failed_path', 'running_path', 'valid_result', 'run_marker',
-           'missing_needs', 'table_status', 'table_statuses', 'JobOutcome', 'fmt_time', 'run_table', 'clean_stale',
+__all__ = ['FAMILIES', 'TABLES', 'KERNEL_QUIET', 'TableJob', 'load_jobs', 'tables_md_ids', 'table_job', 'all_table_ids',
+           'figure_dir', 'executed_path', 'partial_path', 'failed_path', 'running_path', 'valid_result', 'run_marker',
+           'missing_needs', 'table_status', 'table_statuses', 'notebook_parameters', 'fits_annotation', 'expected_type',
+           'check_params', 'JobOutcome', 'fmt_time', 'run_table', 'clean_stale', 'batch_out', 'describe_outputs',
            'reproduce']
 
 # %% ../nbs/90_runner.ipynb #7c82dd17
@@ -62,9 +64,13 @@ def all_table_ids(tables_md=None) -> list:
 
 # %% ../nbs/90_runner.ipynb #5adad70a
 def figure_dir(profile: str, out=None) -> Path:
-    "Where a table notebook saves its figures for this profile."
-    if get_profile(profile).name == "smoke": return results_root(out)/"smoke"/"figures"
-    return project_root()/"figures"
+    "Where a table notebook saves its figures: `figures/` for the committed registry, else `<out>/<profile>/figures`."
+    name = get_profile(profile).name
+    base = results_root(out)
+    is_registry = base.resolve() == (project_root()/"results").resolve()
+    if is_registry and name != "smoke":
+        return project_root()/"figures"
+    return base/name/"figures"
 
 def executed_path(tid: str, profile: str, out=None) -> Path:
     return results_root(out)/profile/"executed"/f"{tid}.ipynb"
@@ -131,6 +137,9 @@ def _die_with_parent(parent: int | None) -> bool:
     except (OSError, AttributeError): pass
     return parent is None or os.getppid() == parent
 
+# the kernel talks to papermill on the loopback interface; its warning about unencrypted TCP is noise in every run
+KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
+
 def _papermill_main(spec_json: str) -> int:
     "Entry point of the child process: execute one notebook as described by `spec_json`; 0 on success."
     spec = json.loads(spec_json)
@@ -141,13 +150,85 @@ def _papermill_main(spec_json: str) -> int:
     try:
         pm.execute_notebook(spec["notebook"], spec["output"], parameters=spec["parameters"], cwd=spec["cwd"],
                             kernel_name="python3", language="python", progress_bar=spec["progress"],
-                            execution_timeout=spec["cell_timeout"], stderr_file=sys.stderr if spec["progress"] else None)
+                            execution_timeout=spec["cell_timeout"], stderr_file=sys.stderr if spec["progress"] else None,
+                            extra_arguments=KERNEL_QUIET)
         return 0
     except BaseException as e:
         if getattr(e, "ename", None): msg = f"{e.ename}: {e.evalue}"
         else: msg = f"{type(e).__name__}: {e}".strip()
         Path(spec["error_file"]).write_text(json.dumps({"error": msg, "cell": getattr(e, "exec_count", None)}))
         return 1
+
+# %% ../nbs/90_runner.ipynb #99bf0da8
+def _literal(node):
+    "The value of a literal default in a parameters cell (None when it is an expression)."
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+def notebook_parameters(notebook) -> dict:
+    "The parameters cell of `notebook` as `{name: (annotation or None, default)}`, in the cell's order."
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        return {}
+    source = "".join(tagged[0]["source"])
+    declared = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            declared[node.target.id] = (ast.unparse(node.annotation), _literal(node.value))
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            declared[node.targets[0].id] = (None, _literal(node.value))
+    return declared
+
+# %% ../nbs/90_runner.ipynb #595b3749
+_SIMPLE_TYPES = {"str": str, "bool": bool, "list": list, "dict": dict, "tuple": tuple}
+
+def _fits(value, node) -> bool:
+    "Whether `value` fits the annotation expression `node` (names, `X | Y`, `None`, `list[X]`, `dict[K, V]`)."
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _fits(value, node.left) or _fits(value, node.right)
+    if isinstance(node, ast.Constant) and node.value is None:
+        return value is None
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(node, ast.Name) and node.id == "float":
+        return is_number                                   # an int is a fine float (lr=1)
+    if isinstance(node, ast.Name) and node.id == "int":
+        return is_number and isinstance(value, int)
+    if isinstance(node, ast.Name) and node.id in _SIMPLE_TYPES:
+        return isinstance(value, _SIMPLE_TYPES[node.id])
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "list":
+        return isinstance(value, list) and all(_fits(v, node.slice) for v in value)
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "dict":
+        key_type, value_type = node.slice.elts
+        return isinstance(value, dict) and all(_fits(k, key_type) and _fits(v, value_type) for k, v in value.items())
+    raise ValueError(f"unsupported parameter annotation {ast.unparse(node)!r}")
+
+def fits_annotation(value, annotation: str) -> bool:
+    "Whether a parameter value fits an annotation written in a parameters cell, e.g. `list[int] | None`."
+    return _fits(value, ast.parse(annotation, mode="eval").body)
+
+def expected_type(annotation: str | None, default) -> str | None:
+    "The annotation a value must fit: the declared one, else the default's type (None: anything goes)."
+    if annotation:
+        return annotation
+    if default is None:
+        return None
+    return type(default).__name__
+
+def check_params(job: TableJob, params: dict) -> None:
+    "Raise a ValueError naming the parameter, the expected type and the accepted names; None when all fit."
+    declared = notebook_parameters(project_root()/"nbs"/job.notebook)
+    for name, value in params.items():
+        if name not in declared:
+            raise ValueError(f"{job.id}: unknown parameter {name!r}; {job.notebook} accepts: "
+                             + ", ".join(declared))
+        annotation, default = declared[name]
+        wanted = expected_type(annotation, default)
+        if wanted and not fits_annotation(value, wanted):
+            raise ValueError(f"{job.id}: parameter {name}={value!r} is a {type(value).__name__}, expected {wanted} "
+                             f"(default {default!r}); accepted parameters: {', '.join(declared)}")
 
 # %% ../nbs/90_runner.ipynb #7d7d1e19
 @dataclass
@@ -166,7 +247,8 @@ def fmt_time(s: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 def run_table(tid, profile: str, out=None, root=None, params: dict | None = None, progress: bool = True,
-              cell_timeout: float | None = None, timeout: float | None = None, threads: int | None = None) -> JobOutcome:
+              cell_timeout: float | None = None, timeout: float | None = None, threads: int | None = None,
+              source_sha: str | None = None) -> JobOutcome:
     "Execute one table notebook with papermill in a child process (time limits per cell and per notebook; `threads`)."
     job = tid if isinstance(tid, TableJob) else table_job(tid); tid = job.id
     get_profile(profile); t0 = time.time()
@@ -188,6 +270,7 @@ def run_table(tid, profile: str, out=None, root=None, params: dict | None = None
     quiet = None if progress else subprocess.DEVNULL
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if threads: env.update(DEFECT_NB_THREADS=str(threads), OMP_NUM_THREADS=str(threads))   # see core.set_threads
+    env[SOURCE_SHA_ENV] = source_sha or git_sha()       # the commit as the table starts (see core.git_sha)
     proc = subprocess.Popen(cmd, stdout=quiet, stderr=quiet, env=env)
     error = ""
     try:
@@ -229,13 +312,36 @@ def clean_stale(profile: str, out=None, min_age_s: float = 60.0) -> list:
         except FileNotFoundError: pass
     return removed
 
+def batch_out(out=None, publish: bool = False, allow_dirty: bool = False) -> Path:
+    "Where a batch writes: `runs/` or `out`; the committed `results/` only with `publish`, and then from a clean tree."
+    if not publish:
+        return output_root(out)
+    if out:
+        raise ValueError("--publish writes the committed registry results/ (and figures/); it takes no --out")
+    if git_sha(project_root()).endswith("-dirty") and not allow_dirty:
+        raise ValueError("--publish: tracked files have uncommitted changes, so the entries could not be traced to a "
+                         "commit; commit them first (a git worktree of HEAD lets you keep editing), or pass "
+                         "--allow-dirty and the entries record the commit as -dirty")
+    return project_root()/"results"
+
+def describe_outputs(profile: str, out) -> str:
+    "One line saying where a batch's entries, executed notebooks and figures go."
+    base = results_root(out)/get_profile(profile).name
+    return (f"entries: {base}/<id>.json   executed notebooks: {base/'executed'}   "
+            f"figures: {figure_dir(profile, out)}")
+
 def reproduce(ids=None, profile: str = "smoke", out=None, root=None, resume: bool = False, progress: bool = True,
               params: dict | None = None, log=print, cell_timeout: float | None = None,
-              timeout: float | None = None, jobs: int = 1) -> list:
+              timeout: float | None = None, jobs: int = 1, publish: bool = False, allow_dirty: bool = False) -> list:
     "Run the notebooks of `ids` (default: all; ids or `TableJob`s), `jobs` at a time; one failure does not stop the others."
     from concurrent.futures import ThreadPoolExecutor
     get_profile(profile)
     todo = [i if isinstance(i, TableJob) else table_job(i) for i in (ids or TABLES)]
+    for job in todo:                      # every parameter is checked before anything runs
+        check_params(job, {**job.params, **(params or {})})
+    out = batch_out(out, publish, allow_dirty)
+    source_sha = git_sha(project_root())
+    log(f"writing to {out} -- {describe_outputs(profile, out)}")
     clean_stale(profile, out)
     t0, n, jobs = time.time(), len(todo), max(1, int(jobs))
     # several notebooks at once: their bars would interleave (quiet children), and each gets its share of the cores
@@ -253,7 +359,7 @@ def reproduce(ids=None, profile: str = "smoke", out=None, root=None, resume: boo
         lim = "".join([f", cell limit {fmt_time(cell_timeout)}" if cell_timeout else "", f", notebook limit {fmt_time(timeout)}" if timeout else "",
                        f", {threads} thread(s)" if threads else ""])
         log(f"{head}: running at profile {profile} (started {time.strftime('%H:%M:%S')}{lim}) ...")
-        o = run_table(job, profile, out, root, params, progress, cell_timeout, timeout, threads)
+        o = run_table(job, profile, out, root, params, progress, cell_timeout, timeout, threads, source_sha)
         total = f"batch elapsed {fmt_time(time.time() - t0)}"
         if o.status == "waiting": log(f"{head}: {o.error}, skipped")
         elif o.status == "done": log(f"{head}: done in {fmt_time(o.wall_s)} ({total})")

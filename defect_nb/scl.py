@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from .core import seed_everything, get_device
 from .augment import crop_params, resized_crop
 from .losses import NTXentLoss

