@@ -4,28 +4,33 @@
 
 # %% ../nbs/01_data.ipynb #62359e5f
 from __future__ import annotations
-import os, re, csv, json, hashlib, xml.etree.ElementTree as ET
+import os, re, csv, json, hashlib, threading, zipfile, zlib, xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from tqdm.auto import tqdm
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 from .core import data_root, cache_root, missing_dataset, DatasetMissingError, atomic_torch_save
 
 # %% auto #0
-__all__ = ['READERS', 'IMG_EXTS', 'NEU_CLASSES', 'ELPV_CLASSES', 'DataError', 'Record', 'DefectDataset', 'ReaderSpec',
-           'register_reader', 'find_dataset_dir', 'have_dataset', 'load_dataset', 'read_image', 'rle_decode',
-           'read_mask', 'neu_id', 'neu_class', 'mark_duplicates', 'read_neu_cls', 'parse_voc', 'read_neu_det',
-           'read_sd900', 'read_mtd', 'read_elpv', 'TensorCache', 'load_pixels', 'decode_cached', 'stratified_split',
-           'neu_split', 'apply_split', 'k_per_class', 'subsample', 'Pool', 'build_pool']
+__all__ = ['READERS', 'IMG_EXTS', 'MAX_LISTED', 'NEU_CLASSES', 'ELPV_CLASSES', 'DataError', 'Record', 'DefectDataset',
+           'ReaderSpec', 'register_reader', 'find_dataset_dir', 'have_dataset', 'load_dataset', 'read_image',
+           'rle_decode', 'read_mask', 'bad_files_error', 'decode_all', 'neu_id', 'neu_class', 'mark_duplicates',
+           'read_neu_cls', 'parse_voc', 'read_neu_det', 'read_sd900', 'read_mtd', 'read_elpv', 'TensorCache',
+           'load_pixels', 'decode_cached', 'record_problems', 'verify_dataset', 'stratified_split', 'neu_split',
+           'apply_split', 'k_per_class', 'subsample', 'Pool', 'build_pool']
 
 # %% ../nbs/01_data.ipynb #3510130f
 class DataError(ValueError):
     "A dataset file is unusable (corrupt image, wrong-size mask, box outside the image, empty class folder...)."
+    def __init__(self, msg: str, bad=()):
+        super().__init__(msg)
+        self.bad = list(bad)         # (file, reason) of every file it is about; empty if it names no file
 
 @dataclass
 class Record:
@@ -142,6 +147,21 @@ def load_dataset(name: str, root=None, path=None, **kw) -> DefectDataset:
 # %% ../nbs/01_data.ipynb #4a0babc9
 IMG_EXTS = (".bmp", ".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
+_UNDECODABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+def _why_undecodable(path, e: Exception) -> str:
+    "Why `path` did not decode, in words: missing, zero-size, truncated, or unreadable (with PIL's message)."
+    p = Path(path)
+    if not p.is_file():
+        return "missing file"
+    if p.stat().st_size == 0:
+        return "zero-size file"
+    if "truncated" in str(e):
+        return f"truncated ({e})"
+    if isinstance(e, UnidentifiedImageError):
+        return "unreadable: no image format recognised (corrupt header, or not an image)"
+    return f"unreadable ({type(e).__name__}: {e})"
+
 def read_image(path, gray: bool = True) -> np.ndarray:
     "Decode an image file to uint8 H×W (gray) or H×W×3; `DataError` naming the file if it cannot be decoded."
     try:
@@ -149,30 +169,94 @@ def read_image(path, gray: bool = True) -> np.ndarray:
             im.load()
             im = im.convert("L" if gray else "RGB") if im.mode not in (("L",) if gray else ("RGB",)) else im
             a = np.asarray(im)
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"cannot decode image {path}: {e} (corrupt, truncated or not an image)") from None
+    except _UNDECODABLE as e:
+        why = _why_undecodable(path, e)
+        raise DataError(f"cannot decode image {path}: {why}", [(str(path), why)]) from None
     if a.dtype != np.uint8: a = np.clip(a, 0, 255).astype(np.uint8)
     return a
 
 def rle_decode(rle: str, shape: tuple) -> np.ndarray:
     "Decode a 1-based, column-major run-length string ('start length ...') to a uint8 H×W mask."
-    h, w = shape; m = np.zeros(h*w, np.uint8); s = rle.split()
+    h, w = shape
+    s = rle.split()
     if len(s) % 2: raise DataError(f"run-length string has an odd number of values: {rle[:40]}...")
-    st, ln = np.asarray(s[0::2], np.int64) - 1, np.asarray(s[1::2], np.int64)
+    try:
+        st, ln = np.asarray(s[0::2], np.int64) - 1, np.asarray(s[1::2], np.int64)
+    except ValueError:
+        raise DataError(f"run-length string is not integers: {rle[:40]}...") from None
     if len(st) and (st.min() < 0 or (st + ln).max() > h*w): raise DataError(f"run-length mask runs outside a {h}x{w} image")
-    for a, b in zip(st, st + ln): m[a:b] = 1
+    edges = np.zeros(h*w + 1, np.int64)
+    np.add.at(edges, st, 1)
+    np.add.at(edges, st + ln, -1)
+    m = (np.cumsum(edges[:-1]) > 0).astype(np.uint8)
     return m.reshape(w, h).T
 
 def read_mask(rec: Record, shape: tuple) -> np.ndarray:
     "The binary (0/1) defect mask of `rec` at the image's `shape`; anti-aliased masks are thresholded at 128."
     if rec.mask is not None:
-        m = read_image(rec.mask, gray=True)
-        if m.shape != tuple(shape):
-            raise DataError(f"mask {rec.mask} is {m.shape[1]}x{m.shape[0]} but its image {rec.path} is {shape[1]}x{shape[0]}")
-        return (m >= 128).astype(np.uint8)
+        return _read_mask_file(rec, shape)
+    return _read_mask_rle(rec, shape)
+
+def _read_mask_file(rec: Record, shape: tuple) -> np.ndarray:
+    m = read_image(rec.mask, gray=True)
+    if m.shape != tuple(shape):
+        h, w = m.shape
+        msg = f"mask {rec.mask} is {w}x{h} but its image {rec.path} is {shape[1]}x{shape[0]}"
+        why = f"wrong-size mask: {w}x{h}, its image {rec.path} is {shape[1]}x{shape[0]}"
+        raise DataError(msg, [(str(rec.mask), why)])
+    return (m >= 128).astype(np.uint8)
+
+def _read_mask_rle(rec: Record, shape: tuple) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
-    for rle in rec.mask_rle: m |= rle_decode(rle, shape)
+    for i, rle in enumerate(rec.mask_rle):
+        try:
+            m |= rle_decode(rle, shape)
+        except DataError as e:
+            why = f"run-length mask {i + 1} of {len(rec.mask_rle)}: {e}"
+            raise DataError(f"{rec.path}: {why}", [(str(rec.path), why)]) from None
     return m
+
+# %% ../nbs/01_data.ipynb #e760bf99
+MAX_LISTED = 20
+
+def _unique_bad(bad) -> list:
+    "(file, reason) pairs as strings, each once, in their first order."
+    return list(dict.fromkeys((str(f), str(why)) for f, why in bad))
+
+def bad_files_error(bad: list, what: str) -> DataError:
+    "One `DataError` for all (file, reason) pairs in `bad`: how many, the first `MAX_LISTED`, a count of the rest."
+    bad = _unique_bad(bad)
+    lines = [f"  {f}: {why}" for f, why in bad[:MAX_LISTED]]
+    if len(bad) > MAX_LISTED:
+        lines.append(f"  ... and {len(bad) - MAX_LISTED} more")
+    noun = "file" if len(bad) == 1 else "files"
+    return DataError(f"{what}: {len(bad)} bad {noun}:\n" + "\n".join(lines), bad)
+
+def _file_of(x) -> str: return str(x.path) if isinstance(x, Record) else str(x)
+
+def _attempt(fn, x) -> tuple:
+    "(fn(x), []) or, when it raises a `DataError`, (None, the (file, reason) pairs of that error)."
+    try:
+        return fn(x), []
+    except DataError as e:
+        return None, list(e.bad) or [(_file_of(x), str(e))]
+
+def _bar_disabled(progress: bool | None) -> bool | None:
+    "tqdm's `disable`: None (the default) shows a bar only on a terminal."
+    return None if progress is None else not progress
+
+def decode_all(fn, items, what: str, workers: int = 4, progress: bool | None = False, desc: str | None = None
+               ) -> list:
+    "`fn(x)` for every item on `workers` threads; every `DataError` is kept and all are raised as one at the end."
+    items = list(items)
+    with ThreadPoolExecutor(workers) as ex:
+        runs = ex.map(partial(_attempt, fn), items)
+        bar = tqdm(runs, total=len(items), desc=desc or what, disable=_bar_disabled(progress), leave=False)
+        out = list(bar)
+    bad = [b for _, why in out for b in why]
+    if bad:
+        raise bad_files_error(bad, what)
+    return [res for res, _ in out]
 
 # %% ../nbs/01_data.ipynb #4d9490f7
 NEU_CLASSES = {"Cr": "crazing", "In": "inclusion", "Pa": "patches", "PS": "pitted_surface",
@@ -358,23 +442,75 @@ def _decode_one(rec: Record, size: int, fit: str, gray: bool, with_mask: bool):
 def load_pixels(rec: Record, gray: bool = True) -> np.ndarray:
     "The uint8 pixels of a record (from its file, or row `key` of its array file)."
     if rec.key is None: return read_image(rec.path, gray)
-    arr = np.asarray(_npz_rows(str(rec.path))[rec.key])
+    arr = _array_row(rec)
     if arr.max() <= 2:
         # integer label maps (wafer maps: 0 outside, 1 good die, 2 defective die), whatever their dtype, are spread
         # over 0..254 (array rows are label maps in every reader here, never near-black photographs)
         return (arr.astype(np.int64) * 127).astype(np.uint8)
     return arr.clip(0, 255).astype(np.uint8) if arr.dtype != np.uint8 else arr
 
+def _array_row(rec: Record) -> np.ndarray:
+    "Row `key` of the record's array file; `DataError` (file, reason) if it is unreadable or has no such row."
+    rows = _npz_rows(str(rec.path))
+    if not 0 <= rec.key < len(rows):
+        why = f"no row {rec.key}: the array holds {len(rows)} rows"
+        raise DataError(f"{rec.path}: {why}", [(str(rec.path), why)])
+    return np.asarray(rows[rec.key])
+
+# path → ((size, mtime), rows or the DataError that reading them gave): each version of a file is read once;
+# decoding threads wait for the one thread that reads it instead of each reading it
 _NPZ = {}
+_NPZ_LOCK = threading.Lock()
+
 def _npz_rows(p: str):
-    if p not in _NPZ:
-        with np.load(p, allow_pickle=False) as z: _NPZ[p] = z[z.files[0]] if "arr_0" in z.files else z[sorted(z.files)[0]]
-    return _NPZ[p]
+    stamp = _size_mtime(p)
+    with _NPZ_LOCK:
+        if _NPZ.get(p, (None,))[0] != stamp: _NPZ[p] = (stamp, _npz_rows_or_error(p))
+        rows = _NPZ[p][1]
+    if isinstance(rows, DataError): raise DataError(str(rows), rows.bad)
+    return rows
+
+def _npz_rows_or_error(p: str):
+    try:
+        return _load_npz_rows(p)
+    except DataError as e:
+        return e
+
+def _size_mtime(p: str) -> tuple:
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise DataError(f"cannot read {p}: missing file", [(p, "missing file")]) from None
+    return st.st_size, st.st_mtime_ns
+
+_UNREADABLE_NPZ = (OSError, ValueError, EOFError, TypeError, KeyError, zipfile.BadZipFile, zlib.error)
+
+def _load_npz_rows(p: str) -> np.ndarray:
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return z[z.files[0]] if "arr_0" in z.files else z[sorted(z.files)[0]]
+    except _UNREADABLE_NPZ as e:
+        why = f"unreadable array file ({type(e).__name__}: {e})"
+        raise DataError(f"cannot read {p}: {why}", [(p, why)]) from None
+
+def _file_stamps(records, what: str) -> list:
+    "'size|mtime' of every record's file; one `DataError` listing every file that is missing."
+    stamps, missing = [], []
+    for r in records:
+        try:
+            st = os.stat(r.path)
+        except OSError:
+            missing.append((str(r.path), "missing file"))
+            continue
+        stamps.append(f"{st.st_size}|{st.st_mtime_ns}")
+    if missing:
+        raise bad_files_error(missing, what)
+    return stamps
 
 def _cache_key(ds: DefectDataset, size, fit, gray, with_mask) -> str:
     h = hashlib.sha1(f"{ds.name}|{size}|{fit}|{gray}|{with_mask}".encode())
-    for r in ds.records:
-        st = os.stat(r.path); h.update(f"{r.id}|{r.path}|{st.st_size}|{st.st_mtime_ns}|{r.mask}|{r.key}".encode())
+    for r, stamp in zip(ds.records, _file_stamps(ds.records, f"decoding {ds.name}")):
+        h.update(f"{r.id}|{r.path}|{stamp}|{r.mask}|{r.key}".encode())
     return h.hexdigest()[:16]
 
 def decode_cached(ds: DefectDataset, size: int, fit: str = "resize", gray: bool = True, with_mask: bool | None = None,
@@ -386,15 +522,47 @@ def decode_cached(ds: DefectDataset, size: int, fit: str = "resize", gray: bool 
     if f.exists():
         d = torch.load(f, weights_only=True)
         return TensorCache(d["images"], d["ids"], d.get("masks"))
-    with ThreadPoolExecutor(workers) as ex:
-        out = list(tqdm(ex.map(lambda r: _decode_one(r, size, fit, gray, with_mask), ds.records), total=len(ds),
-                        desc=f"decoding {ds.name} at {size}px", disable=not progress, leave=False))
+    decode = partial(_decode_one, size=size, fit=fit, gray=gray, with_mask=with_mask)
+    bar = f"decoding {ds.name} at {size}px"
+    out = decode_all(decode, ds.records, f"decoding {ds.name}", workers, progress, bar)
     imgs = np.stack([o[0] for o in out])
     imgs = torch.from_numpy(imgs[:, None] if gray else imgs.transpose(0, 3, 1, 2).copy())
     masks = torch.from_numpy(np.stack([o[1] for o in out])[:, None]) if with_mask else None
     tc = TensorCache(imgs.contiguous(), ds.ids, masks)
     atomic_torch_save({"images": tc.images, "ids": tc.ids, "masks": masks}, f)
     return tc
+
+# %% ../nbs/01_data.ipynb #cad514f8
+def _declared_size_problems(rec: Record, shape) -> list:
+    "A (file, reason) when the decoded image is not the (H, W) its reader declared."
+    if shape is None or rec.size is None or tuple(rec.size) == tuple(shape):
+        return []
+    h, w = rec.size
+    return [(str(rec.path), f"wrong-size image: {shape[1]}x{shape[0]}, the dataset declares {w}x{h}")]
+
+def _decode_mask(rec: Record, shape) -> None:
+    "Decode `rec`'s mask at `shape`; with no shape (image unusable, no size declared) decode the mask file alone."
+    if shape is not None:
+        read_mask(rec, shape)
+    elif rec.mask is not None:
+        read_image(rec.mask, gray=True)
+
+def record_problems(rec: Record) -> list:
+    "Every (file, reason) that makes `rec` unusable: its pixels, their declared size, its mask (file or RLE)."
+    pixels, bad = _attempt(load_pixels, rec)
+    shape = None if pixels is None else pixels.shape[:2]
+    bad += _declared_size_problems(rec, shape)
+    if rec.has_mask:
+        bad += _attempt(partial(_decode_mask, shape=shape or rec.size), rec)[1]
+    return bad
+
+def verify_dataset(ds: DefectDataset, progress: bool | None = None, workers: int = 4) -> list[tuple[str, str]]:
+    "Decode every image and mask of `ds`; every bad file as (file, reason), in record order ([] if all decode)."
+    with ThreadPoolExecutor(workers) as ex:
+        runs = ex.map(record_problems, ds.records)
+        bar = tqdm(runs, total=len(ds), desc=f"verifying {ds.name}", disable=_bar_disabled(progress), leave=False)
+        found = list(bar)
+    return _unique_bad(b for bad in found for b in bad)
 
 # %% ../nbs/01_data.ipynb #9db52e66
 def stratified_split(ids: list, labels: list, fracs: dict | None = None, seed: int = 0, groups: dict | None = None) -> dict:

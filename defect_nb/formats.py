@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from .data import (DataError, Record, DefectDataset, register_reader, load_dataset, read_image, read_mask,
-                            rle_decode, parse_voc, decode_cached, load_pixels, IMG_EXTS, _id_key)
+                            rle_decode, parse_voc, decode_cached, load_pixels, decode_all, IMG_EXTS, _id_key,
+                            _why_undecodable, _UNDECODABLE)
 
 # %% auto #0
 __all__ = ['GC10_CLASSES', 'SEVERSTAL_HW', 'RSDD_TYPES', 'MIXEDWM38_PATTERNS', 'gc10_class', 'read_gc10', 'read_severstal',
@@ -34,10 +35,12 @@ def _image_files(d: Path, what: str) -> list:
     return fs
 
 def _image_hw(f: Path) -> tuple:
-    "(H, W) of an image from its header."
+    "(H, W) of an image from its header; `DataError` with the file and the reason if it cannot be read."
     try:
         with Image.open(f) as im: w, h = im.size
-    except (OSError, SyntaxError, ValueError) as e: raise DataError(f"cannot read image header of {f}: {e}") from None
+    except _UNDECODABLE as e:
+        why = _why_undecodable(f, e)
+        raise DataError(f"cannot read image header of {f}: {why}", [(str(f), why)]) from None
     return h, w
 
 def _major(boxes) -> str | None:
@@ -45,6 +48,10 @@ def _major(boxes) -> str | None:
     return Counter(b[0] for b in boxes).most_common(1)[0][0] if boxes else None
 
 def _mask_nonzero(m: Path) -> bool: return bool(read_image(m, gray=True).any())
+
+def _masks_nonzero(masks: list, what: str) -> list:
+    "Whether each mask file has a nonzero pixel; one `DataError` naming every missing or undecodable mask."
+    return decode_all(_mask_nonzero, masks, f"{what}: reading masks")
 
 def _name(path: Path) -> str: return Path(path).resolve().name
 
@@ -153,34 +160,43 @@ def read_severstal(path: Path) -> DefectDataset:
 def read_ksdd(path: Path) -> DefectDataset:
     kos = sorted(d for d in path.iterdir() if d.is_dir() and re.fullmatch(r"kos\d+", d.name))
     if not kos: raise DataError(f"KolektorSDD: missing folders {path/'kos01'} ... {path/'kos50'}")
+    parts = [f for d in kos for f in _ksdd_parts(d)]
+    masks = [f.with_name(f"{f.stem}_label.bmp") for f in parts]
     recs = []
-    for d in kos:
-        parts = sorted((f for f in d.iterdir() if re.fullmatch(r"Part\d+", f.stem) and f.suffix.lower() in IMG_EXTS),
-                       key=lambda f: _id_key(f.stem))
-        if not parts: raise DataError(f"KolektorSDD: empty folder {d} (expected Part<n>.jpg + Part<n>_label.bmp)")
-        for f in parts:
-            m = _need_file(d/f"{f.stem}_label.bmp", f"KolektorSDD: mask of {f}")
-            bad = _mask_nonzero(m)
-            recs.append(Record(f"ksdd/{d.name}/{f.stem}", f, label="defect" if bad else "good", mask=m,
-                               meta={"defective": bad, "kos": d.name}))
+    for f, m, bad in zip(parts, masks, _masks_nonzero(masks, "KolektorSDD")):
+        recs.append(Record(f"ksdd/{f.parent.name}/{f.stem}", f, label="defect" if bad else "good", mask=m,
+                           meta={"defective": bad, "kos": f.parent.name}))
     return DefectDataset("ksdd", recs, ["good", "defect"], "anomaly")
+
+def _ksdd_parts(d: Path) -> list:
+    "The Part<n> images of one kos folder, in numeric order; `DataError` if there are none."
+    images = (f for f in d.iterdir() if re.fullmatch(r"Part\d+", f.stem) and f.suffix.lower() in IMG_EXTS)
+    parts = sorted(images, key=lambda f: _id_key(f.stem))
+    if not parts:
+        raise DataError(f"KolektorSDD: empty folder {d} (expected Part<n>.jpg + Part<n>_label.bmp)")
+    return parts
 
 # %% ../nbs/02_formats.ipynb #63f9c70e
 @register_reader("ksdd2", ("KolektorSDD2", "ksdd2"), "KolektorSDD2/{train,test}/<n>.png + <n>_GT.png (mask, nonzero = defect)",
                  "Božič, Tabernik, Skočaj 2021, 'Mixed supervision for surface-defect detection: from weakly to fully supervised learning', "
                  "Computers in Industry 129; vicos.si/resources/kolektorsdd2", task="anomaly")
 def read_ksdd2(path: Path) -> DefectDataset:
+    imgs = [f for split in ("train", "test") for f in _ksdd2_images(path/split)]
+    masks = [f.with_name(f"{f.stem}_GT.png") for f in imgs]
     recs = []
-    for split in ("train", "test"):
-        d = _need_dir(path/split, "KolektorSDD2")
-        imgs = sorted((f for f in d.iterdir() if f.suffix.lower() == ".png" and not f.stem.endswith("_GT")), key=lambda f: _id_key(f.stem))
-        if not imgs: raise DataError(f"KolektorSDD2: empty folder {d} (expected <n>.png + <n>_GT.png)")
-        for f in imgs:
-            m = _need_file(d/f"{f.stem}_GT.png", f"KolektorSDD2: mask of {f}")
-            bad = _mask_nonzero(m)
-            recs.append(Record(f"ksdd2/{split}/{f.stem}", f, label="defect" if bad else "good", mask=m, split=split,
-                               meta={"defective": bad}))
+    for f, m, bad in zip(imgs, masks, _masks_nonzero(masks, "KolektorSDD2")):
+        split = f.parent.name
+        label = "defect" if bad else "good"
+        recs.append(Record(f"ksdd2/{split}/{f.stem}", f, label=label, mask=m, split=split, meta={"defective": bad}))
     return DefectDataset("ksdd2", recs, ["good", "defect"], "anomaly")
+
+def _ksdd2_images(d: Path) -> list:
+    "The <n>.png images (not the <n>_GT.png masks) of one split folder, in numeric order."
+    _need_dir(d, "KolektorSDD2")
+    imgs = sorted((f for f in d.iterdir() if f.suffix.lower() == ".png" and not f.stem.endswith("_GT")),
+                  key=lambda f: _id_key(f.stem))
+    if not imgs: raise DataError(f"KolektorSDD2: empty folder {d} (expected <n>.png + <n>_GT.png)")
+    return imgs
 
 # %% ../nbs/02_formats.ipynb #d0f34c78
 RSDD_TYPES = {"I": "Type-I RSDDs dataset", "II": "Type-II RSDDs dataset"}
@@ -368,19 +384,24 @@ def read_yolo(path: Path) -> DefectDataset:
     names = _yolo_names(path)
     subs = sorted(d for d in idir.iterdir() if d.is_dir())
     groups = [(d.name, d, ldir/d.name) for d in subs] if subs else [(None, idir, ldir)]
+    files = [(sp, f, dl) for sp, di, dl in groups for f in _yolo_images(di, dl)]
+    sizes = decode_all(_image_hw, [f for _, f, _ in files], "YOLO: reading image headers")
     recs = []
-    for sp, di, dl in groups:
-        imgs = _image_files(di, "YOLO")
-        _need_dir(dl, "YOLO")
-        stems = {f.stem for f in imgs}
-        stray = sorted(t for t in dl.glob("*.txt") if t.stem not in stems and t.name != "classes.txt")
-        if stray: raise DataError(f"YOLO: label file {stray[0]} has no image in {di}")
-        for f in imgs:
-            t, hw = dl/f"{f.stem}.txt", _image_hw(f)
-            boxes = _yolo_boxes(t, hw, names) if t.is_file() else ()
-            recs.append(Record(_folder_id(path, f"{sp}/{f.stem}" if sp else f.stem), f, label=_major(boxes), boxes=boxes,
-                               size=hw, split=sp))
+    for (sp, f, dl), hw in zip(files, sizes):
+        t = dl/f"{f.stem}.txt"
+        boxes = _yolo_boxes(t, hw, names) if t.is_file() else ()
+        rid = _folder_id(path, f"{sp}/{f.stem}" if sp else f.stem)
+        recs.append(Record(rid, f, label=_major(boxes), boxes=boxes, size=hw, split=sp))
     return DefectDataset("yolo", recs, names, "detection")
+
+def _yolo_images(di: Path, dl: Path) -> list:
+    "The images of one split folder; `DataError` if its label folder is missing or has a label without an image."
+    imgs = _image_files(di, "YOLO")
+    _need_dir(dl, "YOLO")
+    stems = {f.stem for f in imgs}
+    stray = sorted(t for t in dl.glob("*.txt") if t.stem not in stems and t.name != "classes.txt")
+    if stray: raise DataError(f"YOLO: label file {stray[0]} has no image in {di}")
+    return imgs
 
 # %% ../nbs/02_formats.ipynb #9e3faac0
 @register_reader("anomaly-folder", ("anomaly-folder",), "<category>/train/good/*, <category>/test/{good,<defect>}/*, "

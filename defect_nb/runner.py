@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_runner.ipynb #f9605a99
 from __future__ import annotations
-import json, os, re, signal, socket, subprocess, sys, threading, time, datetime
+import json, logging, os, re, signal, socket, subprocess, sys, threading, time, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 import ast
@@ -140,6 +140,11 @@ def _die_with_parent(parent: int | None) -> bool:
 # the kernel talks to papermill on the loopback interface; its warning about unencrypted TCP is noise in every run
 KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
 
+class _DropUnknownParameterNote(logging.Filter):
+    "papermill's own parameter check reads only plain annotations (`str`, not `str | None`): `check_params` did it."
+    def filter(self, record) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter")
+
 def _papermill_main(spec_json: str) -> int:
     "Entry point of the child process: execute one notebook as described by `spec_json`; 0 on success."
     spec = json.loads(spec_json)
@@ -147,6 +152,7 @@ def _papermill_main(spec_json: str) -> int:
     signal.signal(signal.SIGTERM, _term)
     if not _die_with_parent(spec.get("parent")): return 1                  # the runner died before we started
     import papermill as pm
+    logging.getLogger("papermill").addFilter(_DropUnknownParameterNote())
     try:
         pm.execute_notebook(spec["notebook"], spec["output"], parameters=spec["parameters"], cwd=spec["cwd"],
                             kernel_name="python3", language="python", progress_bar=spec["progress"],
@@ -159,7 +165,7 @@ def _papermill_main(spec_json: str) -> int:
         Path(spec["error_file"]).write_text(json.dumps({"error": msg, "cell": getattr(e, "exec_count", None)}))
         return 1
 
-# %% ../nbs/90_runner.ipynb #99bf0da8
+# %% ../nbs/90_runner.ipynb #7735f7b9
 def _literal(node):
     "The value of a literal default in a parameters cell (None when it is an expression)."
     try:
@@ -182,7 +188,7 @@ def notebook_parameters(notebook) -> dict:
             declared[node.targets[0].id] = (None, _literal(node.value))
     return declared
 
-# %% ../nbs/90_runner.ipynb #595b3749
+# %% ../nbs/90_runner.ipynb #08aa2902
 _SIMPLE_TYPES = {"str": str, "bool": bool, "list": list, "dict": dict, "tuple": tuple}
 
 def _fits(value, node) -> bool:
