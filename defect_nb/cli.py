@@ -11,7 +11,7 @@ from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, exe
 # read data, so that `--help` and argument errors answer at once
 
 # %% auto #0
-__all__ = ['cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables', 'status_summary', 'parse_params',
+__all__ = ['COMPLETE', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables', 'status_summary', 'parse_params',
            'format_metric', 'format_result', 'cmd_reproduce', 'result_path_of', 'cmd_report', 'cmd_readme', 'cmd_site',
            'add_data_root', 'build_parser', 'main']
 
@@ -71,7 +71,7 @@ def verified_bad_files(ds) -> list:
 # %% ../nbs/91_cli.ipynb #1d1c23b6
 def cmd_tables(args) -> int:
     profs = [args.profile] if args.profile else list(PROFILES)
-    st = table_statuses(profs, args.out, args.data_root)
+    st = table_statuses(profs, args.out, args.data_root, provenance=True)
     if args.json: print(json.dumps(st, indent=2)); return 0
     w = max([len(s) for d in st.values() for s in d.values()] + [8])
     print(f"{'id':16s} " + " ".join(f"{p:{w}s}" for p in profs))
@@ -79,11 +79,13 @@ def cmd_tables(args) -> int:
     for p in profs: print(status_summary(st, p, args.out))
     return 0
 
+COMPLETE = ("done", "dirty", "stale")      # an entry exists; `dirty`/`stale`: it cannot be traced to today's code
+
 def status_summary(st: dict, profile: str, out=None) -> str:
     "One line per profile: how many ids are in each status, and the summed wall time of the done entries."
     from collections import Counter
     n = Counter("waiting for data" if s.startswith("waiting") else s for s in (d[profile] for d in st.values()))
-    done = [read_result(t, profile, out) for t, d in st.items() if d[profile] == "done"]
+    done = [read_result(t, profile, out) for t, d in st.items() if d[profile] in COMPLETE]
     wall = sum(float(r.get("wall_s", 0)) for r in done if r)
     return (f"{profile}: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items(), key=lambda kv: -kv[1]))
             + (f"; the done entries' own wall times add up to {fmt_time(wall)} (each measured when its table last ran, "

@@ -11,11 +11,11 @@ from importlib import resources
 import numpy as np
 
 # %% auto #0
-__all__ = ['PROFILES', 'DEFAULT_DATA_ROOT', 'SOURCE_SHA_ENV', 'FRACTION_METRICS', 'Profile', 'get_profile', 'seed_everything',
-           'get_device', 'n_cores', 'set_threads', 'data_root', 'cache_root', 'DatasetMissingError', 'missing_dataset',
-           'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'project_root', 'git_sha', 'versions',
-           'run_context', 'paper_numbers', 'results_root', 'runs_root', 'output_root', 'result_path', 'write_result',
-           'read_result']
+__all__ = ['PROFILES', 'DEFAULT_DATA_ROOT', 'RESULT_MODE', 'SOURCE_SHA_ENV', 'FRACTION_METRICS', 'Profile', 'get_profile',
+           'seed_everything', 'get_device', 'n_cores', 'set_threads', 'data_root', 'cache_root', 'DatasetMissingError',
+           'missing_dataset', 'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'project_root', 'git_sha',
+           'versions', 'run_context', 'paper_numbers', 'results_root', 'runs_root', 'output_root', 'result_path',
+           'write_result', 'read_result']
 
 # %% ../nbs/00_core.ipynb #a933a8de
 @dataclass(frozen=True)
@@ -119,6 +119,8 @@ def missing_dataset(name: str, looked_at, layout: str, source: str) -> DatasetMi
         f"  where to get it: {source}\n  (set --data-root or DEFECT_NB_DATA to the folder that holds it)")
 
 # %% ../nbs/00_core.ipynb #96001665
+RESULT_MODE = 0o644
+
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     "Write `data` to `path` atomically (temp file in the same folder, then rename)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +129,7 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, RESULT_MODE)          # mkstemp makes 0600; results are read by others (CI, a web server)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)

@@ -14,9 +14,9 @@ from .core import (project_root, results_root, result_path, read_result, get_pro
 # %% auto #0
 __all__ = ['FAMILIES', 'TABLES', 'KERNEL_QUIET', 'TableJob', 'load_jobs', 'tables_md_ids', 'table_job', 'all_table_ids',
            'figure_dir', 'executed_path', 'partial_path', 'failed_path', 'running_path', 'valid_result', 'run_marker',
-           'missing_needs', 'table_status', 'table_statuses', 'notebook_parameters', 'fits_annotation', 'expected_type',
-           'check_params', 'JobOutcome', 'fmt_time', 'run_table', 'clean_stale', 'batch_out', 'describe_outputs',
-           'reproduce']
+           'missing_needs', 'table_status', 'table_statuses', 'code_changed_since', 'entry_provenance',
+           'notebook_parameters', 'fits_annotation', 'expected_type', 'check_params', 'JobOutcome', 'fmt_time',
+           'run_table', 'clean_stale', 'batch_out', 'describe_outputs', 'reproduce']
 
 # %% ../nbs/90_runner.ipynb #7c82dd17
 @dataclass(frozen=True)
@@ -123,10 +123,45 @@ def table_status(tid: str, profile: str, out=None, root=None, jobs=None) -> str:
     if miss: return "waiting for dataset " + ", ".join(miss)
     return "missing"
 
-def table_statuses(profiles=None, out=None, root=None, tables_md=None) -> dict:
-    "{id: {profile: status}} over every declared id and every id of `TABLES.md`."
+def table_statuses(profiles=None, out=None, root=None, tables_md=None, provenance: bool = False) -> dict:
+    "{id: {profile: status}} over every declared id and every id of `TABLES.md` (`provenance`: see below)."
     profiles = list(profiles or PROFILES)
-    return {tid: {p: table_status(tid, p, out, root) for p in profiles} for tid in all_table_ids(tables_md)}
+    statuses = {}
+    for tid in all_table_ids(tables_md):
+        statuses[tid] = {}
+        for p in profiles:
+            status = table_status(tid, p, out, root)
+            if provenance and status == "done":
+                status = entry_provenance(tid, p, out)
+            statuses[tid][p] = status
+    return statuses
+
+# %% ../nbs/90_runner.ipynb #c22e6e7a
+def code_changed_since(sha: str, paths, root=None) -> bool | None:
+    "Whether `paths` differ between commit `sha` and the working tree (None: git cannot tell, e.g. unknown commit)."
+    root = Path(root or project_root())
+    try:
+        p = subprocess.run(["git", "diff", "--quiet", sha, "--", *[str(x) for x in paths]], cwd=root,
+                           capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if p.returncode not in (0, 1):
+        return None
+    return p.returncode == 1
+
+def entry_provenance(tid: str, profile: str, out=None, jobs=None) -> str:
+    "`done`, `dirty` (made on a tree with uncommitted changes, or an unknown commit) or `stale` (its code changed)."
+    entry = valid_result(tid, profile, out)
+    if entry is None:
+        raise ValueError(f"{tid} has no complete entry at profile {profile}")
+    sha = str(entry.get("git_sha") or "unknown")
+    if sha.endswith("-dirty") or sha == "unknown":
+        return "dirty"
+    job = (TABLES if jobs is None else jobs)[tid]
+    changed = code_changed_since(sha, ["defect_nb", Path("nbs")/job.notebook])
+    if changed is None:
+        return "dirty"
+    return "stale" if changed else "done"
 
 # %% ../nbs/90_runner.ipynb #8a26be9a
 def _die_with_parent(parent: int | None) -> bool:
