@@ -195,10 +195,12 @@ def versions() -> dict:
     return out
 
 def run_context() -> dict:
-    "What a run's numbers depend on beyond its seed: torch's thread count and the deterministic-kernels flag."
+    "What a run's numbers depend on beyond its seed: threads, deterministic kernels, the engine's precision."
     import torch
+    from defect_nb.train import default_precision
     return {"threads": torch.get_num_threads(),
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "precision": default_precision("cuda" if torch.cuda.is_available() else "cpu")}
 
 # %% ../nbs/00_core.ipynb #d3233357
 def paper_numbers(table_id: str | None = None) -> dict:

@@ -4,8 +4,10 @@
 
 # %% ../nbs/06a_train.ipynb #241649ad
 from __future__ import annotations
+import contextlib
 import copy
 import math
+import os
 import queue
 import threading
 import time
@@ -17,8 +19,8 @@ from tqdm import tqdm
 from .core import atomic_torch_save
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'batch_indices', 'prefetch', 'make_optimizer', 'make_schedule', 'DivergedError', 'finite_weights', 'fit',
-           'predict_batched']
+__all__ = ['OPTIMIZERS', 'PRECISIONS', 'ENGINE_PRECISION', 'batch_indices', 'prefetch', 'make_optimizer', 'make_schedule',
+           'DivergedError', 'finite_weights', 'native_bf16', 'default_precision', 'autocast', 'fit', 'predict_batched']
 
 # %% ../nbs/06a_train.ipynb #40272f74
 def batch_indices(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True,
@@ -105,6 +107,33 @@ def _load(modules, states) -> None:
     for module, state in zip(modules, states):
         module.load_state_dict(state)
 
+# %% ../nbs/06a_train.ipynb #87fa05dc
+PRECISIONS = ("fp32", "bf16")
+ENGINE_PRECISION = "fp32"      # the default where bf16 is native; see the accuracy check in the notebook text
+
+def native_bf16(device_type: str = "cpu") -> bool:
+    "Whether `device_type` computes bf16 natively (AVX512-BF16/AMX on the CPU, bf16 support on CUDA)."
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+def default_precision(device_type: str = "cpu") -> str:
+    "`$DEFECT_NB_PRECISION`, else `ENGINE_PRECISION` where bf16 is native, else fp32."
+    chosen = os.environ.get("DEFECT_NB_PRECISION")
+    if chosen:
+        if chosen not in PRECISIONS:
+            raise ValueError(f"DEFECT_NB_PRECISION={chosen!r}; choose one of {', '.join(PRECISIONS)}")
+        return chosen
+    return ENGINE_PRECISION if native_bf16(device_type) else "fp32"
+
+def autocast(precision: str, device_type: str = "cpu"):
+    "The context a training step runs in: bf16 autocast, or nothing for fp32."
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=torch.bfloat16)
+
 # %% ../nbs/06a_train.ipynb #7c9f52a3
 def _as_float(v) -> float:
     return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
@@ -124,10 +153,13 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
         batch_size: int, seed: int = 0, make_batch: Callable | None = None, validate: Callable | None = None,
         monitor: str | None = None, mode: str = "min", patience: int | None = None, schedule=None,
         clip_grad: float | None = None, drop_last: bool = False, checkpoint: str | Path | None = None,
-        end_of_epoch: Callable | None = None, progress: bool = True, desc: str = "train") -> dict:
+        end_of_epoch: Callable | None = None, progress: bool = True, desc: str = "train",
+        precision: str | None = None) -> dict:
     "Train `modules` (a module or a list) for `epochs` passes over `n_items` items; return the per-epoch history."
     modules = [modules] if isinstance(modules, nn.Module) else list(modules)
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    device_type = params[0].device.type if params else "cpu"
+    precision = precision or default_precision(device_type)
     order_gen = torch.Generator().manual_seed(seed)
     batch_gen = torch.Generator().manual_seed(seed + 1)
     batch_size = max(1, min(batch_size, n_items))
@@ -155,8 +187,9 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
         sums, n_steps, step_seconds = {}, 0, 0.0
         for batch in prefetch(batches()):
             started = time.perf_counter()
-            out = step(batch)
-            loss = out["loss"]
+            with autocast(precision, device_type):
+                out = step(batch)
+            loss = out["loss"].float()
             if not torch.isfinite(loss):
                 _load(modules, last_good)
                 raise DivergedError(f"{desc}: non-finite loss {loss.item()} at epoch {epoch + 1}, step {n_steps + 1}; "
@@ -201,6 +234,7 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
         pick = min if mode == "min" else max
         hist["best_epoch"] = values.index(pick(values)) + 1
     hist["stopped_early"] = len(hist["epoch"]) < epochs
+    hist["precision"] = precision
     return hist
 
 # %% ../nbs/06a_train.ipynb #3f1993ca
