@@ -8,6 +8,7 @@ import json, math, time, hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
@@ -20,14 +21,14 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from tqdm import tqdm
 from .core import get_device, cache_root, atomic_torch_save
 from .data import load_dataset, neu_split, decode_cached, subsample, build_pool, DefectDataset
-from .ssl import batch_indices
+from .train import fit, make_optimizer, make_schedule
 from .distill import StagedBackbone, staged_backbone
 
 # %% auto #0
 __all__ = ['POOL_SOURCES', 'IOU_THRESHOLDS', 'CACHE_VERSION', 'FPNBackbone', 'build_detector', 'transfer_detector', 'DetSet',
            'det_set', 'draw_exact', 'neu_det_splits', 'pool_images', 'pool_anomaly_maps', 'pool_pseudo_boxes',
            'train_detector', 'coco_map', 'map_backend', 'mean_ap', 'predict', 'evaluate_detector', 'efficiency',
-           'cache_key', 'cached']
+           'cache_key', 'to_plain', 'cached']
 
 # %% ../nbs/33_detect.ipynb #64c5b1e2
 class FPNBackbone(nn.Module):
@@ -170,51 +171,81 @@ def pool_pseudo_boxes(maps: Tensor, categories: list, img_size: int, delta: floa
 
 # %% ../nbs/33_detect.ipynb #f59efb4b
 def _hflip(x: Tensor, t: dict) -> tuple:
-    W = x.shape[-1]; b = t["boxes"].clone()
+    W = x.shape[-1]
+    b = t["boxes"].clone()
     b[:, [0, 2]] = W - t["boxes"][:, [2, 0]]
     return x.flip(-1), {**t, "boxes": b}
+
+def _detection_batches(data: DetSet, keep: list, dev) -> Callable:
+    "`fit`'s `make_batch`: images `keep[idx]` in [0, 1] and targets on `dev`, each flipped with p = 0.5."
+    def make_batch(idx: Tensor, generator: torch.Generator) -> tuple:
+        xs, ts = [], []
+        for j in idx.tolist():
+            x = data.images[keep[j]].float().div(255)
+            t = data.targets[keep[j]]
+            if torch.rand(1, generator=generator).item() < 0.5:
+                x, t = _hflip(x, t)
+            xs.append(x.to(dev))
+            ts.append({k: v.to(dev) for k, v in t.items()})
+        return xs, ts
+    return make_batch
+
+def _detection_step(model: FCOS) -> Callable:
+    "`fit`'s `step`: FCOS's losses on a batch and their sum."
+    def step(batch: tuple) -> dict:
+        losses = model(*batch)
+        return {"loss": sum(losses.values()), **losses}
+    return step
+
+def _detection_epoch_end(model: FCOS, val: DetSet | None, eval_every: int, epochs: int) -> Callable:
+    "`fit`'s `end_of_epoch`: the epoch's training time; the mAP on `val` every `eval_every` epochs and last."
+    latest = -math.inf
+    mark = time.perf_counter()
+    def end_of_epoch(epoch: int) -> dict:
+        nonlocal latest, mark
+        row = {"s_per_epoch": time.perf_counter() - mark}
+        if val is not None and (epoch % eval_every == 0 or epoch == epochs):
+            m = evaluate_detector(model, val)
+            latest = m["map50_95"]
+            row.update(val_epoch=epoch, val_map50=m["map50"], val_map50_95=latest)
+        if val is not None:
+            row["val_map50_95_latest"] = latest
+        mark = time.perf_counter()
+        return row
+    return end_of_epoch
 
 def train_detector(model: FCOS, data: DetSet, *, epochs: int = 1, batch_size: int = 8, lr: float = 1e-3,
                    optimizer: str = "adamw", weight_decay: float = 1e-4, warmup: int = 50, freeze: int = 0,
                    val: DetSet | None = None, eval_every: int = 1, seed: int = 0, device: str = "auto",
                    progress: bool = True, desc: str = "detector") -> dict:
     "Train `model` in place on `data` (skipping images without boxes); return the history (and keep the best on `val`)."
-    dev = get_device(device); model.to(dev)
-    model.backbone.body.freeze(freeze); model.train()
+    if eval_every < 1:
+        raise ValueError(f"eval_every must be ≥ 1, got {eval_every}")
+    if val is not None and not val.n_boxes():
+        raise ValueError("val has no boxes: there is no mAP to keep the best weights by")
     keep = [i for i, t in enumerate(data.targets) if len(t["boxes"])]
-    if not keep: raise ValueError("no image with boxes to train on")
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay) if optimizer == "sgd"
-           else torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay))
-    bs = min(batch_size, len(keep)); steps = epochs * math.ceil(len(keep) / bs)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1., (s + 1) / max(1, warmup)) *
-                                              0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    g = torch.Generator().manual_seed(seed); gf = torch.Generator().manual_seed(seed + 1)
-    hist = {"epoch": [], "loss": [], "val_map50": [], "val_map50_95": [], "s_per_epoch": []}
-    best, best_state = -1., None
-    for ep in (bar := tqdm(range(epochs), desc=desc, disable=not progress, leave=False)):
-        t0, tot, nb = time.time(), 0., 0
-        model.train()
-        for idx in batch_indices(len(keep), bs, g):
-            if len(idx) == 1 and len(keep) > 1: continue   # a lone last image: batch norm cannot train on 1×1 maps of one image
-            xs, ts = [], []
-            for j in idx.tolist():
-                x = data.images[keep[j]].float().div(255); t = data.targets[keep[j]]
-                if torch.rand(1, generator=gf).item() < 0.5: x, t = _hflip(x, t)
-                xs.append(x.to(dev)); ts.append({k: v.to(dev) for k, v in t.items()})
-            loss = sum(model(xs, ts).values())
-            if not torch.isfinite(loss): raise FloatingPointError(f"{desc}: non-finite loss at epoch {ep + 1}")
-            opt.zero_grad(set_to_none=True); loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0); opt.step(); sched.step()
-            tot += loss.item(); nb += 1
-        hist["epoch"].append(ep + 1); hist["loss"].append(tot / nb); hist["s_per_epoch"].append(time.time() - t0)
-        if val is not None and ((ep + 1) % eval_every == 0 or ep + 1 == epochs):
-            m = evaluate_detector(model, val)
-            hist["val_map50"].append(m["map50"]); hist["val_map50_95"].append(m["map50_95"])
-            if m["map50_95"] > best: best, best_state = m["map50_95"], {k: v.clone() for k, v in model.state_dict().items()}
-        bar.set_postfix(loss=f"{tot / nb:.3f}", best=f"{best:.3f}")
-    if best_state is not None: model.load_state_dict(best_state); hist["best_val_map50_95"] = best
-    model.backbone.body.freeze(0); model.eval()
+    if not keep:
+        raise ValueError("no image with boxes to train on")
+    dev = get_device(device)
+    model.to(dev)
+    model.backbone.body.freeze(freeze)
+    bs = min(batch_size, len(keep))
+    lone = len(keep) % bs == 1                                # one image would be left over: drop it
+    steps = epochs * (len(keep) // bs if lone else math.ceil(len(keep) / bs))
+    opt = make_optimizer(model.parameters(), optimizer, lr=lr, weight_decay=weight_decay)
+    schedule = make_schedule(opt, "cosine", steps, warmup)
+    make_batch = _detection_batches(data, keep, dev)
+    end_of_epoch = _detection_epoch_end(model, val, eval_every, epochs)
+    monitor = "val_map50_95_latest" if val is not None else None
+    try:
+        hist = fit(model, len(keep), _detection_step(model), epochs=epochs, optimizer=opt, batch_size=bs,
+                   seed=seed, make_batch=make_batch, schedule=schedule, clip_grad=10.0, drop_last=lone,
+                   end_of_epoch=end_of_epoch, monitor=monitor, mode="max", progress=progress, desc=desc)
+    finally:
+        model.backbone.body.freeze(0)
+        model.eval()
+    if hist.get("val_map50_95"):
+        hist["best_val_map50_95"] = max(hist["val_map50_95"])
     return hist
 
 # %% ../nbs/33_detect.ipynb #8a1ad920
@@ -318,17 +349,48 @@ def efficiency(model: FCOS, img_size: int, n: int = 20, warmup: int = 3, device:
     return r
 
 # %% ../nbs/33_detect.ipynb #87926984
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 def cache_key(*parts, **kw) -> str:
     "A readable file-name key: the parts joined, plus a short hash of the keyword settings."
     h = hashlib.sha1(json.dumps({"v": CACHE_VERSION, **kw}, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return "-".join(str(p) for p in parts) + "-" + h
 
+_SCALARS = (bool, int, float, str)
+
+def _plain_key(key, where: str):
+    key = to_plain(key, where)
+    if key is not None and not isinstance(key, _SCALARS):
+        raise TypeError(f"{where}: a dict key is a str, int, float, bool or None, not {type(key).__name__}")
+    return key
+
+def to_plain(obj, where: str = "entry"):
+    "`obj` in the form `torch.load(weights_only=True)` reads: CPU tensors, dicts, lists and scalars."
+    if obj is None:
+        return None
+    if isinstance(obj, Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, np.ndarray):
+        return torch.tensor(obj)
+    if isinstance(obj, np.generic):
+        return to_plain(obj.item(), where)
+    for kind in _SCALARS:
+        if isinstance(obj, kind):
+            return kind(obj)
+    if isinstance(obj, dict):
+        return {_plain_key(k, where): to_plain(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    raise TypeError(f"{where} is a {type(obj).__name__}: a cache entry holds only tensors, dicts, lists, "
+                    "str, int, float, bool and None")
+
 def cached(path: Path, make, load_only: bool = False):
-    "torch.load `path` when it exists, else `make()`, save it there and return it."
+    "The entry at `path` (read with `weights_only=True`), else `make()` in plain form, stored there."
     path = Path(path)
-    if path.exists(): return torch.load(path, weights_only=False)
-    if load_only: raise FileNotFoundError(path)
-    obj = make(); atomic_torch_save(obj, path)
-    return obj
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    if load_only:
+        raise FileNotFoundError(path)
+    entry = to_plain(make())
+    atomic_torch_save(entry, path)
+    return entry
