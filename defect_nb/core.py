@@ -14,8 +14,8 @@ import numpy as np
 __all__ = ['PROFILES', 'DEFAULT_DATA_ROOT', 'RESULT_MODE', 'SOURCE_SHA_ENV', 'FRACTION_METRICS', 'Profile', 'get_profile',
            'seed_everything', 'get_device', 'n_cores', 'set_threads', 'data_root', 'cache_root', 'DatasetMissingError',
            'missing_dataset', 'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'project_root', 'git_sha',
-           'versions', 'run_context', 'paper_numbers', 'results_root', 'runs_root', 'output_root', 'result_path',
-           'write_result', 'read_result']
+           'versions', 'run_context', 'code_hash', 'paper_numbers', 'results_root', 'runs_root', 'output_root',
+           'result_path', 'write_result', 'read_result']
 
 # %% ../nbs/00_core.ipynb #a933a8de
 @dataclass(frozen=True)
@@ -201,6 +201,20 @@ def run_context() -> dict:
     return {"threads": torch.get_num_threads(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "precision": default_precision("cuda" if torch.cuda.is_available() else "cpu")}
+
+# %% ../nbs/00_core.ipynb #32e9ec1e
+def code_hash(*modules: str) -> str:
+    "A short hash of the source files of the `defect_nb` modules named (e.g. `code_hash('csrl', 'train')`)."
+    import hashlib
+    import importlib.util
+    digest = hashlib.sha1()
+    for name in sorted(set(modules)):
+        spec = importlib.util.find_spec(f"defect_nb.{name}")
+        if spec is None or spec.origin is None:
+            raise ValueError(f"no module defect_nb.{name}")
+        digest.update(name.encode())
+        digest.update(Path(spec.origin).read_bytes())
+    return digest.hexdigest()[:16]
 
 # %% ../nbs/00_core.ipynb #d3233357
 def paper_numbers(table_id: str | None = None) -> dict:

@@ -10,7 +10,8 @@ import time, json, hashlib
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import Profile, get_profile, seed_everything, atomic_write_json, cache_root
+from .core import Profile, get_profile, seed_everything, atomic_write_json, cache_root, code_hash
+from .train import default_precision
 from .data import (load_dataset, neu_split, stratified_split, apply_split, subsample, decode_cached,
                             build_pool, DatasetMissingError, DefectDataset)
 from .encoders import build_encoder, Classifier, count_params
@@ -18,10 +19,10 @@ from .ssl import pretrain_simclr, fit_classifier, evaluate
 from .metrics import classification_metrics
 
 # %% auto #0
-__all__ = ['NEU_VIEWS', 'MODES', 'RUN_CACHE_VERSION', 'COMPARISON_MODELS', 'SplitData', 'default_fracs', 'classification_splits',
-           'pretrain_pool', 'encoder_size', 'resize_u8', 'elpv_binary_accuracy', 'run_encoder', 'summarise',
-           'run_record', 'run_key', 'default_run_cache', 'cached_run', 'Pooled', 'CNNLSTM', 'build_comparison',
-           'run_supervised']
+__all__ = ['NEU_VIEWS', 'MODES', 'RUN_CACHE_VERSION', 'RUN_CODE', 'COMPARISON_MODELS', 'SplitData', 'default_fracs',
+           'classification_splits', 'pretrain_pool', 'encoder_size', 'resize_u8', 'elpv_binary_accuracy', 'run_encoder',
+           'summarise', 'run_record', 'run_key', 'default_run_cache', 'cached_run', 'Pooled', 'CNNLSTM',
+           'build_comparison', 'run_supervised']
 
 # %% ../nbs/08_csrl.ipynb #4c3b64f3
 NEU_VIEWS = ("neu-cls", "neu-det", "sd-saliency-900")
@@ -159,7 +160,9 @@ def run_record(run: dict) -> dict:
             "probs": np.round(np.asarray(run["probs"], float), 4).tolist()}
 
 # %% ../nbs/08_csrl.ipynb #c3a8d4f8
-RUN_CACHE_VERSION = 1
+RUN_CACHE_VERSION = 2
+# the modules whose code decides what a csrl run gives (their source is hashed into the run key)
+RUN_CODE = ("augment", "core", "csrl", "data", "encoders", "losses", "metrics", "ssl", "train")
 
 def run_key(name: str, sd: SplitData, pool_info: dict | None, profile: Profile | str, seed: int, method: str = "simclr",
             temperature: float = 0.1, queue_size: int = 10000) -> str:
@@ -169,7 +172,8 @@ def run_key(name: str, sd: SplitData, pool_info: dict | None, profile: Profile |
          "profile": {k: v for k, v in asdict(P).items() if k != "description"},
          "pool": None if method == "none" else {k: (pool_info or {}).get(k) for k in ("n_images", "composition")},
          "temperature": None if method == "none" else temperature, "queue_size": queue_size if method == "nnclr" else None,
-         "version": RUN_CACHE_VERSION}
+         "version": RUN_CACHE_VERSION, "code": code_hash(*RUN_CODE),
+         "precision": default_precision("cuda" if torch.cuda.is_available() else "cpu")}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 def default_run_cache(profile: Profile | str) -> Path | None:
