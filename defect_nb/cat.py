@@ -3,6 +3,7 @@
 # %% ../nbs/22_cat.ipynb #cb7fbbdb
 from __future__ import annotations
 import hashlib, math, os, time
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
@@ -11,8 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
-from .core import cache_root, atomic_torch_save, seed_everything
+from .core import cache_root, atomic_torch_save
 from .data import load_dataset, load_pixels, read_mask, decode_cached, stratified_split, TensorCache
+from .train import fit, make_optimizer, predict_batched
 
 # %% auto #0
 __all__ = ['CAT_SETTINGS', 'PADS', 'CONFIGS', 'CATSettings', 'cat_settings', 'pad_square', 'square_cache', 'mtd_split',
@@ -330,15 +332,20 @@ def distance_map(student: list, reference: list, size: int) -> Tensor:
           for s, t in zip(student, reference)]
     return torch.stack(ms).mean(0)[:, 0]
 
-@torch.no_grad()
+def _unit(x: Tensor) -> Tensor:
+    "uint8 images → [0, 1] floats; float images as they are."
+    return x.float() / 255 if x.dtype == torch.uint8 else x
+
 def predict(model: CATModel, x: Tensor, batch_size: int = 32, progress: bool = False) -> tuple:
     "Anomaly maps (N×S×S, smoothed) and image scores (N,) of uint8 or [0, 1] images N×1×S×S."
-    model.eval(); S = x.shape[-1]; maps = []
-    dev = next(model.proj.parameters()).device
-    for i in tqdm(range(0, len(x), batch_size), disable=not progress, desc="scoring", leave=False):
-        xb = x[i:i + batch_size].to(dev); xb = xb.float() / 255 if xb.dtype == torch.uint8 else xb
-        st, rf = model(xb); maps.append(distance_map(st, rf, S).cpu())
-    m = gaussian_smooth(torch.cat(maps), model.settings.sigma_256 * S / 256)
+    S = x.shape[-1]
+    bar = tqdm(total=len(x), disable=not progress, desc="scoring", leave=False)
+    def distances(m: CATModel, xb: Tensor) -> Tensor:
+        bar.update(len(xb))
+        return distance_map(*m(_unit(xb)), S)
+    maps = predict_batched(model, x, distances, batch_size, device=next(model.proj.parameters()).device)
+    bar.close()
+    m = gaussian_smooth(maps, model.settings.sigma_256 * S / 256)
     return m, m.flatten(1).amax(1)
 
 # %% ../nbs/22_cat.ipynb #4f6da137
@@ -347,51 +354,103 @@ def default_augment():
     from defect_nb import synth
     return synth.droplet
 
+def _deterministic() -> None:
+    "Deterministic kernels (a warning where none exists), as `core.seed_everything` sets them."
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+@contextmanager
+def _seeded_rng(seed: int):
+    "Torch's global RNGs seeded with `seed` inside the block, and put back as they were on exit."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+def _cat_batch(model: CATModel, images: Tensor, augment):
+    "`make_batch` for `fit`: (original, augmented, droplet mask or None) of `images[idx]`, in [0, 1]."
+    st = model.settings
+    def make_batch(idx: Tensor, g: torch.Generator) -> tuple:
+        x = images[idx].float() / 255
+        flip = torch.rand(len(x), generator=g) < st.hflip
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        if not model.cfg.droplet:
+            return x, x, None
+        use = torch.rand(len(x), generator=g) < st.droplet_p
+        xa, mask = augment(x, g)
+        xa = torch.where(use[:, None, None, None], xa, x)
+        return x, xa, mask * use[:, None, None, None]
+    return make_batch
+
+def _cat_loss(model: CATModel, x: Tensor, xa: Tensor, mask: Tensor | None, g: torch.Generator) -> Tensor:
+    "The loss of one batch: the student sees `xa`, the reference `x` (and `xa`, for the droplet negatives)."
+    st = model.settings
+    s = model.student(xa)
+    t = model.reference(x)
+    if not model.cfg.weighted_loss:
+        return l2_reconstruction_loss(s, t)
+    ta = None if mask is None else model.reference(xa)
+    return dense_weighted_loss(s, t, ta, mask, st.tau, st.margin, st.n_neg, g)
+
+# %% ../nbs/22_cat.ipynb #e713f614
+def _cat_step(model: CATModel, g: torch.Generator, losses: list):
+    "`step` for `fit`: the batch to the model's device and its loss (kept in `losses` for the log line)."
+    dev = next(model.proj.parameters()).device
+    def step(batch: tuple) -> dict:
+        x, xa, mask = (None if t is None else t.to(dev) for t in batch)
+        loss = _cat_loss(model, x, xa, mask, g)
+        losses.append(loss.detach())
+        return {"loss": loss}
+    return step
+
+def _cat_epoch_end(name: str, epochs: int, losses: list, log=None):
+    "`end_of_epoch` for `fit`: the wall time since now (`wall_s`) and, with `log`, one line per epoch."
+    t0 = time.time()
+    def end_of_epoch(epoch: int) -> dict:
+        wall = time.time() - t0
+        if log:
+            loss = torch.stack(losses).mean().item()
+            log(f"{name} epoch {epoch}/{epochs}: loss {loss:.4f} ({wall:.0f} s)")
+        losses.clear()
+        return {"wall_s": wall}
+    return end_of_epoch
+
 def train_cat(model: CATModel, images: Tensor, seed: int | None = None, augment=None, epochs: int | None = None,
               progress: bool = True, log=None) -> dict:
-    "Train the student of `model` on uint8 N×1×S×S normal images; return the loss history (per epoch)."
-    st = model.settings; seed = st.seed if seed is None else seed
-    g = seed_everything(seed)
-    if model.cfg.droplet and augment is None: augment = default_augment()
-    dev = next(model.proj.parameters()).device
-    opt = torch.optim.Adam(model.trainable_parameters(), lr=st.lr, betas=tuple(st.betas))
-    hist = {"loss": [], "wall_s": []}; t0 = time.time(); epochs = st.epochs if epochs is None else epochs
-    bs = min(st.batch_size, len(images))
-    for ep in range(epochs):
-        model.train(); perm = torch.randperm(len(images), generator=g); tot, nb = 0.0, 0
-        bar = tqdm(range(0, len(images) - bs + 1, bs), disable=not progress, desc=f"CAT[{model.cfg.key}] epoch {ep + 1}/{epochs}", leave=False)
-        for i in bar:
-            x = images[perm[i:i + bs]].float() / 255
-            flip = torch.rand(len(x), generator=g) < st.hflip
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            mask = None; xa = x
-            if model.cfg.droplet:
-                use = torch.rand(len(x), generator=g) < st.droplet_p
-                xa_all, m_all = augment(x, g)
-                xa = torch.where(use[:, None, None, None], xa_all, x); mask = m_all * use[:, None, None, None]
-            x, xa = x.to(dev), xa.to(dev)
-            s = model.student(xa); t = model.reference(x)
-            if model.cfg.weighted_loss:
-                ta = model.reference(xa) if mask is not None else None
-                loss = dense_weighted_loss(s, t, ta, None if mask is None else mask.to(dev), st.tau, st.margin, st.n_neg, g)
-            else: loss = l2_reconstruction_loss(s, t)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-            tot += loss.item(); nb += 1; bar.set_postfix(loss=f"{loss.item():.4f}")
-        hist["loss"].append(tot / max(nb, 1)); hist["wall_s"].append(time.time() - t0)
-        if log: log(f"CAT[{model.cfg.key}] epoch {ep + 1}/{epochs}: loss {hist['loss'][-1]:.4f} ({hist['wall_s'][-1]:.0f} s)")
-    return hist
+    "Train the student of `model` on uint8 N×1×S×S normal images for `epochs` passes; return the history."
+    st = model.settings
+    seed = st.seed if seed is None else seed
+    epochs = st.epochs if epochs is None else epochs
+    if model.cfg.droplet and augment is None:
+        augment = default_augment()
+    _deterministic()
+    name = f"CAT[{model.cfg.key}]"
+    losses = []
+    step = _cat_step(model, torch.Generator().manual_seed(seed + 2), losses)
+    opt = make_optimizer(model.trainable_parameters(), "adam", lr=st.lr, betas=tuple(st.betas))
+    with _seeded_rng(seed + 3):       # Swin-T's stochastic depth draws from the global RNG
+        return fit(model, len(images), step, epochs=epochs, optimizer=opt, batch_size=st.batch_size,
+                   seed=seed, make_batch=_cat_batch(model, images, augment), drop_last=True,
+                   end_of_epoch=_cat_epoch_end(name, epochs, losses, log), progress=progress, desc=name)
 
 # %% ../nbs/22_cat.ipynb #875f4888
+_TRAINING = "train.fit; init from seed"   # in every key: change it when training changes what a seed gives
+
 def model_key(cfg: CATConfig, settings: CATSettings, reference: str, train_ids, seed: int, extra: str = "") -> str:
-    h = hashlib.sha1(repr((asdict(cfg), asdict(settings), reference, seed, extra)).encode())
+    h = hashlib.sha1(repr((asdict(cfg), asdict(settings), reference, seed, extra, _TRAINING)).encode())
     for i in train_ids: h.update(str(i).encode())
     return f"{cfg.key}-{h.hexdigest()[:16]}"
+
+def _seeded_model(cfg: CATConfig, settings: CATSettings, reference: str, reference_module,
+                  seed: int) -> CATModel:
+    "A `CATModel` whose initial weights are fixed by `seed`; the global RNG is left as it was."
+    with _seeded_rng(seed):
+        return CATModel(cfg, settings, reference, reference_module)
 
 def train_or_load(cfg: CATConfig, settings: CATSettings, images: Tensor, train_ids, seed: int, reference: str = "efficientnet-lite0",
                   reference_module: nn.Module | None = None, augment=None, cache: bool = True, progress: bool = True, log=print,
                   extra: str = "") -> tuple:
     "A trained `CATModel` for (cfg, settings, data, seed): loaded from the cache when present. Returns (model, info)."
-    model = CATModel(cfg, settings, reference, reference_module)
+    model = _seeded_model(cfg, settings, reference, reference_module, seed)
     f = cache_root()/"cat-models"/f"{model_key(cfg, settings, reference, train_ids, seed, extra)}.pt"
     if cache and f.exists():
         d = torch.load(f, map_location="cpu", weights_only=True)
@@ -439,23 +498,24 @@ class PatchCoreScorer:
     def __init__(self, reference: ReferenceBranch, bank_size: int = 10000, sigma_256: float = 4.0, seed: int = 0):
         self.ref, self.bank_size, self.sigma_256, self.seed = reference, bank_size, sigma_256, seed
     def _emb(self, x: Tensor) -> Tensor:
-        f = self.ref(x.float() / 255 if x.dtype == torch.uint8 else x)
+        f = self.ref(_unit(x))
         a = F.avg_pool2d(f[1], 3, 1, 1); b = F.interpolate(F.avg_pool2d(f[2], 3, 1, 1), size=a.shape[-2:], mode="bilinear", align_corners=False)
         return torch.cat([a, b], 1)
-    @torch.no_grad()
     def fit(self, x: Tensor, batch_size: int = 32):
-        e = torch.cat([_flat(self._emb(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+        e = predict_batched(self.ref, x, lambda ref, xb: _flat(self._emb(xb)), batch_size)
         g = torch.Generator().manual_seed(self.seed)
         self.bank = e[torch.randperm(len(e), generator=g)[:self.bank_size]]
         return self
-    @torch.no_grad()
+    def _distance_map(self, x: Tensor, bank: Tensor) -> Tensor:
+        "Distance of each patch of `x` to its nearest bank entry, upsampled to the image size: N×S×S."
+        e = self._emb(x)
+        B, C, h, w = e.shape
+        d = torch.cdist(_flat(e), bank).min(1).values.view(B, 1, h, w)
+        return F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     def predict(self, x: Tensor, batch_size: int = 32) -> tuple:
-        S = x.shape[-1]; maps = []
-        for i in range(0, len(x), batch_size):
-            e = self._emb(x[i:i + batch_size]); B, C, h, w = e.shape
-            d = torch.cdist(_flat(e), self.bank).min(1).values.view(B, 1, h, w)
-            maps.append(F.interpolate(d, size=(S, S), mode="bilinear", align_corners=False)[:, 0])
-        m = gaussian_smooth(torch.cat(maps), self.sigma_256 * S / 256)
+        bank = self.bank.to(next(self.ref.parameters()).device)
+        maps = predict_batched(self.ref, x, lambda ref, xb: self._distance_map(xb, bank), batch_size)
+        m = gaussian_smooth(maps, self.sigma_256 * x.shape[-1] / 256)
         return m, m.flatten(1).amax(1)
 
 class DFRScorer(nn.Module):
@@ -469,57 +529,79 @@ class DFRScorer(nn.Module):
                                 nn.Conv2d(200, c, 1))
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
-        fs = self.ref(x.float() / 255 if x.dtype == torch.uint8 else x); size = fs[1].shape[-2:]
+        fs = self.ref(_unit(x)); size = fs[1].shape[-2:]
         return torch.cat([F.adaptive_avg_pool2d(f, size) if f.shape[-1] > size[-1] else
                           F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in fs], 1)
-    def fit(self, x: Tensor, epochs: int = 20, lr: float = 1e-3, batch_size: int = 16, seed: int = 0, progress: bool = False):
-        g = seed_everything(seed)
-        feats = torch.cat([self.features(x[i:i + 32]) for i in range(0, len(x), 32)])
-        self.mu, self.sd = feats.mean((0, 2, 3), keepdim=True), feats.std((0, 2, 3), keepdim=True) + 1e-6
+    def _error_map(self, x: Tensor) -> Tensor:
+        "Squared reconstruction error of the standardised features of `x`, upsampled to image size: N×S×S."
+        f = self.features(x)
+        f = (f - self.mu.to(f.device)) / self.sd.to(f.device)
+        err = ((self.ae(f) - f)**2).mean(1, keepdim=True)
+        return F.interpolate(err, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    def fit(self, x: Tensor, epochs: int = 20, lr: float = 1e-3, batch_size: int = 16, seed: int = 0,
+            progress: bool = False):
+        _deterministic()
+        dev = next(self.ref.parameters()).device
+        feats = predict_batched(self.ref, x, lambda ref, xb: self.features(xb), 32)
+        self.mu = feats.mean((0, 2, 3), keepdim=True)
+        self.sd = feats.std((0, 2, 3), keepdim=True) + 1e-6
         feats = (feats - self.mu) / self.sd
-        opt = torch.optim.Adam(self.ae.parameters(), lr=lr); self.history = []
-        for ep in tqdm(range(epochs), disable=not progress, desc="DFR autoencoder", leave=False):
-            self.ae.train(); perm = torch.randperm(len(feats), generator=g); tot = 0.0
-            for i in range(0, len(feats), batch_size):
-                fb = feats[perm[i:i + batch_size]]
-                if len(fb) < 2: continue
-                loss = F.mse_loss(self.ae(fb), fb); opt.zero_grad(); loss.backward(); opt.step(); tot += loss.item()
-            self.history.append(tot)
+        self.ae.to(dev)
+        def step(idx: Tensor) -> dict:
+            fb = feats[idx].to(dev)
+            return {"loss": F.mse_loss(self.ae(fb), fb)}
+        opt = make_optimizer(self.ae.parameters(), "adam", lr=lr)
+        hist = fit(self.ae, len(feats), step, epochs=epochs, optimizer=opt, batch_size=batch_size, seed=seed,
+                   drop_last=len(feats) % batch_size == 1, progress=progress, desc="DFR autoencoder")
+        self.history = hist["loss"]
         return self
-    @torch.no_grad()
     def predict(self, x: Tensor, batch_size: int = 32) -> tuple:
-        self.ae.eval(); S = x.shape[-1]; maps = []
-        for i in range(0, len(x), batch_size):
-            f = (self.features(x[i:i + batch_size]) - self.mu) / self.sd
-            maps.append(F.interpolate(((self.ae(f) - f)**2).mean(1, keepdim=True), size=(S, S), mode="bilinear", align_corners=False)[:, 0])
-        m = gaussian_smooth(torch.cat(maps), self.sigma_256 * S / 256)
+        maps = predict_batched(self, x, lambda m, xb: m._error_map(xb), batch_size)
+        m = gaussian_smooth(maps, self.sigma_256 * x.shape[-1] / 256)
         return m, m.flatten(1).amax(1)
+
+def _flip_pairs(x: Tensor, masks: Tensor):
+    "`make_batch` for `fit`: [0, 1] images and 0/1 pixel labels at `idx`, flipped together with p = 0.5."
+    def make_batch(idx: Tensor, g: torch.Generator) -> tuple:
+        xb = x[idx].float() / 255
+        yb = (masks[idx, 0] > 0).long()
+        flip = torch.rand(len(xb), generator=g) < 0.5
+        xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+        yb = torch.where(flip[:, None, None], yb.flip(-1), yb)
+        return xb, yb
+    return make_batch
+
+def _defect_probability(net: nn.Module, x: Tensor) -> Tensor:
+    "DeepLab's per-pixel probability of the defect class for uint8 images `x`: N×S×S."
+    return torch.softmax(net(imagenet_normalise(x.float() / 255))["out"], 1)[:, 1]
 
 class DeepLabScorer:
     "Supervised DeepLabV3-MobileNetV3-Large (torchvision, no pretrained weights) trained on the few labelled defects."
     def __init__(self, seed: int = 0):
         import torchvision
-        seed_everything(seed); self.seed = seed
-        self.net = torchvision.models.segmentation.deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=2, aux_loss=False)
-    def fit(self, x: Tensor, masks: Tensor, epochs: int = 20, lr: float = 1e-3, batch_size: int = 8, progress: bool = False):
-        g = torch.Generator().manual_seed(self.seed)
-        opt = torch.optim.Adam(self.net.parameters(), lr=lr); self.history = []
-        w = torch.tensor([1.0, float(min(50.0, (masks == 0).sum() / max(1, int((masks > 0).sum()))))])   # class balance
-        for ep in tqdm(range(epochs), disable=not progress, desc="DeepLabV3 (supervised)", leave=False):
-            self.net.train(); perm = torch.randperm(len(x), generator=g); tot = 0.0
-            for i in range(0, len(x), batch_size):
-                idx = perm[i:i + batch_size]
-                if len(idx) < 2: continue
-                xb = x[idx].float() / 255; yb = (masks[idx, 0] > 0).long()
-                flip = torch.rand(len(xb), generator=g) < 0.5
-                xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb); yb = torch.where(flip[:, None, None], yb.flip(-1), yb)
-                loss = F.cross_entropy(self.net(imagenet_normalise(xb))["out"], yb, weight=w)
-                opt.zero_grad(); loss.backward(); opt.step(); tot += loss.item()
-            self.history.append(tot)
+        self.seed = seed
+        with _seeded_rng(seed):
+            self.net = torchvision.models.segmentation.deeplabv3_mobilenet_v3_large(
+                weights=None, weights_backbone=None, num_classes=2, aux_loss=False)
+    def fit(self, x: Tensor, masks: Tensor, epochs: int = 20, lr: float = 1e-3, batch_size: int = 8,
+            progress: bool = False):
+        if len(x) < 2:
+            raise ValueError(f"DeepLabScorer.fit needs at least 2 images (BatchNorm cannot train on one), "
+                             f"got {len(x)}")
+        _deterministic()
+        dev = next(self.net.parameters()).device
+        n_defect = max(1, int((masks > 0).sum()))
+        w = torch.tensor([1.0, min(50.0, int((masks == 0).sum()) / n_defect)], device=dev)   # class balance
+        def step(batch: tuple) -> dict:
+            xb, yb = (t.to(dev) for t in batch)
+            return {"loss": F.cross_entropy(self.net(imagenet_normalise(xb))["out"], yb, weight=w)}
+        opt = make_optimizer(self.net.parameters(), "adam", lr=lr)
+        with _seeded_rng(self.seed + 3):       # the dropout of the ASPP head draws from the global RNG
+            hist = fit(self.net, len(x), step, epochs=epochs, optimizer=opt, batch_size=batch_size,
+                       seed=self.seed, make_batch=_flip_pairs(x, masks), drop_last=len(x) % batch_size == 1,
+                       progress=progress, desc="DeepLabV3 (supervised)")
+        self.history = hist["loss"]
         return self
-    @torch.no_grad()
     def predict(self, x: Tensor, batch_size: int = 16) -> tuple:
-        self.net.eval(); maps = []
-        for i in range(0, len(x), batch_size):
-            maps.append(torch.softmax(self.net(imagenet_normalise(x[i:i + batch_size].float() / 255))["out"], 1)[:, 1])
-        m = torch.cat(maps); return m, m.flatten(1).amax(1)
+        m = predict_batched(self.net, x, _defect_probability, batch_size)
+        return m, m.flatten(1).amax(1)
