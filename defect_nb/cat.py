@@ -12,17 +12,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
-from .core import cache_root, atomic_torch_save
+from .core import cache_root, atomic_torch_save, code_hash
 from .data import load_dataset, load_pixels, read_mask, decode_cached, stratified_split, TensorCache
-from .train import fit, make_optimizer, predict_batched
+from .train import fit, make_optimizer, predict_batched, default_precision
 
 # %% auto #0
-__all__ = ['CAT_SETTINGS', 'PADS', 'CONFIGS', 'CATSettings', 'cat_settings', 'pad_square', 'square_cache', 'mtd_split',
-           'imagenet_normalise', 'SwinBackbone', 'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch', 'CATConfig',
-           'CATModel', 'weighted_contrastive_loss', 'dense_weighted_loss', 'l2_reconstruction_loss', 'gaussian_smooth',
-           'distance_map', 'predict', 'default_augment', 'train_cat', 'model_key', 'train_or_load', 'fixed_threshold',
-           'percentile_threshold', 'local_contrast_segment', 'seg_scores', 'PatchCoreScorer', 'DFRScorer',
-           'DeepLabScorer']
+__all__ = ['CAT_SETTINGS', 'PADS', 'CONFIGS', 'MODEL_CODE', 'CATSettings', 'cat_settings', 'pad_square', 'square_cache',
+           'mtd_split', 'imagenet_normalise', 'SwinBackbone', 'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch',
+           'CATConfig', 'CATModel', 'weighted_contrastive_loss', 'dense_weighted_loss', 'l2_reconstruction_loss',
+           'gaussian_smooth', 'distance_map', 'predict', 'default_augment', 'train_cat', 'model_key', 'train_or_load',
+           'fixed_threshold', 'percentile_threshold', 'local_contrast_segment', 'seg_scores', 'PatchCoreScorer',
+           'DFRScorer', 'DeepLabScorer']
 
 # %% ../nbs/22_cat.ipynb #4d64e274
 @dataclass(frozen=True)
@@ -434,9 +434,12 @@ def train_cat(model: CATModel, images: Tensor, seed: int | None = None, augment=
 
 # %% ../nbs/22_cat.ipynb #875f4888
 _TRAINING = "train.fit; init from seed"   # in every key: change it when training changes what a seed gives
+# the modules whose code decides a trained CAT model (their source is hashed into the key)
+MODEL_CODE = ("augment", "cat", "core", "data", "encoders", "synth", "train")
 
 def model_key(cfg: CATConfig, settings: CATSettings, reference: str, train_ids, seed: int, extra: str = "") -> str:
-    h = hashlib.sha1(repr((asdict(cfg), asdict(settings), reference, seed, extra, _TRAINING)).encode())
+    code = (code_hash(*MODEL_CODE), default_precision("cuda" if torch.cuda.is_available() else "cpu"))
+    h = hashlib.sha1(repr((asdict(cfg), asdict(settings), reference, seed, extra, _TRAINING, code)).encode())
     for i in train_ids: h.update(str(i).encode())
     return f"{cfg.key}-{h.hexdigest()[:16]}"
 
