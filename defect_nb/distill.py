@@ -4,15 +4,14 @@
 
 # %% ../nbs/32_distill.ipynb #aac70ea6
 from __future__ import annotations
-import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 from .core import get_device
 from .encoders import build_encoder
-from .ssl import to_input, batch_indices
+from .ssl import to_input
+from .train import fit, make_optimizer
 from .augment import SimCLRAugment, two_views
 from .losses import NTXentLoss
 from .encoders import ProjectionHead
@@ -112,48 +111,96 @@ def first_iter_lambda(task_loss: float | None, distill: float, eps: float = 1e-8
     return task_loss / max(distill, eps)
 
 # %% ../nbs/32_distill.ipynb #4e6fb207
-def pretrain_agbp(backbone: StagedBackbone, images: Tensor, maps: Tensor | None, *, task: str = "simclr",
-                  labels: Tensor | None = None, distill: bool = True, layers=(2, 3), loss: str = "cos", freeze: int = 2,
-                  epochs: int = 1, batch_size: int = 32, lr: float = 1e-3, optimizer: str = "adam",
-                  temperature: float = 0.1, seed: int = 0, device: str = "auto", progress: bool = True,
-                  desc: str | None = None) -> dict:
-    "Anomaly-map guided backbone pretraining (or the plain task when `distill=False`); returns the history."
-    if task not in ("simclr", "cls", "none"): raise ValueError(f"task must be 'simclr', 'cls' or 'none', got {task!r}")
-    if task == "none" and not distill: raise ValueError("nothing to train: task='none' and distill=False")
+def _check_agbp(images: Tensor, maps: Tensor | None, task: str, labels: Tensor | None, distill: bool,
+                layers):
+    "Reject inconsistent AGBP arguments before anything is built."
+    if task not in ("simclr", "cls", "none"):
+        raise ValueError(f"task must be 'simclr', 'cls' or 'none', got {task!r}")
+    if task == "none" and not distill:
+        raise ValueError("nothing to train: task='none' and distill=False")
     if distill and (maps is None or len(maps) != len(images)):
-        raise ValueError(f"need one anomaly map per image ({len(images)}), got {None if maps is None else len(maps)}")
-    if task == "cls" and (labels is None or len(labels) != len(images)): raise ValueError("task='cls' needs one label per image")
-    if any(not 0 <= l < 4 for l in layers): raise ValueError(f"layers are stage indices 0..3, got {layers}")
-    dev = get_device(device); backbone.to(dev).freeze(freeze).train()
+        got = None if maps is None else len(maps)
+        raise ValueError(f"need one anomaly map per image ({len(images)}), got {got}")
+    if task == "cls" and (labels is None or len(labels) != len(images)):
+        raise ValueError("task='cls' needs one label per image")
+    if any(not 0 <= l < 4 for l in layers):
+        raise ValueError(f"layers are stage indices 0..3, got {layers}")
+
+def _agbp_heads(backbone: StagedBackbone, task: str, labels: Tensor | None) -> nn.ModuleDict:
+    "The task's head: a projection `g` (simclr), a linear classifier `fc` (cls), or none."
     heads = nn.ModuleDict()
-    if task == "simclr": heads["g"] = ProjectionHead(backbone.out_dim, 128, 128); nt = NTXentLoss(temperature)
-    if task == "cls": heads["fc"] = nn.Linear(backbone.out_dim, int(labels.max()) + 1)
-    heads.to(dev)
-    params = [p for p in backbone.parameters() if p.requires_grad] + list(heads.parameters())
-    opt = (torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4) if optimizer == "sgd"
-           else torch.optim.Adam(params, lr=lr))
+    if task == "simclr":
+        heads["g"] = ProjectionHead(backbone.out_dim, 128, 128)
+    if task == "cls":
+        heads["fc"] = nn.Linear(backbone.out_dim, int(labels.max()) + 1)
+    return heads
+
+# %% ../nbs/32_distill.ipynb #6dcd0460
+def _finite(*losses) -> bool:
+    "Whether every given loss (None: absent) is finite; a non-finite one is left to fit's divergence guard."
+    return all(bool(torch.isfinite(l)) for l in losses if l is not None)
+
+def _agbp_batches(images: Tensor, maps: Tensor | None, labels: Tensor | None, aug):
+    "fit's `make_batch`: images in [0, 1], two views (when `aug`), and the anomaly maps and labels in use."
+    def make_batch(idx: Tensor, generator: torch.Generator) -> dict:
+        x = images[idx].float().div(255)
+        batch = {"x": x}
+        if aug is not None:
+            batch["v1"], batch["v2"] = two_views(x, aug, generator)
+        if maps is not None:
+            batch["maps"] = maps[idx]
+        if labels is not None:
+            batch["labels"] = labels[idx]
+        return batch
+    return make_batch
+
+def _agbp_step(backbone: StagedBackbone, heads: nn.ModuleDict, dev, task: str, distill: bool, layers,
+               loss: str, temperature: float, weight: dict):
+    "fit's `step`: task loss + λ·distillation loss, λ fixed at the first call (kept in `weight['lambda']`)."
+    nt = NTXentLoss(temperature)
+    def step(batch: dict) -> dict:
+        lt = ld = None
+        if task == "simclr":
+            z1 = heads["g"](backbone(to_input(batch["v1"].to(dev))))
+            z2 = heads["g"](backbone(to_input(batch["v2"].to(dev))))
+            lt = nt(z1, z2)
+        if distill or task == "cls":
+            outs = backbone.stage_outputs(to_input(batch["x"].to(dev)))
+            if task == "cls":
+                lt = F.cross_entropy(heads["fc"](outs[-1].mean((2, 3))), batch["labels"].to(dev))
+            if distill:
+                ld = distill_loss([outs[i] for i in layers], batch["maps"].to(dev), loss)
+        if distill and weight["lambda"] is None and _finite(lt, ld):
+            weight["lambda"] = first_iter_lambda(None if lt is None else lt.item(), ld.item())
+        total = 0.0
+        if lt is not None:
+            total = total + lt
+        if ld is not None:
+            total = total + (1.0 if weight["lambda"] is None else weight["lambda"]) * ld
+        task_loss = 0.0 if lt is None else lt
+        distill_part = 0.0 if ld is None else ld
+        return {"loss": total, "task_loss": task_loss, "distill_loss": distill_part}
+    return step
+
+# %% ../nbs/32_distill.ipynb #ad3019ec
+def pretrain_agbp(backbone: StagedBackbone, images: Tensor, maps: Tensor | None, *, task: str = "simclr",
+                  labels: Tensor | None = None, distill: bool = True, layers=(2, 3), loss: str = "cos",
+                  freeze: int = 2, epochs: int = 1, batch_size: int = 32, lr: float = 1e-3,
+                  optimizer: str = "adam", temperature: float = 0.1, seed: int = 0, device: str = "auto",
+                  progress: bool = True, desc: str | None = None) -> dict:
+    "Anomaly-map guided backbone pretraining (or the plain task when `distill=False`); returns the history."
+    _check_agbp(images, maps, task, labels, distill, layers)
+    dev = get_device(device)
+    backbone.to(dev).freeze(freeze).train()
+    heads = _agbp_heads(backbone, task, labels).to(dev)
+    decay = 1e-4 if optimizer == "sgd" else 0.0
+    opt = make_optimizer([*backbone.parameters(), *heads.parameters()], optimizer, lr=lr, weight_decay=decay)
     aug = SimCLRAugment(images.shape[-1]) if task == "simclr" else None
-    g = torch.Generator().manual_seed(seed); ga = torch.Generator().manual_seed(seed + 1)
-    bs = min(batch_size, len(images)); lam = None
-    hist = {"epoch": [], "loss": [], "task_loss": [], "distill_loss": [], "lambda": None, "s_per_epoch": []}
-    for ep in (bar := tqdm(range(epochs), desc=desc or f"AGBP {backbone.name}", disable=not progress, leave=False)):
-        t0, tot, tl, dl, nb = time.time(), 0., 0., 0., 0
-        for idx in batch_indices(len(images), bs, g, drop_last=True):
-            x = images[idx].float().div(255)
-            lt = ld = None
-            if task == "simclr":
-                v1, v2 = two_views(x, aug, ga)
-                lt = nt(heads["g"](backbone(to_input(v1.to(dev)))), heads["g"](backbone(to_input(v2.to(dev)))))
-            if distill or task == "cls":
-                outs = backbone.stage_outputs(to_input(x.to(dev)))
-                if task == "cls": lt = F.cross_entropy(heads["fc"](outs[-1].mean((2, 3))), labels[idx].to(dev))
-                if distill: ld = distill_loss([outs[i] for i in layers], maps[idx].to(dev), loss)
-            if distill and lam is None: lam = first_iter_lambda(None if lt is None else lt.item(), ld.item())
-            total = (lt if lt is not None else 0.) + (lam * ld if ld is not None else 0.)
-            opt.zero_grad(set_to_none=True); total.backward(); opt.step()
-            tot += total.item(); tl += lt.item() if lt is not None else 0.; dl += ld.item() if ld is not None else 0.; nb += 1
-        hist["epoch"].append(ep + 1); hist["loss"].append(tot / nb); hist["task_loss"].append(tl / nb)
-        hist["distill_loss"].append(dl / nb); hist["s_per_epoch"].append(time.time() - t0)
-        bar.set_postfix(loss=f"{tot / nb:.3f}", distill=f"{dl / nb:.3f}")
-    hist["lambda"] = lam
+    weight = {"lambda": None}
+    step = _agbp_step(backbone, heads, dev, task, distill, layers, loss, temperature, weight)
+    make_batch = _agbp_batches(images, maps if distill else None, labels if task == "cls" else None, aug)
+    hist = fit([backbone, heads], len(images), step, epochs=epochs, optimizer=opt, batch_size=batch_size,
+               seed=seed, make_batch=make_batch, drop_last=True, progress=progress,
+               desc=desc or f"AGBP {backbone.name}")
+    hist["lambda"] = weight["lambda"]
     return hist

@@ -4,18 +4,18 @@
 
 # %% ../nbs/10_scl.ipynb #ecb77fb1
 from __future__ import annotations
-import math, time
+import math
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 from .core import seed_everything, get_device
 from .augment import crop_params, resized_crop
 from .losses import NTXentLoss
 from .encoders import build_encoder, count_params
-from .ssl import batch_indices, to_input, prefetch
+from .ssl import to_input
+from .train import fit, make_optimizer, predict_batched
 
 # %% auto #0
 __all__ = ['SCL_SETTINGS', 'arcface_logits', 'ArcFaceLoss', 'self_contrastive_loss', 'SCLViews', 'SCLNet', 'BackboneNet',
@@ -23,19 +23,18 @@ __all__ = ['SCL_SETTINGS', 'arcface_logits', 'ArcFaceLoss', 'self_contrastive_lo
            'build_model', 'train_scl', 'predict_logits', 'neu_tensors', 'rows_of']
 
 # %% ../nbs/10_scl.ipynb #97fe9c6d
+_SCL_METHOD = {"lr": 5e-4, "proj_dim": 128, "temperature": 0.5, "margin": 0.5, "scale": 30.0, "alpha": 0.75,
+               "beta": 0.25, "fracs": (0.6, 0.7, 0.8), "per_class": (10, 20, 50), "shots": (1, 3, 5)}
+
 SCL_SETTINGS = {
-    "smoke": {"backbone": "efficientnet-lite0", "img_size": 32, "batch_size": 16, "epochs": 1, "steps": 2, "lr": 5e-4,
-              "proj_dim": 128, "temperature": 0.5, "margin": 0.5, "scale": 30.0, "alpha": 0.75, "beta": 0.25,
-              "runs": 1, "steps_t2": 2, "steps_t3": 2, "steps_t4": 2, "episodes": 100, "max_eval": 96,
-              "fracs": (0.6, 0.7, 0.8), "per_class": (10, 20, 50), "shots": (1, 3, 5)},
-    "cpu": {"backbone": "efficientnet-lite0", "img_size": 64, "batch_size": 32, "epochs": 100, "steps": None, "lr": 5e-4,
-            "proj_dim": 128, "temperature": 0.5, "margin": 0.5, "scale": 30.0, "alpha": 0.75, "beta": 0.25,
-            "runs": 3, "runs_t2": 1, "runs_t4": 1, "steps_t2": 100, "steps_t3": 20, "steps_t4": 120, "episodes": 1000,
-            "max_eval": None, "fracs": (0.6, 0.7, 0.8), "per_class": (10, 20, 50), "shots": (1, 3, 5)},
-    "paper": {"backbone": "resnet50", "img_size": 200, "batch_size": 32, "epochs": 100, "steps": None, "lr": 5e-4,
-              "proj_dim": 128, "temperature": 0.5, "margin": 0.5, "scale": 30.0, "alpha": 0.75, "beta": 0.25,
-              "runs": 10, "steps_t2": None, "steps_t3": None, "steps_t4": None, "episodes": 1000, "max_eval": None,
-              "fracs": (0.6, 0.7, 0.8), "per_class": (10, 20, 50), "shots": (1, 3, 5)},
+    "smoke": {**_SCL_METHOD, "backbone": "efficientnet-lite0", "img_size": 32, "batch_size": 16, "epochs": 1,
+              "epochs_t2": 1, "epochs_t3": 1, "epochs_t4": 1, "runs": 1, "episodes": 100, "max_eval": 96},
+    "cpu": {**_SCL_METHOD, "backbone": "efficientnet-lite0", "img_size": 64, "batch_size": 32, "epochs": 4,
+            "epochs_t2": 3, "epochs_t3": 4, "epochs_t4": 4, "runs": 3, "runs_t2": 1, "runs_t4": 1,
+            "episodes": 1000, "max_eval": None},
+    "paper": {**_SCL_METHOD, "backbone": "resnet50", "img_size": 200, "batch_size": 32, "epochs": 100,
+              "epochs_t2": 100, "epochs_t3": 100, "epochs_t4": 100, "runs": 10, "episodes": 1000,
+              "max_eval": None},
 }
 
 # %% ../nbs/10_scl.ipynb #f15c1c86
@@ -145,13 +144,14 @@ class BackboneFeatures(nn.Module):
     def embed(self, x: Tensor) -> Tensor: return F.normalize(self.backbone(x), dim=1)
 
 # %% ../nbs/10_scl.ipynb #408d5321
-@torch.no_grad()
+def _embed(model: nn.Module, batch: Tensor) -> Tensor:
+    return model.embed(to_input(batch))
+
 def embed_images(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
     "L2-normalised embeddings (`model.embed`) of uint8 / [0,1]-float images, in eval mode (CPU result)."
-    dev = next(model.parameters()).device; was = model.training; model.eval()
-    out = [model.embed(to_input(x[i:i + batch_size].to(dev))).float().cpu() for i in range(0, len(x), batch_size)]
-    model.train(was)
-    return torch.cat(out) if out else torch.zeros(0, 1)
+    if len(x) == 0:
+        return torch.zeros(0, 1)
+    return predict_batched(model, x, _embed, batch_size)
 
 def reference_scores(ref_emb: Tensor, ref_y: Tensor, query_emb: Tensor, n_classes: int | None = None) -> Tensor:
     "Q×C mean cosine similarity of each query to the references of each class (-inf for classes without references)."
@@ -206,79 +206,98 @@ def _check_xy(x: Tensor, y: Tensor, n_classes: int):
     if y.min() < 0 or y.max() >= n_classes: raise ValueError(f"labels must lie in [0, {n_classes})")
     return y.long()
 
-def build_model(kind: str, backbone: str, n_classes: int, in_chans: int = 1, img_size: int = 64, settings: dict | None = None):
-    "An `SCLNet` (kind 'proposed') or `BackboneNet` (kind 'backbone')."
-    s = {**SCL_SETTINGS["paper"], **(settings or {})}
+_TRAIN_KEYS = ("batch_size", "epochs", "lr")
+_PROPOSED_KEYS = ("proj_dim", "temperature", "margin", "scale", "alpha", "beta")
+
+def _require(settings: dict, keys) -> dict:
+    "`settings` if it holds every key in `keys`; a missing (or None) key is an error, not a default."
+    if "steps" in settings:
+        raise ValueError("scl budgets are epochs: replace the 'steps' setting by 'epochs'")
+    missing = [k for k in keys if settings.get(k) is None]
+    if missing:
+        raise ValueError(f"settings lack {missing}: start from SCL_SETTINGS[profile], override what changes")
+    return settings
+
+def build_model(kind: str, backbone: str, n_classes: int, in_chans: int = 1, img_size: int = 64,
+                settings: dict | None = None):
+    "An `SCLNet` (kind 'proposed', sized by `settings`) or `BackboneNet` (kind 'backbone')."
     if kind == "proposed":
+        s = _require(settings or {}, ("proj_dim", "scale", "margin"))
         return SCLNet(backbone, n_classes, in_chans, img_size, s["proj_dim"], s["scale"], s["margin"])
-    if kind == "backbone": return BackboneNet(backbone, n_classes, in_chans, img_size)
+    if kind == "backbone":
+        return BackboneNet(backbone, n_classes, in_chans, img_size)
     raise ValueError(f"kind must be 'proposed' or 'backbone', got {kind!r}")
 
-def train_scl(kind: str, backbone: str, x_uint8: Tensor, y: Tensor, n_classes: int, settings: dict, seed: int = 0,
-              val: tuple | None = None, progress: bool = True, device: str = "auto", desc: str | None = None):
-    "Train the proposed model (α·L_con + β·L_arc) or the cross-entropy backbone baseline; return (model, history)."
-    s = {**SCL_SETTINGS["paper"], **settings}
+# %% ../nbs/10_scl.ipynb #87e34d2e
+def _scl_batches(x_uint8: Tensor, y: Tensor, views: SCLViews):
+    "fit's `make_batch`: the originals and two random views of each (3B float images), and the B labels."
+    def make_batch(idx: Tensor, generator: torch.Generator):
+        x0 = x_uint8[idx].float().div_(255)
+        v1 = views(x0, generator)
+        v2 = views(x0, generator)
+        return torch.cat([x0, v1, v2]), y[idx]
+    return make_batch
+
+def _scl_step(model: nn.Module, kind: str, s: dict, dev):
+    "fit's `step`: the loss of one batch (α·L_con + β·L_arc, or cross-entropy) and its logged metrics."
+    arc = ArcFaceLoss(s["scale"], s["margin"]) if kind == "proposed" else None
+    def step(batch):
+        xb, yb = batch
+        y3 = yb.to(dev).repeat(3)
+        out = model(to_input(xb.to(dev)))
+        if kind == "backbone":
+            return {"loss": F.cross_entropy(out, y3), "train_acc": (out.argmax(1) == y3).float().mean()}
+        z0, z1, z2 = out.float().chunk(3)
+        l_con = self_contrastive_loss(z0, z1, z2, s["temperature"])
+        l_arc = arc(out, model.arc_weight, y3)
+        with torch.no_grad():
+            acc = (arcface_logits(out, model.arc_weight, None).argmax(1) == y3).float().mean()
+        loss = s["alpha"] * l_con + s["beta"] * l_arc
+        return {"loss": loss, "l_con": l_con, "l_arc": l_arc, "train_acc": acc}
+    return step
+
+def _scl_validate(model: nn.Module, kind: str, x_uint8: Tensor, y: Tensor, val: tuple):
+    "fit's `validate`: accuracy on `val` by reference images (proposed) or by the softmax head (backbone)."
+    vx, vy = val
+    vy = torch.as_tensor(vy)
+    def validate():
+        if kind == "proposed":
+            pred = reference_predict(model, x_uint8, y, vx)
+        else:
+            pred = predict_logits(model, vx)
+        return {"val_acc": (pred.cpu() == vy).float().mean().item()}
+    return validate
+
+# %% ../nbs/10_scl.ipynb #6f7b5a0b
+def train_scl(kind: str, backbone: str, x_uint8: Tensor, y: Tensor, n_classes: int, settings: dict,
+              seed: int = 0, val: tuple | None = None, progress: bool = True, device: str = "auto",
+              desc: str | None = None):
+    "Train the proposed model (α·L_con + β·L_arc) or the cross-entropy baseline; return (model, history)."
+    s = _require(settings, _TRAIN_KEYS + (_PROPOSED_KEYS if kind == "proposed" else ()))
     y = _check_xy(x_uint8, y, n_classes)
-    dev = get_device(device); seed_everything(seed)
-    N, S = len(x_uint8), x_uint8.shape[-1]
-    model = build_model(kind, backbone, n_classes, x_uint8.shape[1], S, s).to(dev).train()
-    opt = torch.optim.Adam(model.parameters(), lr=s["lr"])
-    views = SCLViews(S, scale=tuple(s.get("crop_scale", (0.2, 1.0))))
-    arc = ArcFaceLoss(s["scale"], s["margin"])
-    bs = min(s["batch_size"], N)
-    per_epoch = len([b for b in batch_indices(N, bs, torch.Generator()) if len(b) >= 2])
-    total = int(s["steps"]) if s.get("steps") else int(s["epochs"]) * per_epoch
-    n_epochs = math.ceil(total / per_epoch)
-    g, ga = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 10_000)
-    hist = {"epoch": [], "step": [], "loss": [], "l_con": [], "l_arc": [], "train_acc": [], "val_acc": [], "ms_per_step": []}
-    step = 0
-    bar = tqdm(total=total, desc=desc or f"{kind} ({backbone})", disable=not progress, leave=False)
-    for ep in range(n_epochs):
-        def batches(n_left=total - step):
-            for idx in batch_indices(N, bs, g)[:n_left]:
-                if len(idx) < 2: continue
-                x0 = x_uint8[idx].float().div_(255)
-                yield torch.cat([x0, views(x0, ga), views(x0, ga)]), y[idx]
-        sums, nb, t_run = {"loss": 0., "l_con": 0., "l_arc": 0., "acc": 0.}, 0, 0.
-        for xb, yb in prefetch(batches()):
-            t0 = time.perf_counter()
-            xb, yb = to_input(xb.to(dev)), yb.to(dev); y3 = yb.repeat(3)
-            out = model(xb)
-            if kind == "proposed":
-                z0, z1, z2 = out.float().chunk(3)
-                l_con = self_contrastive_loss(z0, z1, z2, s["temperature"])
-                l_arc = arc(out, model.arc_weight, y3)
-                loss = s["alpha"] * l_con + s["beta"] * l_arc
-                with torch.no_grad(): acc = (arcface_logits(out, model.arc_weight, None).argmax(1) == y3).float().mean()
-            else:
-                l_con = l_arc = torch.tensor(float("nan"))
-                loss = F.cross_entropy(out, y3); acc = (out.argmax(1) == y3).float().mean()
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-            t_run += time.perf_counter() - t0
-            for k_, v_ in (("loss", loss), ("l_con", l_con), ("l_arc", l_arc), ("acc", acc)): sums[k_] += v_.item()
-            nb += 1; step += 1; bar.update(1); bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc.item():.2f}")
-        if nb == 0: break
-        va = float("nan")
-        if val is not None:
-            vx, vy = val
-            if kind == "proposed": va = (reference_predict(model, x_uint8, y, vx).cpu() == torch.as_tensor(vy)).float().mean().item()
-            else: va = (predict_logits(model, vx) == torch.as_tensor(vy)).float().mean().item()
-        for k_, v_ in (("epoch", ep + 1), ("step", step), ("loss", sums["loss"] / nb), ("l_con", sums["l_con"] / nb),
-                       ("l_arc", sums["l_arc"] / nb), ("train_acc", sums["acc"] / nb), ("val_acc", va),
-                       ("ms_per_step", 1000 * t_run / nb)): hist[k_].append(v_)
-        if step >= total: break
-    bar.close()
+    dev = get_device(device)
+    seed_everything(seed)
+    n, size = len(x_uint8), x_uint8.shape[-1]
+    model = build_model(kind, backbone, n_classes, x_uint8.shape[1], size, s).to(dev)
+    views = SCLViews(size, scale=tuple(s.get("crop_scale", (0.2, 1.0))))
+    bs = min(int(s["batch_size"]), n)
+    drop_last = n % bs == 1
+    validate = _scl_validate(model, kind, x_uint8, y, val) if val is not None else None
+    hist = fit(model, n, _scl_step(model, kind, s, dev), epochs=int(s["epochs"]), batch_size=bs, seed=seed,
+               optimizer=make_optimizer(model.parameters(), "adam", lr=s["lr"]), drop_last=drop_last,
+               make_batch=_scl_batches(x_uint8, y, views), validate=validate, progress=progress,
+               desc=desc or f"{kind} ({backbone})")
     model.eval()
-    hist["steps"], hist["params"] = step, count_params(model)
+    hist["steps"] = len(hist["epoch"]) * (n // bs if drop_last else math.ceil(n / bs))
+    hist["params"] = count_params(model)
     return model, hist
 
-@torch.no_grad()
+def _logits(model: nn.Module, batch: Tensor) -> Tensor:
+    return model.logits(to_input(batch))
+
 def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
-    "Argmax of `model.logits` (softmax head of the baseline; nearest ArcFace class weight of the proposed model)."
-    dev = next(model.parameters()).device; was = model.training; model.eval()
-    out = torch.cat([model.logits(to_input(x[i:i + batch_size].to(dev))).argmax(1).cpu() for i in range(0, len(x), batch_size)])
-    model.train(was)
-    return out
+    "Argmax of `model.logits` (the baseline's softmax head; the proposed model's nearest ArcFace weight)."
+    return predict_batched(model, x, _logits, batch_size).argmax(1)
 
 # %% ../nbs/10_scl.ipynb #b2b214f8
 def neu_tensors(img_size: int, root=None, progress: bool = True):
