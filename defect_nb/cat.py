@@ -17,48 +17,14 @@ from .data import load_dataset, load_pixels, read_mask, decode_cached, stratifie
 from .train import fit, make_optimizer, predict_batched, default_precision
 
 # %% auto #0
-__all__ = ['CAT_SETTINGS', 'PADS', 'CONFIGS', 'MODEL_CODE', 'CATSettings', 'cat_settings', 'pad_square', 'square_cache',
-           'mtd_split', 'imagenet_normalise', 'SwinBackbone', 'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch',
-           'CATConfig', 'CATModel', 'weighted_contrastive_loss', 'dense_weighted_loss', 'l2_reconstruction_loss',
-           'gaussian_smooth', 'distance_map', 'predict', 'default_augment', 'train_cat', 'model_key', 'train_or_load',
-           'fixed_threshold', 'percentile_threshold', 'local_contrast_segment', 'seg_scores', 'PatchCoreScorer',
-           'DFRScorer', 'DeepLabScorer']
+__all__ = ['PADS', 'CONFIGS', 'MODEL_CODE', 'pad_square', 'square_cache', 'mtd_split', 'imagenet_normalise', 'SwinBackbone',
+           'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch', 'CATConfig', 'CATModel', 'weighted_contrastive_loss',
+           'dense_weighted_loss', 'l2_reconstruction_loss', 'gaussian_smooth', 'distance_map', 'predict',
+           'default_augment', 'train_cat', 'model_key', 'train_or_load', 'fixed_threshold', 'percentile_threshold',
+           'local_contrast_segment', 'seg_scores', 'PatchCoreScorer', 'DFRScorer', 'DeepLabScorer']
 
 # %% ../nbs/22_cat.ipynb #4d64e274
-@dataclass(frozen=True)
-class CATSettings:
-    img_size: int = 256
-    window: int = 7               # Swin window (7: swin_tiny_patch4_window7_224)
-    fpn_dim: int = 256            # channels of the (MSF-)FPN
-    batch_size: int = 64
-    epochs: int = 200
-    lr: float = 5e-4
-    betas: tuple = (0.9, 0.95)
-    seed: int = 54
-    hflip: float = 0.5
-    droplet_p: float = 1.0        # droplet on 100 % of the training images
-    tau: float = 10.0             # ω = softmax(τ s(a, n))
-    margin: float = 0.5           # hinge margin of the negative term
-    n_neg: int = 512              # negatives sampled per scale and batch
-    sigma_256: float = 4.0        # Gaussian smoothing of the map, in pixels at 256 px
-    pad: str = "zero"             # zero (paper) | reflect | replicate | mean | resize
-    max_train: int | None = None  # cap on training images (smoke)
-    max_test: int | None = None   # cap on test images per class (smoke)
-    baseline_epochs: int = 50     # DFR autoencoder / DeepLab epochs
-    bank_size: int = 20000        # PatchCore memory bank size
-
-CAT_SETTINGS = {
-    "smoke": CATSettings(img_size=64, window=2, fpn_dim=32, batch_size=8, epochs=1, n_neg=64, max_train=16,
-                         max_test=4, baseline_epochs=1, bank_size=500),
-    "cpu": CATSettings(img_size=96, window=3, fpn_dim=64, batch_size=16, epochs=4, n_neg=256, baseline_epochs=15,
-                       bank_size=10000),
-    "paper": CATSettings(),
-}
-
-def cat_settings(profile: str, **kw) -> CATSettings:
-    "The CAT settings of `profile` (smoke | cpu | paper), with fields overridden by `kw`."
-    if profile not in CAT_SETTINGS: raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(CAT_SETTINGS)}")
-    return replace(CAT_SETTINGS[profile], **kw)
+from .profiles import CATSettings, settings
 
 # %% ../nbs/22_cat.ipynb #117ed7a1
 PADS = ("zero", "reflect", "replicate", "mean", "resize")

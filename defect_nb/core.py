@@ -11,57 +11,13 @@ from importlib import resources
 import numpy as np
 
 # %% auto #0
-__all__ = ['PROFILES', 'DEFAULT_DATA_ROOT', 'RESULT_MODE', 'SOURCE_SHA_ENV', 'FRACTION_METRICS', 'Profile', 'get_profile',
-           'seed_everything', 'get_device', 'n_cores', 'set_threads', 'data_root', 'cache_root', 'DatasetMissingError',
-           'missing_dataset', 'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'project_root', 'git_sha',
-           'versions', 'run_context', 'code_hash', 'paper_numbers', 'results_root', 'runs_root', 'output_root',
-           'result_path', 'write_result', 'read_result']
+__all__ = ['DEFAULT_DATA_ROOT', 'RESULT_MODE', 'SOURCE_SHA_ENV', 'FRACTION_METRICS', 'seed_everything', 'get_device', 'n_cores',
+           'set_threads', 'data_root', 'cache_root', 'DatasetMissingError', 'missing_dataset', 'atomic_write',
+           'atomic_write_json', 'atomic_torch_save', 'project_root', 'git_sha', 'versions', 'run_context', 'code_hash',
+           'paper_numbers', 'results_root', 'runs_root', 'output_root', 'result_path', 'write_result', 'read_result']
 
 # %% ../nbs/00_core.ipynb #a933a8de
-@dataclass(frozen=True)
-class Profile:
-    "Sizes and budgets of one run profile."
-    name: str
-    img_size: int                 # square side images are cached and trained at
-    batch_size: int
-    pretrain_epochs: int          # self-supervised pretraining epochs
-    finetune_epochs: int          # supervised fine-tuning epochs (upper bound: early stopping)
-    patience: int                 # early stopping patience on validation loss
-    lr: float                     # learning rate of pretraining and fine-tuning (csrl: Adam 1e-4)
-    seeds: tuple = (0,)
-    max_images: int | None = None # cap on images per split (None: all)
-    probe_epochs: int = 1         # epochs of the linear probe run after every pretraining epoch (on cached features: cheap)
-    description: str = ""
-    pool_max: int | None = None   # cap on the unlabeled pretraining pool (a seeded subsample; None: all of it)
-    encoder_img_size: tuple = ()  # (encoder name, side) pairs: encoders trained at another side than img_size
-
-    def with_(self, **kw) -> "Profile":
-        "A copy with some fields changed (for ablations in a notebook)."
-        return replace(self, **kw)
-
-# %% ../nbs/00_core.ipynb #11a5c460
-PROFILES = {
-    "smoke": Profile("smoke", img_size=32, batch_size=16, pretrain_epochs=1, finetune_epochs=2, patience=2,
-                     lr=1e-3, seeds=(0,), max_images=64, probe_epochs=2,
-                     description="CI wiring check: tiny data, one epoch, seconds per notebook"),
-    "cpu": Profile("cpu", img_size=64, batch_size=64, pretrain_epochs=8, finetune_epochs=50, patience=10,
-                   lr=1e-3, seeds=(0, 1, 2), max_images=None, probe_epochs=30, pool_max=2048,
-                   encoder_img_size=(("resnet50", 32),),
-                   description="real results on 2 CPU cores: 64x64 inputs (ResNet-50: 32x32, its step costs 6x the "
-                               "ConvNet's at 64), batch 64, Adam 1e-3, 8 SimCLR/NNCLR epochs over a 2,048-image "
-                               "pool subsample, at most 50 fine-tuning epochs with patience 10"),
-    "paper": Profile("paper", img_size=200, batch_size=32, pretrain_epochs=100, finetune_epochs=100, patience=15,
-                     lr=1e-4, seeds=(0, 1, 2), max_images=None, probe_epochs=50,
-                     description="the papers' protocol (csrl: Adam 1e-4, batch 32, 100 epochs, patience 15); "
-                                 "NEU is 200x200 so the native size is used, not 128x800"),
-}
-
-def get_profile(name: str | Profile) -> Profile:
-    "The profile called `name` (a `Profile` passes through)."
-    if isinstance(name, Profile): return name
-    if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
-    return PROFILES[name]
+from .profiles import Profile, PROFILES, get_profile
 
 # %% ../nbs/00_core.ipynb #defc5fc7
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:

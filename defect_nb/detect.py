@@ -19,14 +19,14 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import FeaturePyramidNetwork, box_iou
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from tqdm import tqdm
-from .core import get_device, cache_root, atomic_torch_save
+from .core import get_device, cache_root, atomic_torch_save, code_hash
 from .data import load_dataset, neu_split, decode_cached, subsample, build_pool, DefectDataset
-from .train import fit, make_optimizer, make_schedule
+from .train import fit, make_optimizer, make_schedule, default_precision
 from .distill import StagedBackbone, staged_backbone
 
 # %% auto #0
-__all__ = ['POOL_SOURCES', 'IOU_THRESHOLDS', 'CACHE_VERSION', 'FPNBackbone', 'build_detector', 'transfer_detector', 'DetSet',
-           'det_set', 'draw_exact', 'neu_det_splits', 'pool_images', 'pool_anomaly_maps', 'pool_pseudo_boxes',
+__all__ = ['POOL_SOURCES', 'IOU_THRESHOLDS', 'CACHE_VERSION', 'CACHE_CODE', 'FPNBackbone', 'build_detector', 'transfer_detector',
+           'DetSet', 'det_set', 'draw_exact', 'neu_det_splits', 'pool_images', 'pool_anomaly_maps', 'pool_pseudo_boxes',
            'train_detector', 'coco_map', 'map_backend', 'mean_ap', 'predict', 'evaluate_detector', 'efficiency',
            'cache_key', 'to_plain', 'cached']
 
@@ -350,10 +350,14 @@ def efficiency(model: FCOS, img_size: int, n: int = 20, warmup: int = 3, device:
 
 # %% ../nbs/33_detect.ipynb #87926984
 CACHE_VERSION = 2
+# the modules whose code decides a cached pretrained backbone, detector or anomaly map
+CACHE_CODE = ("boxes", "core", "data", "detect", "distill", "encoders", "kead", "train")
 
 def cache_key(*parts, **kw) -> str:
-    "A readable file-name key: the parts joined, plus a short hash of the keyword settings."
-    h = hashlib.sha1(json.dumps({"v": CACHE_VERSION, **kw}, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    "A readable file-name key: the parts joined, plus a short hash of the keyword settings and the code."
+    code = (code_hash(*CACHE_CODE), default_precision("cuda" if torch.cuda.is_available() else "cpu"))
+    blob = json.dumps({"v": CACHE_VERSION, "code": code, **kw}, sort_keys=True, default=str)
+    h = hashlib.sha1(blob.encode()).hexdigest()[:10]
     return "-".join(str(p) for p in parts) + "-" + h
 
 _SCALARS = (bool, int, float, str)

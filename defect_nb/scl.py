@@ -18,24 +18,12 @@ from .ssl import to_input
 from .train import fit, make_optimizer, predict_batched
 
 # %% auto #0
-__all__ = ['SCL_SETTINGS', 'arcface_logits', 'ArcFaceLoss', 'self_contrastive_loss', 'SCLViews', 'SCLNet', 'BackboneNet',
-           'BackboneFeatures', 'embed_images', 'reference_scores', 'reference_predict', 'few_shot_episodes',
-           'build_model', 'train_scl', 'predict_logits', 'neu_tensors', 'rows_of']
+__all__ = ['arcface_logits', 'ArcFaceLoss', 'self_contrastive_loss', 'SCLViews', 'SCLNet', 'BackboneNet', 'BackboneFeatures',
+           'embed_images', 'reference_scores', 'reference_predict', 'few_shot_episodes', 'build_model', 'train_scl',
+           'predict_logits', 'neu_tensors', 'rows_of']
 
 # %% ../nbs/10_scl.ipynb #97fe9c6d
-_SCL_METHOD = {"lr": 5e-4, "proj_dim": 128, "temperature": 0.5, "margin": 0.5, "scale": 30.0, "alpha": 0.75,
-               "beta": 0.25, "fracs": (0.6, 0.7, 0.8), "per_class": (10, 20, 50), "shots": (1, 3, 5)}
-
-SCL_SETTINGS = {
-    "smoke": {**_SCL_METHOD, "backbone": "efficientnet-lite0", "img_size": 32, "batch_size": 16, "epochs": 1,
-              "epochs_t2": 1, "epochs_t3": 1, "epochs_t4": 1, "runs": 1, "episodes": 100, "max_eval": 96},
-    "cpu": {**_SCL_METHOD, "backbone": "efficientnet-lite0", "img_size": 64, "batch_size": 32, "epochs": 4,
-            "epochs_t2": 3, "epochs_t3": 4, "epochs_t4": 4, "runs": 3, "runs_t2": 1, "runs_t4": 1,
-            "episodes": 1000, "max_eval": None},
-    "paper": {**_SCL_METHOD, "backbone": "resnet50", "img_size": 200, "batch_size": 32, "epochs": 100,
-              "epochs_t2": 100, "epochs_t3": 100, "epochs_t4": 100, "runs": 10, "episodes": 1000,
-              "max_eval": None},
-}
+from .profiles import settings
 
 # %% ../nbs/10_scl.ipynb #f15c1c86
 def arcface_logits(emb: Tensor, weight: Tensor, labels: Tensor | None, scale: float = 30.0, margin: float = 0.5) -> Tensor:
@@ -215,7 +203,7 @@ def _require(settings: dict, keys) -> dict:
         raise ValueError("scl budgets are epochs: replace the 'steps' setting by 'epochs'")
     missing = [k for k in keys if settings.get(k) is None]
     if missing:
-        raise ValueError(f"settings lack {missing}: start from SCL_SETTINGS[profile], override what changes")
+        raise ValueError(f"settings lack {missing}: start from settings('scl', profile).as_dict(), override what changes")
     return settings
 
 def build_model(kind: str, backbone: str, n_classes: int, in_chans: int = 1, img_size: int = 64,

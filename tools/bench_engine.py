@@ -65,8 +65,9 @@ def skipconvnet_finetune():
 
 def cat_model():
     "The full CAT model (Swin-T + MSF-FPN student, frozen EfficientNet-Lite0 reference), batch 16 at 96 px."
-    from defect_nb.cat import CATModel, CATConfig, cat_settings, l2_reconstruction_loss
-    settings = cat_settings("cpu")
+    from defect_nb.cat import CATModel, CATConfig, l2_reconstruction_loss
+    from defect_nb.profiles import settings as registry_settings
+    settings = registry_settings("cat", "cpu")
     model = CATModel(CATConfig(), settings)
     x = torch.rand(settings.batch_size, 1, settings.img_size, settings.img_size)
     def step():
