@@ -183,14 +183,16 @@ def paper_numbers(table_id: str | None = None) -> dict:
 FRACTION_METRICS = ("accuracy", "acc", "precision", "recall", "f1", "auroc", "auc", "ap", "pro", "binary_accuracy",
                     "image_auroc", "pixel_auroc", "map50", "map50_95")
 
-def results_root(out: str | os.PathLike | None = None) -> Path:
-    "Where results are read: `out`, else `$DEFECT_NB_RESULTS`, else the committed registry `<project>/results`."
+def _named_root(out, default: Path) -> Path:
+    "`out`, else `$DEFECT_NB_RESULTS`, else `default`."
     if out:
         return Path(out)
     env = os.environ.get("DEFECT_NB_RESULTS")
-    if env:
-        return Path(env)
-    return project_root()/"results"
+    return Path(env) if env else default
+
+def results_root(out: str | os.PathLike | None = None) -> Path:
+    "Where results are read: `out`, else `$DEFECT_NB_RESULTS`, else the committed registry `<project>/results`."
+    return _named_root(out, project_root()/"results")
 
 def runs_root() -> Path:
     "Where a user's runs go by default: `<project>/runs` (git-ignored)."
@@ -198,12 +200,7 @@ def runs_root() -> Path:
 
 def output_root(out: str | os.PathLike | None = None) -> Path:
     "Where a run writes: `out`, else `$DEFECT_NB_RESULTS`, else `runs_root()`; never the registry unless named."
-    if out:
-        return Path(out)
-    env = os.environ.get("DEFECT_NB_RESULTS")
-    if env:
-        return Path(env)
-    return runs_root()
+    return _named_root(out, runs_root())
 
 def result_path(table_id: str, profile: str, out=None) -> Path:
     return results_root(out)/profile/f"{table_id}.json"

@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
+from .train import predict_batched
 
 # %% auto #0
 __all__ = ['DEFECT_DESCRIPTIONS', 'DATASET_OBJECTS', 'KEAD_TEMPLATE', 'WINCLIP_NORMAL', 'WINCLIP_ANOMALOUS', 'WINCLIP_TEMPLATES',
@@ -91,17 +92,16 @@ class PatchKNN:
         self.grid = img_size // stride
         self.bank = None
 
-    @torch.no_grad()
+    def _patch_batch(self, encoder, images: Tensor) -> Tensor:
+        "Patch features of one batch: each layer's map, 3×3-averaged, resized to the grid, stacked on channels."
+        fs = encoder.features(uint8_to_unit(images, self.img_size), self.layers)
+        fs = [F.interpolate(F.avg_pool2d(f, 3, 1, 1), size=(self.grid, self.grid), mode="bilinear",
+                            align_corners=False) for f in fs]
+        return torch.cat(fs, 1).permute(0, 2, 3, 1)
+
     def patch_features(self, images: Tensor) -> Tensor:
         "Patch features N×G×G×D (G = img_size // stride) of uint8 images."
-        out = []
-        for i in range(0, len(images), self.batch_size):
-            x = uint8_to_unit(images[i:i + self.batch_size], self.img_size)
-            fs = self.encoder.features(x, self.layers)
-            fs = [F.interpolate(F.avg_pool2d(f, 3, 1, 1), size=(self.grid, self.grid), mode="bilinear",
-                                align_corners=False) for f in fs]
-            out.append(torch.cat(fs, 1).permute(0, 2, 3, 1))
-        return torch.cat(out)
+        return predict_batched(self.encoder, images, self._patch_batch, self.batch_size)
 
     def fit(self, normal: Tensor, patch_mask: Tensor | None = None) -> "PatchKNN":
         "Memory bank of the patch features of normal images (uint8 N×1×S×S), only where `patch_mask` (N×G×G) is True."

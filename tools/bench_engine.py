@@ -174,6 +174,17 @@ def bench_data_path(epochs: int = 2):
             "target": ">= 0.95"}
 
 
+def adopted_defaults() -> dict:
+    "What the engine uses by default now, and the accuracy check behind it (tools/check_precision.py)."
+    from defect_nb.core import project_root
+    from defect_nb.train import ENGINE_PRECISION
+    checks = {}
+    for f in sorted((project_root()/"results"/"bench").glob("precision_check_*.json")):
+        c = json.loads(f.read_text())
+        checks[f.name] = {k: c[k] for k in ("what", "seeds", "mean_difference", "ci95", "fp32_seed_std")}
+    return {"precision": ENGINE_PRECISION, "channels_last": False, "accuracy_checks": checks}
+
+
 def main():
     args = parse_args()
     from defect_nb.core import project_root, versions
@@ -184,6 +195,8 @@ def main():
                for s in SETTINGS}
     result = {
         "what": "images/s of one training step (forward, loss, backward, Adam) per setting, interleaved, median",
+        "tried": list(SETTINGS) + ["torch.compile: not measured here (see README, Benchmarks)"],
+        "adopted": adopted_defaults(),
         "threads": args.threads, "steps": args.steps, "workloads": workloads,
         "geomean_ratio_to_fp32": geomean, "target": "geomean of the default's ratios >= 2",
         "data_path": bench_data_path(),
