@@ -135,13 +135,21 @@ def git_sha(root: str | os.PathLike | None = None) -> str:
         return sha.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError): return "unknown"
 
+# the libraries results depend on, by import name and distribution name: versions are read from the installed
+# metadata, so recording them imports nothing (importing open_clip or timm would pull in tqdm's notebook bar)
+_LIBRARIES = {"defect_nb": "defect_nb", "torchvision": "torchvision", "numpy": "numpy", "timm": "timm",
+              "open_clip": "open_clip_torch", "cv2": "opencv-python-headless", "sklearn": "scikit-learn"}
+
 def versions() -> dict:
     "Versions of Python and of the libraries results depend on."
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for m in ["defect_nb", "torch", "torchvision", "numpy", "timm", "open_clip", "cv2", "sklearn"]:
-        try: out[m] = getattr(__import__(m), "__version__", "?")
-        except Exception: pass
+    from importlib import metadata
     import torch
+    out = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__}
+    for module, distribution in _LIBRARIES.items():
+        try:
+            out[module] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            pass
     if torch.cuda.is_available():
         out["device"] = torch.cuda.get_device_name(0)
     else:
