@@ -23,7 +23,8 @@ class Settings:
         return getattr(self, key)
 
     def get(self, key: str, default=None):
-        return getattr(self, key, default)
+        "A field's value, or `default` when the record has no such field (never a method or attribute)."
+        return getattr(self, key) if key in self.field_names() else default
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -107,6 +108,7 @@ class SclSettings(Settings):
     scale: float = 30.0
     alpha: float = 0.75
     beta: float = 0.25
+    crop_scale: tuple = (0.2, 1.0)  # random resized crop: fraction of the image area kept
     fracs: tuple = (0.6, 0.7, 0.8)
     per_class: tuple = (10, 20, 50)
     shots: tuple = (1, 3, 5)

@@ -15,8 +15,8 @@ from .core import (project_root, results_root, result_path, read_result, get_pro
 __all__ = ['FAMILIES', 'TABLES', 'KERNEL_QUIET', 'TableJob', 'load_jobs', 'tables_md_ids', 'table_job', 'all_table_ids',
            'figure_dir', 'executed_path', 'partial_path', 'failed_path', 'running_path', 'valid_result', 'run_marker',
            'missing_needs', 'table_status', 'table_statuses', 'code_changed_since', 'entry_provenance',
-           'notebook_parameters', 'fits_annotation', 'expected_type', 'check_params', 'JobOutcome', 'fmt_time',
-           'run_table', 'clean_stale', 'batch_out', 'describe_outputs', 'reproduce']
+           'notebook_parameters', 'fits_annotation', 'expected_type', 'params_per_job', 'check_params', 'JobOutcome',
+           'fmt_time', 'run_table', 'clean_stale', 'batch_out', 'describe_outputs', 'reproduce']
 
 # %% ../nbs/90_runner.ipynb #7c82dd17
 @dataclass(frozen=True)
@@ -258,6 +258,21 @@ def expected_type(annotation: str | None, default) -> str | None:
         return None
     return type(default).__name__
 
+def params_per_job(jobs, params: dict) -> dict:
+    "`{id: the params its notebook declares}`, each checked; a name that no table of the batch declares is an error."
+    declared = {job.id: notebook_parameters(project_root()/"nbs"/job.notebook) for job in jobs}
+    for name in params:
+        if not any(name in d for d in declared.values()):
+            accepted = sorted({n for d in declared.values() for n in d})
+            raise ValueError(f"unknown parameter {name!r}: no table of this batch declares it; "
+                             f"accepted: {', '.join(accepted)}")
+    per_job = {}
+    for job in jobs:
+        mine = {k: v for k, v in params.items() if k in declared[job.id]}
+        check_params(job, {**job.params, **mine})
+        per_job[job.id] = mine
+    return per_job
+
 def check_params(job: TableJob, params: dict) -> None:
     "Raise a ValueError naming the parameter, the expected type and the accepted names; None when all fit."
     declared = notebook_parameters(project_root()/"nbs"/job.notebook)
@@ -378,8 +393,7 @@ def reproduce(ids=None, profile: str = "smoke", out=None, root=None, resume: boo
     from concurrent.futures import ThreadPoolExecutor
     get_profile(profile)
     todo = [i if isinstance(i, TableJob) else table_job(i) for i in (ids or TABLES)]
-    for job in todo:                      # every parameter is checked before anything runs
-        check_params(job, {**job.params, **(params or {})})
+    per_job = params_per_job(todo, params or {})     # every parameter is checked before anything runs
     out = batch_out(out, publish, allow_dirty)
     source_sha = git_sha(project_root())
     log(f"writing to {out} -- {describe_outputs(profile, out)}")
@@ -400,7 +414,7 @@ def reproduce(ids=None, profile: str = "smoke", out=None, root=None, resume: boo
         lim = "".join([f", cell limit {fmt_time(cell_timeout)}" if cell_timeout else "", f", notebook limit {fmt_time(timeout)}" if timeout else "",
                        f", {threads} thread(s)" if threads else ""])
         log(f"{head}: running at profile {profile} (started {time.strftime('%H:%M:%S')}{lim}) ...")
-        o = run_table(job, profile, out, root, params, progress, cell_timeout, timeout, threads, source_sha)
+        o = run_table(job, profile, out, root, per_job[job.id], progress, cell_timeout, timeout, threads, source_sha)
         total = f"batch elapsed {fmt_time(time.time() - t0)}"
         if o.status == "waiting": log(f"{head}: {o.error}, skipped")
         elif o.status == "done": log(f"{head}: done in {fmt_time(o.wall_s)} ({total})")

@@ -261,13 +261,13 @@ def train_scl(kind: str, backbone: str, x_uint8: Tensor, y: Tensor, n_classes: i
               seed: int = 0, val: tuple | None = None, progress: bool = True, device: str = "auto",
               desc: str | None = None):
     "Train the proposed model (α·L_con + β·L_arc) or the cross-entropy baseline; return (model, history)."
-    s = _require(settings, _TRAIN_KEYS + (_PROPOSED_KEYS if kind == "proposed" else ()))
+    s = _require(settings, _TRAIN_KEYS + (_PROPOSED_KEYS if kind == "proposed" else ()) + ("crop_scale",))
     y = _check_xy(x_uint8, y, n_classes)
     dev = get_device(device)
     seed_everything(seed)
     n, size = len(x_uint8), x_uint8.shape[-1]
     model = build_model(kind, backbone, n_classes, x_uint8.shape[1], size, s).to(dev)
-    views = SCLViews(size, scale=tuple(s.get("crop_scale", (0.2, 1.0))))
+    views = SCLViews(size, scale=tuple(s["crop_scale"]))
     bs = min(int(s["batch_size"]), n)
     drop_last = n % bs == 1
     validate = _scl_validate(model, kind, x_uint8, y, val) if val is not None else None

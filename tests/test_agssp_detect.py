@@ -23,4 +23,4 @@ def test_agssp_detect_smoke(tmp_path):
     t5 = json.loads((tmp_path/"smoke"/"agssp-t5.json").read_text())["rows"]
     assert len(t5) == 5 and any("L2" in r["method"] for r in t5) and any("last stage only" in r["method"] for r in t5)
     t6 = json.loads((tmp_path/"smoke"/"agssp-t6.json").read_text())["rows"]
-    for r in t6: assert math.isfinite(r["metrics"]["fps"]) and r["metrics"]["params_m"] > 0 and r["metrics"]["peak_mem_mib"] > 0
+    for r in t6: assert math.isfinite(r["metrics"]["fps"]) and r["metrics"]["fps"] > 0 and r["metrics"]["params_m"] > 0 and r["metrics"]["peak_mem_mib"] > 0
