@@ -404,7 +404,7 @@ _TRAINING = "train.fit; init from seed"   # in every key: change it when trainin
 MODEL_CODE = ("augment", "cat", "core", "data", "encoders", "synth", "train")
 
 def model_key(cfg: CATConfig, settings: CATSettings, reference: str, train_ids, seed: int, extra: str = "") -> str:
-    code = (code_hash(*MODEL_CODE), default_precision("cuda" if torch.cuda.is_available() else "cpu"))
+    code = (code_hash(*MODEL_CODE), default_precision())
     h = hashlib.sha1(repr((asdict(cfg), asdict(settings), reference, seed, extra, _TRAINING, code)).encode())
     for i in train_ids: h.update(str(i).encode())
     return f"{cfg.key}-{h.hexdigest()[:16]}"

@@ -164,7 +164,7 @@ def run_context() -> dict:
     from defect_nb.train import default_precision
     return {"threads": torch.get_num_threads(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "precision": default_precision("cuda" if torch.cuda.is_available() else "cpu")}
+            "precision": default_precision()}
 
 # %% ../nbs/00_core.ipynb #32e9ec1e
 def code_hash(*modules: str) -> str:

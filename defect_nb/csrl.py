@@ -173,7 +173,7 @@ def run_key(name: str, sd: SplitData, pool_info: dict | None, profile: Profile |
          "pool": None if method == "none" else {k: (pool_info or {}).get(k) for k in ("n_images", "composition")},
          "temperature": None if method == "none" else temperature, "queue_size": queue_size if method == "nnclr" else None,
          "version": RUN_CACHE_VERSION, "code": code_hash(*RUN_CODE),
-         "precision": default_precision("cuda" if torch.cuda.is_available() else "cpu")}
+         "precision": default_precision()}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 def default_run_cache(profile: Profile | str) -> Path | None:

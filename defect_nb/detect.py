@@ -355,7 +355,7 @@ CACHE_CODE = ("boxes", "core", "data", "detect", "distill", "encoders", "kead", 
 
 def cache_key(*parts, **kw) -> str:
     "A readable file-name key: the parts joined, plus a short hash of the keyword settings and the code."
-    code = (code_hash(*CACHE_CODE), default_precision("cuda" if torch.cuda.is_available() else "cpu"))
+    code = (code_hash(*CACHE_CODE), default_precision())
     blob = json.dumps({"v": CACHE_VERSION, "code": code, **kw}, sort_keys=True, default=str)
     h = hashlib.sha1(blob.encode()).hexdigest()[:10]
     return "-".join(str(p) for p in parts) + "-" + h

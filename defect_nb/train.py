@@ -117,8 +117,10 @@ def native_bf16(device_type: str = "cpu") -> bool:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
-def default_precision(device_type: str = "cpu") -> str:
-    "`$DEFECT_NB_PRECISION`, else `ENGINE_PRECISION` where bf16 is native, else fp32."
+def default_precision(device_type: str | None = None) -> str:
+    "`$DEFECT_NB_PRECISION`, else `ENGINE_PRECISION` where bf16 is native, else fp32 (device: the machine's default)."
+    if device_type is None:
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
     chosen = os.environ.get("DEFECT_NB_PRECISION")
     if chosen:
         if chosen not in PRECISIONS:
