@@ -4,7 +4,8 @@
 
 # %% ../nbs/21_anomaly_metrics.ipynb #61e44898
 from __future__ import annotations
-import math, warnings
+import math
+import warnings
 import numpy as np
 import torch
 from torch import Tensor
@@ -16,17 +17,26 @@ __all__ = ['image_auroc', 'ap_det', 'pixel_auroc', 'ap_loc', 'pro_curve', 'pro_s
 # %% ../nbs/21_anomaly_metrics.ipynb #3f3c8f21
 def _as_tensor(x, name: str, dtype=torch.float64) -> Tensor:
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).detach().cpu()
-    if t.is_floating_point() and not torch.isfinite(t).all(): raise ValueError(f"{name} contains NaN or inf")
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or inf")
     return t.to(dtype)
 
+
 def _pair(scores, labels, what: str):
-    s = _as_tensor(scores, f"{what} scores"); y = _as_tensor(labels, f"{what} labels")
-    if s.ndim == 4 and s.shape[1] == 1: s = s[:, 0]
-    if y.ndim == 4 and y.shape[1] == 1: y = y[:, 0]
-    if s.shape != y.shape: raise ValueError(f"{what}: scores {tuple(s.shape)} and labels/masks {tuple(y.shape)} differ in shape")
-    if s.numel() == 0: raise ValueError(f"{what}: no scores")
-    if not ((y == 0) | (y == 1)).all(): raise ValueError(f"{what}: labels/masks must be 0/1")
+    s = _as_tensor(scores, f"{what} scores")
+    y = _as_tensor(labels, f"{what} labels")
+    if s.ndim == 4 and s.shape[1] == 1:
+        s = s[:, 0]
+    if y.ndim == 4 and y.shape[1] == 1:
+        y = y[:, 0]
+    if s.shape != y.shape:
+        raise ValueError(f"{what}: scores {tuple(s.shape)} and labels/masks {tuple(y.shape)} differ in shape")
+    if s.numel() == 0:
+        raise ValueError(f"{what}: no scores")
+    if not ((y == 0) | (y == 1)).all():
+        raise ValueError(f"{what}: labels/masks must be 0/1")
     return s.reshape(-1), y.reshape(-1).long()
+
 
 def _normalise(s: Tensor) -> Tensor:
     "Min-max scale to [0, 1] (float64): monotone, so AUROC/AP are unchanged, and torchmetrics applies no sigmoid."
@@ -36,37 +46,53 @@ def _normalise(s: Tensor) -> Tensor:
 # %% ../nbs/21_anomaly_metrics.ipynb #6910259b
 from contextlib import contextmanager
 
+
 @contextmanager
 def _cpu_counting():
     "Lift `torch.use_deterministic_algorithms` while a metric counts on the CPU (torch.bincount is deterministic there)."
-    on, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if on: torch.use_deterministic_algorithms(False)
-    try: yield
+    on, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    if on:
+        torch.use_deterministic_algorithms(False)
+    try:
+        yield
     finally:
-        if on: torch.use_deterministic_algorithms(True, warn_only=warn_only)
+        if on:
+            torch.use_deterministic_algorithms(True, warn_only=warn_only)
+
 
 def _metric(fn, scores, labels, what: str, thresholds) -> float:
     "Pair and check the inputs, then `fn` (a torchmetrics binary metric) on min-max scaled scores; nan for one class."
     s, y = _pair(scores, labels, what)
-    if not _both_classes(y, what): return math.nan
-    with _cpu_counting(): return float(fn(_normalise(s), y, thresholds=thresholds))
+    if not _both_classes(y, what):
+        return math.nan
+    with _cpu_counting():
+        return float(fn(_normalise(s), y, thresholds=thresholds))
+
 
 def _both_classes(y: Tensor, what: str) -> bool:
     if y.min() == y.max():
-        warnings.warn(f"{what}: only one class present; the metric is undefined (nan)"); return False
+        warnings.warn(f"{what}: only one class present; the metric is undefined (nan)")
+        return False
     return True
+
 
 def image_auroc(scores, labels, thresholds=None) -> float:
     "Image-level AUROC of anomaly `scores` (N,) against 0/1 `labels` (N,) (1 = defective)."
     return _metric(binary_auroc, scores, labels, "image_auroc", thresholds)
 
+
 def ap_det(scores, labels, thresholds=None) -> float:
     "AP_det: average precision of the image scores (defective = positive)."
     return _metric(binary_average_precision, scores, labels, "ap_det", thresholds)
 
+
 def pixel_auroc(maps, masks, thresholds=None) -> float:
     "Pixel-level AUROC of anomaly `maps` (N,H,W) against ground-truth `masks` (N,H,W), all pixels pooled."
     return _metric(binary_auroc, maps, masks, "pixel_auroc", thresholds)
+
 
 def ap_loc(maps, masks, thresholds=None) -> float:
     "AP_loc: pixel-level average precision, all pixels pooled."
@@ -76,45 +102,60 @@ def ap_loc(maps, masks, thresholds=None) -> float:
 def _components(masks: np.ndarray):
     "Connected components (8-connectivity) of each N×H×W mask: integer labels, 0 = background, unique over the set."
     from scipy.ndimage import label
-    out = np.zeros(masks.shape, np.int64); n = 0
+
+    out = np.zeros(masks.shape, np.int64)
+    n = 0
     for i, m in enumerate(masks):
         lab, k = label(m, structure=np.ones((3, 3), int))
-        out[i] = np.where(lab > 0, lab + n, 0); n += k
+        out[i] = np.where(lab > 0, lab + n, 0)
+        n += k
     return out, n
+
 
 def pro_curve(maps, masks):
     "The exact PRO-vs-FPR curve: (fpr, pro) arrays starting at (0, 0), one point per distinct score."
-    s = _as_tensor(maps, "pro maps"); y = _as_tensor(masks, "pro masks")
-    if s.ndim == 4 and s.shape[1] == 1: s, y = s[:, 0], (y[:, 0] if y.ndim == 4 else y)
-    if s.ndim != 3 or s.shape != y.shape: raise ValueError(f"pro: maps {tuple(s.shape)} and masks {tuple(y.shape)} must both be N×H×W")
+    s = _as_tensor(maps, "pro maps")
+    y = _as_tensor(masks, "pro masks")
+    if s.ndim == 4 and s.shape[1] == 1:
+        s, y = s[:, 0], (y[:, 0] if y.ndim == 4 else y)
+    if s.ndim != 3 or s.shape != y.shape:
+        raise ValueError(f"pro: maps {tuple(s.shape)} and masks {tuple(y.shape)} must both be N×H×W")
     m = y.numpy() > 0.5
     comp, n_comp = _components(m)
     n_neg = int((~m).sum())
-    if n_comp == 0: raise ValueError("pro: the masks contain no defect region")
-    if n_neg == 0: raise ValueError("pro: the masks contain no defect-free pixel")
-    comp = comp.ravel(); sizes = np.bincount(comp, minlength=n_comp + 1)
+    if n_comp == 0:
+        raise ValueError("pro: the masks contain no defect region")
+    if n_neg == 0:
+        raise ValueError("pro: the masks contain no defect-free pixel")
+    comp = comp.ravel()
+    sizes = np.bincount(comp, minlength=n_comp + 1)
     w_pos = np.where(comp > 0, 1.0 / (n_comp * sizes[comp].clip(1)), 0.0)
     w_neg = np.where(comp == 0, 1.0 / n_neg, 0.0)
     sc = s.numpy().ravel()
     order = np.argsort(-sc, kind="stable")
     sc, w_pos, w_neg = sc[order], w_pos[order], w_neg[order]
-    last = np.r_[np.nonzero(np.diff(sc))[0], sc.size - 1]                # last index of each run of equal scores
+    last = np.r_[np.nonzero(np.diff(sc))[0], sc.size - 1]  # last index of each run of equal scores
     pro = np.r_[0.0, np.cumsum(w_pos)[last]].clip(0, 1)
     fpr = np.r_[0.0, np.cumsum(w_neg)[last]].clip(0, 1)
     return fpr, pro
+
 
 def _area_to(x: np.ndarray, y: np.ndarray, x_max: float) -> float:
     "Trapezoidal area under the (non-decreasing x) curve from x[0] to x_max, interpolating at x_max."
     keep = x <= x_max
     xs, ys = x[keep], y[keep]
-    if keep.sum() < len(x):                                              # add the interpolated point at x_max
-        j = int(np.argmax(~keep)); x0, x1, y0, y1 = x[j - 1], x[j], y[j - 1], y[j]
-        ys = np.r_[ys, y0 + (y1 - y0) * (x_max - x0) / (x1 - x0)]; xs = np.r_[xs, x_max]
+    if keep.sum() < len(x):  # add the interpolated point at x_max
+        j = int(np.argmax(~keep))
+        x0, x1, y0, y1 = x[j - 1], x[j], y[j - 1], y[j]
+        ys = np.r_[ys, y0 + (y1 - y0) * (x_max - x0) / (x1 - x0)]
+        xs = np.r_[xs, x_max]
     return float(np.sum((xs[1:] - xs[:-1]) * (ys[1:] + ys[:-1]) / 2))
+
 
 def pro_score(maps, masks, fpr_limit: float = 0.3) -> float:
     "PRO: area under the per-region-overlap curve up to FPR `fpr_limit`, normalised by `fpr_limit` (MVTec AD)."
-    if not 0 < fpr_limit <= 1: raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit}")
+    if not 0 < fpr_limit <= 1:
+        raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit}")
     fpr, pro = pro_curve(maps, masks)
     return min(1.0, _area_to(fpr, pro, fpr_limit) / fpr_limit)
 
@@ -122,13 +163,19 @@ def pro_score(maps, masks, fpr_limit: float = 0.3) -> float:
 def anomaly_metrics(image_scores, image_labels, maps, masks, fpr_limit: float = 0.3, thresholds=None) -> dict:
     "image_auroc, pixel_auroc, pro, ap_det, ap_loc for N images: scores (N,), labels (N,), maps and masks (N,H,W)."
     m = _as_tensor(masks, "masks")
-    if image_labels is None: image_labels = (m.flatten(1).amax(1) > 0.5).long()
-    out = {"image_auroc": image_auroc(image_scores, image_labels, thresholds),
-           "pixel_auroc": pixel_auroc(maps, masks, thresholds),
-           "ap_det": ap_det(image_scores, image_labels, thresholds),
-           "ap_loc": ap_loc(maps, masks, thresholds)}
-    try: out["pro"] = pro_score(maps, masks, fpr_limit)
+    if image_labels is None:
+        image_labels = (m.flatten(1).amax(1) > 0.5).long()
+    out = {
+        "image_auroc": image_auroc(image_scores, image_labels, thresholds),
+        "pixel_auroc": pixel_auroc(maps, masks, thresholds),
+        "ap_det": ap_det(image_scores, image_labels, thresholds),
+        "ap_loc": ap_loc(maps, masks, thresholds),
+    }
+    try:
+        out["pro"] = pro_score(maps, masks, fpr_limit)
     except ValueError as e:
-        if "no defect" not in str(e): raise
-        warnings.warn(str(e)); out["pro"] = math.nan
+        if "no defect" not in str(e):
+            raise
+        warnings.warn(str(e))
+        out["pro"] = math.nan
     return {k: out[k] for k in ("image_auroc", "pixel_auroc", "pro", "ap_det", "ap_loc")}

@@ -17,19 +17,21 @@ __all__ = ['uniform', 'crop_params', 'resized_crop', 'random_flip', 'intensity_j
 # %% ../nbs/03_augment.ipynb #f8082a90
 def uniform(shape, low, high, generator: torch.Generator | None = None, device=None) -> Tensor:
     "Uniform samples in [low, high) of `shape`, drawn from `generator` (on its own device) and moved to `device`."
-    if generator is None: u = torch.rand(shape, device=device)
-    else: u = torch.rand(shape, generator=generator, device=generator.device).to(device)
+    if generator is None:
+        u = torch.rand(shape, device=device)
+    else:
+        u = torch.rand(shape, generator=generator, device=generator.device).to(device)
     return low + (high - low) * u
 
 # %% ../nbs/03_augment.ipynb #d3eaaaad
-def crop_params(n: int, scale=(0.2, 1.0), ratio=(3/4, 4/3), generator=None, device=None) -> Tensor:
+def crop_params(n: int, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), generator=None, device=None) -> Tensor:
     "Affine matrices `n`×2×3 of random crops: area fraction in `scale`, log-uniform aspect ratio in `ratio`."
     s = uniform((n,), scale[0], scale[1], generator, device)
     logr = uniform((n,), math.log(ratio[0]), math.log(ratio[1]), generator, device)
     r = logr.exp()
     w, h = (s * r).sqrt().clamp(max=1.0), (s / r).sqrt().clamp(max=1.0)
-    cx = uniform((n,), -1., 1., generator, device) * (1 - w)
-    cy = uniform((n,), -1., 1., generator, device) * (1 - h)
+    cx = uniform((n,), -1.0, 1.0, generator, device) * (1 - w)
+    cy = uniform((n,), -1.0, 1.0, generator, device) * (1 - h)
     theta = torch.zeros(n, 2, 3, device=device)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
     return theta
@@ -43,41 +45,47 @@ def resized_crop(x: Tensor, theta: Tensor, size: int) -> Tensor:
 # %% ../nbs/03_augment.ipynb #a1c1b63f
 def random_flip(x: Tensor, p: float, dim: int = -1, generator=None) -> Tensor:
     "Flip each image of `x` along `dim` with probability `p`."
-    if p <= 0: return x
-    m = uniform((x.shape[0],), 0., 1., generator, x.device) < p
+    if p <= 0:
+        return x
+    m = uniform((x.shape[0],), 0.0, 1.0, generator, x.device) < p
     return torch.where(m.view(-1, *[1] * (x.dim() - 1)), x.flip(dim), x)
 
 # %% ../nbs/03_augment.ipynb #5580d6ce
-def intensity_jitter(x: Tensor, brightness: float = 0.4, contrast: float = 0.4, gamma: float = 0.0,
-                     generator=None) -> Tensor:
+def intensity_jitter(
+    x: Tensor, brightness: float = 0.4, contrast: float = 0.4, gamma: float = 0.0, generator=None
+) -> Tensor:
     "Per-image random brightness (additive), contrast (about the image mean) and gamma, same for all channels."
     B, shp = x.shape[0], (-1,) + (1,) * (x.dim() - 1)
-    if brightness > 0: x = x + uniform((B,), -brightness, brightness, generator, x.device).view(shp)
+    if brightness > 0:
+        x = x + uniform((B,), -brightness, brightness, generator, x.device).view(shp)
     if contrast > 0:
         c = uniform((B,), 1 - contrast, 1 + contrast, generator, x.device).view(shp)
         mu = x.mean(dim=tuple(range(1, x.dim())), keepdim=True)
         x = (x - mu) * c + mu
     x = x.clamp(0, 1)
-    if gamma > 0: x = x ** uniform((B,), -gamma, gamma, generator, x.device).exp().view(shp)
+    if gamma > 0:
+        x = x ** uniform((B,), -gamma, gamma, generator, x.device).exp().view(shp)
     return x
 
 # %% ../nbs/03_augment.ipynb #1467cc3a
 def gaussian_kernels(sigma: Tensor, k: int) -> Tensor:
     "One normalised 1-D Gaussian kernel of length `k` (odd) per entry of `sigma`: shape len(sigma)×k."
     t = torch.arange(k, device=sigma.device, dtype=sigma.dtype) - (k - 1) / 2
-    w = torch.exp(-t[None] ** 2 / (2 * sigma[:, None] ** 2))
+    w = torch.exp(-(t[None] ** 2) / (2 * sigma[:, None] ** 2))
     return w / w.sum(1, keepdim=True)
 
 # %% ../nbs/03_augment.ipynb #588421ca
 def random_blur(x: Tensor, p: float, sigma=(0.1, 2.0), generator=None) -> Tensor:
     "Blur each image of `x` with probability `p` by a Gaussian with sigma uniform in `sigma` (separable, reflect padding)."
-    if p <= 0: return x
+    if p <= 0:
+        return x
     B, C, H, W = x.shape
     k = max(3, int(0.1 * min(H, W)) // 2 * 2 + 1)
     k = min(k, (min(H, W) - 1) // 2 * 2 + 1)  # reflect padding needs k//2 < side
     s = uniform((B,), sigma[0], sigma[1], generator, x.device)
-    m = uniform((B,), 0., 1., generator, x.device) < p
-    if k < 3: return x
+    m = uniform((B,), 0.0, 1.0, generator, x.device) < p
+    if k < 3:
+        return x
     w = gaussian_kernels(s, k).to(x.dtype).repeat_interleave(C, 0)  # (B*C)×k
     y = F.pad(x.reshape(1, B * C, H, W), (k // 2,) * 4, mode="reflect")
     y = F.conv2d(y, w.view(B * C, 1, 1, k), groups=B * C)
@@ -88,8 +96,19 @@ def random_blur(x: Tensor, p: float, sigma=(0.1, 2.0), generator=None) -> Tensor
 class SimCLRAugment(nn.Module):
     """SimCLR views for a batch: random resized crop, flips, per-image brightness/contrast (the paper's "random colour
     distortion" -- intensity distortion, since its inputs are grayscale), optional gamma and Gaussian blur."""
-    def __init__(self, size: int, scale=(0.2, 1.0), ratio=(3/4, 4/3), hflip=0.5, vflip=0.0,
-                 brightness=0.4, contrast=0.4, gamma=0.0, blur=0.0):
+
+    def __init__(
+        self,
+        size: int,
+        scale=(0.2, 1.0),
+        ratio=(3 / 4, 4 / 3),
+        hflip=0.5,
+        vflip=0.0,
+        brightness=0.4,
+        contrast=0.4,
+        gamma=0.0,
+        blur=0.0,
+    ):
         super().__init__()
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
         self.hflip, self.vflip, self.brightness, self.contrast = hflip, vflip, brightness, contrast
@@ -97,7 +116,8 @@ class SimCLRAugment(nn.Module):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         "Augment `x` (B×C×H×W, float in [0,1]) into B×C×`size`×`size` in [0,1]; all randomness from `generator`."
-        if x.dim() != 4: raise ValueError(f"expected B×C×H×W, got shape {tuple(x.shape)}")
+        if x.dim() != 4:
+            raise ValueError(f"expected B×C×H×W, got shape {tuple(x.shape)}")
         x = x.float()
         theta = crop_params(x.shape[0], self.scale, self.ratio, generator, x.device)
         x = resized_crop(x, theta, self.size)
@@ -108,13 +128,16 @@ class SimCLRAugment(nn.Module):
         return x.clamp(0, 1)
 
     def extra_repr(self):
-        return (f"size={self.size}, scale={self.scale}, ratio={self.ratio}, hflip={self.hflip}, vflip={self.vflip}, "
-                f"brightness={self.brightness}, contrast={self.contrast}, gamma={self.gamma}, blur={self.blur}")
+        return (
+            f"size={self.size}, scale={self.scale}, ratio={self.ratio}, hflip={self.hflip}, vflip={self.vflip}, "
+            f"brightness={self.brightness}, contrast={self.contrast}, gamma={self.gamma}, blur={self.blur}"
+        )
 
 # %% ../nbs/03_augment.ipynb #65d1acc8
 class NNCLRAugment(SimCLRAugment):
     "NNCLR views as in the paper: random resized crop and horizontal flip only (no intensity distortion, no blur)."
-    def __init__(self, size: int, scale=(0.2, 1.0), ratio=(3/4, 4/3), hflip=0.5, vflip=0.0):
+
+    def __init__(self, size: int, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), hflip=0.5, vflip=0.0):
         super().__init__(size, scale, ratio, hflip, vflip, brightness=0.0, contrast=0.0, gamma=0.0, blur=0.0)
 
 # %% ../nbs/03_augment.ipynb #d53a84b5

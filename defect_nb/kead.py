@@ -6,7 +6,6 @@
 from __future__ import annotations
 import math
 from pathlib import Path
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -26,37 +25,46 @@ __all__ = ['DEFECT_DESCRIPTIONS', 'DATASET_OBJECTS', 'KEAD_TEMPLATE', 'WINCLIP_N
 def nn_cosine_distance(q: Tensor, bank: Tensor, chunk: int = 4096) -> Tensor:
     "For each row of `q` (N×D): 1 − max cosine similarity to the rows of `bank` (M×D)."
     if q.ndim != 2 or bank.ndim != 2 or q.shape[1] != bank.shape[1]:
-        raise ValueError(f"expected q N×D and bank M×D with the same D, got {tuple(q.shape)} and {tuple(bank.shape)}")
-    if len(bank) == 0: raise ValueError("the memory bank is empty")
+        raise ValueError(
+            f"expected q N×D and bank M×D with the same D, got {tuple(q.shape)} and {tuple(bank.shape)}"
+        )
+    if len(bank) == 0:
+        raise ValueError("the memory bank is empty")
     qn, bn = F.normalize(q.float(), dim=1), F.normalize(bank.float(), dim=1)
     out = torch.empty(len(q))
     for i in range(0, len(q), chunk):
-        out[i:i + chunk] = 1 - (qn[i:i + chunk] @ bn.T).amax(1)
+        out[i : i + chunk] = 1 - (qn[i : i + chunk] @ bn.T).amax(1)
     return out
 
 # %% ../nbs/30_kead.ipynb #0a099677
 def greedy_coreset(x: Tensor, n: int, seed: int = 0, proj_dim: int | None = 128) -> Tensor:
     "Indices of `n` rows of `x` chosen by greedy k-center selection (on a random projection to `proj_dim` dims)."
-    if n >= len(x): return torch.arange(len(x))
+    if n >= len(x):
+        return torch.arange(len(x))
     g = torch.Generator().manual_seed(seed)
     z = x.float()
-    if proj_dim and z.shape[1] > proj_dim: z = z @ torch.randn(z.shape[1], proj_dim, generator=g) / math.sqrt(proj_dim)
+    if proj_dim and z.shape[1] > proj_dim:
+        z = z @ torch.randn(z.shape[1], proj_dim, generator=g) / math.sqrt(proj_dim)
     sel = [int(torch.randint(len(z), (1,), generator=g))]
     d = (z - z[sel[0]]).pow(2).sum(1)
     for _ in range(n - 1):
-        i = int(d.argmax()); sel.append(i)
+        i = int(d.argmax())
+        sel.append(i)
         d = torch.minimum(d, (z - z[i]).pow(2).sum(1))
     return torch.tensor(sel)
 
 # %% ../nbs/30_kead.ipynb #1244b67a
 def gaussian_blur(maps: Tensor, sigma: float = 4.0) -> Tensor:
     "Separable Gaussian smoothing of N×H×W maps (reflect padding, kernel radius 4σ)."
-    if sigma <= 0: return maps
+    if sigma <= 0:
+        return maps
     r = int(4 * sigma + 0.5)
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2); k = k / k.sum()
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
+    k = k / k.sum()
     x = maps[:, None].float()
     r = min(r, x.shape[-1] - 1, x.shape[-2] - 1)
-    k = k[len(k) // 2 - r: len(k) // 2 + r + 1]; k = k / k.sum()
+    k = k[len(k) // 2 - r : len(k) // 2 + r + 1]
+    k = k / k.sum()
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
     x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
     return x[:, 0]
@@ -64,24 +72,39 @@ def gaussian_blur(maps: Tensor, sigma: float = 4.0) -> Tensor:
 # %% ../nbs/30_kead.ipynb #b3c2da8b
 def uint8_to_unit(x: Tensor, size: int | None = None) -> Tensor:
     "uint8 (or float in [0, 1]) N×C×S×S → float [-1, 1], resized to `size`×`size` when given."
-    if x.ndim != 4: raise ValueError(f"expected images N×C×H×W, got shape {tuple(x.shape)}")
+    if x.ndim != 4:
+        raise ValueError(f"expected images N×C×H×W, got shape {tuple(x.shape)}")
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return x * 2 - 1
 
+
 _ENCODERS = {}
+
 
 class PatchKNN:
     "Few-shot anomaly maps: memory bank of normal patch features of a CNN, cosine distance to the nearest normal patch."
-    def __init__(self, backbone: str = "efficientnet-lite0", layers=(1, 2), img_size: int = 224, stride: int = 8,
-                 max_bank: int = 16_384, sigma: float = 4.0, batch_size: int = 16, pretrained: bool = True,
-                 encoder: nn.Module | None = None, seed: int = 0):
+
+    def __init__(
+        self,
+        backbone: str = "efficientnet-lite0",
+        layers=(1, 2),
+        img_size: int = 224,
+        stride: int = 8,
+        max_bank: int = 16_384,
+        sigma: float = 4.0,
+        batch_size: int = 16,
+        pretrained: bool = True,
+        encoder: nn.Module | None = None,
+        seed: int = 0,
+    ):
         from defect_nb.encoders import build_encoder
+
         self.backbone, self.layers, self.img_size, self.stride = backbone, tuple(layers), img_size, stride
         self.max_bank, self.sigma, self.batch_size, self.seed = max_bank, sigma, batch_size, seed
         if encoder is None:
-            key = (backbone, img_size, pretrained)          # frozen feature extractor: build (and load weights) once
+            key = (backbone, img_size, pretrained)  # frozen feature extractor: build (and load weights) once
             if key not in _ENCODERS:
                 kw = {} if backbone != "efficientnet-lite0" else {"pretrained": pretrained}
                 _ENCODERS[key] = build_encoder(backbone, in_chans=1, img_size=img_size, **kw).eval()
@@ -95,8 +118,12 @@ class PatchKNN:
     def _patch_batch(self, encoder, images: Tensor) -> Tensor:
         "Patch features of one batch: each layer's map, 3×3-averaged, resized to the grid, stacked on channels."
         fs = encoder.features(uint8_to_unit(images, self.img_size), self.layers)
-        fs = [F.interpolate(F.avg_pool2d(f, 3, 1, 1), size=(self.grid, self.grid), mode="bilinear",
-                            align_corners=False) for f in fs]
+        fs = [
+            F.interpolate(
+                F.avg_pool2d(f, 3, 1, 1), size=(self.grid, self.grid), mode="bilinear", align_corners=False
+            )
+            for f in fs
+        ]
         return torch.cat(fs, 1).permute(0, 2, 3, 1)
 
     def patch_features(self, images: Tensor) -> Tensor:
@@ -105,17 +132,22 @@ class PatchKNN:
 
     def fit(self, normal: Tensor, patch_mask: Tensor | None = None) -> "PatchKNN":
         "Memory bank of the patch features of normal images (uint8 N×1×S×S), only where `patch_mask` (N×G×G) is True."
-        if len(normal) == 0: raise ValueError("fit needs at least one normal image")
+        if len(normal) == 0:
+            raise ValueError("fit needs at least one normal image")
         f = self.patch_features(normal)
         if patch_mask is not None:
             if tuple(patch_mask.shape) != tuple(f.shape[:3]):
-                raise ValueError(f"patch_mask must be N×G×G = {tuple(f.shape[:3])}, got {tuple(patch_mask.shape)}")
+                raise ValueError(
+                    f"patch_mask must be N×G×G = {tuple(f.shape[:3])}, got {tuple(patch_mask.shape)}"
+                )
             f = f[patch_mask.bool()]
         f = f.reshape(-1, f.shape[-1])
-        if len(f) == 0: raise ValueError("no normal patch left for the memory bank")
-        if len(f) > self.max_bank:          # greedy coreset on a random pre-selection of 4× the bank size
+        if len(f) == 0:
+            raise ValueError("no normal patch left for the memory bank")
+        if len(f) > self.max_bank:  # greedy coreset on a random pre-selection of 4× the bank size
             g = torch.Generator().manual_seed(self.seed)
-            if len(f) > 4 * self.max_bank: f = f[torch.randperm(len(f), generator=g)[:4 * self.max_bank]]
+            if len(f) > 4 * self.max_bank:
+                f = f[torch.randperm(len(f), generator=g)[: 4 * self.max_bank]]
             f = f[greedy_coreset(f, self.max_bank, self.seed)]
         self.bank = F.normalize(f, dim=1)
         return self
@@ -123,13 +155,18 @@ class PatchKNN:
     @torch.no_grad()
     def score(self, images: Tensor, progress: bool = False) -> tuple:
         "(maps N×S×S float, image scores N = max of each map) for uint8 images; S = img_size."
-        if self.bank is None: raise ValueError("PatchKNN.score before fit: call .fit(normal_images) first")
+        if self.bank is None:
+            raise ValueError("PatchKNN.score before fit: call .fit(normal_images) first")
         maps = []
-        for i in tqdm(range(0, len(images), self.batch_size), desc="PatchKNN", disable=not progress, leave=False):
-            f = self.patch_features(images[i:i + self.batch_size])
+        for i in tqdm(
+            range(0, len(images), self.batch_size), desc="PatchKNN", disable=not progress, leave=False
+        ):
+            f = self.patch_features(images[i : i + self.batch_size])
             n = len(f)
             d = nn_cosine_distance(f.reshape(-1, f.shape[-1]), self.bank).view(n, 1, self.grid, self.grid)
-            m = F.interpolate(d, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False)[:, 0]
+            m = F.interpolate(d, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False)[
+                :, 0
+            ]
             maps.append(gaussian_blur(m, self.sigma))
         maps = torch.cat(maps)
         return maps, maps.flatten(1).amax(1)
@@ -138,9 +175,11 @@ class PatchKNN:
 def normal_patch_mask(masks: Tensor, grid: int, dilate: int = 1) -> Tensor:
     "N×G×G bool: grid cells (grown by `dilate` cells) that contain no defect pixel of the N×1×S×S (or N×S×S) masks."
     m = masks.float()
-    if m.ndim == 3: m = m[:, None]
+    if m.ndim == 3:
+        m = m[:, None]
     d = F.adaptive_max_pool2d((m > 0).float(), grid)
-    if dilate: d = F.max_pool2d(d, 2 * dilate + 1, 1, dilate)
+    if dilate:
+        d = F.max_pool2d(d, 2 * dilate + 1, 1, dilate)
     return d[:, 0] == 0
 
 # %% ../nbs/30_kead.ipynb #327a238a
@@ -193,30 +232,63 @@ DEFECT_DESCRIPTIONS: dict = {
     },
 }
 
-DATASET_OBJECTS = {"neu-cls": "hot-rolled steel strip", "neu-det": "hot-rolled steel strip",
-                   "sd-saliency-900": "hot-rolled steel strip", "mtd": "magnetic tile", "elpv": "solar cell",
-                   "gc10-det": "steel plate", "casting-billet": "casting billet", "steel-pipe": "steel pipe"}
+DATASET_OBJECTS = {
+    "neu-cls": "hot-rolled steel strip",
+    "neu-det": "hot-rolled steel strip",
+    "sd-saliency-900": "hot-rolled steel strip",
+    "mtd": "magnetic tile",
+    "elpv": "solar cell",
+    "gc10-det": "steel plate",
+    "casting-billet": "casting billet",
+    "steel-pipe": "steel pipe",
+}
 
 KEAD_TEMPLATE = "a photo of {object} with {defect} defect, it appears as {features}"
+
 
 def kead_prompts(obj: str, descriptions: dict | None = None) -> list:
     "The KeAD anomalous prompts of object `obj`: one per defect type in the paper's template."
     d = descriptions if descriptions is not None else DEFECT_DESCRIPTIONS.get(obj)
-    if not d: raise ValueError(f"no defect descriptions for object {obj!r}; known: {sorted(DEFECT_DESCRIPTIONS)}")
+    if not d:
+        raise ValueError(f"no defect descriptions for object {obj!r}; known: {sorted(DEFECT_DESCRIPTIONS)}")
     return [KEAD_TEMPLATE.format(object=obj, defect=k, features=v) for k, v in d.items()]
 
 # %% ../nbs/30_kead.ipynb #6faa0618
-WINCLIP_NORMAL = ["{}", "flawless {}", "perfect {}", "unblemished {}", "{} without flaw", "{} without defect",
-                  "{} without damage"]
+WINCLIP_NORMAL = [
+    "{}",
+    "flawless {}",
+    "perfect {}",
+    "unblemished {}",
+    "{} without flaw",
+    "{} without defect",
+    "{} without damage",
+]
 WINCLIP_ANOMALOUS = ["damaged {}", "broken {}", "{} with flaw", "{} with defect", "{} with damage"]
 WINCLIP_TEMPLATES = [
-    "a cropped photo of the {}.", "a cropped photo of a {}.", "a close-up photo of a {}.", "a close-up photo of the {}.",
-    "a bright photo of a {}.", "a bright photo of the {}.", "a dark photo of the {}.", "a dark photo of a {}.",
-    "a jpeg corrupted photo of a {}.", "a jpeg corrupted photo of the {}.", "a blurry photo of the {}.",
-    "a blurry photo of a {}.", "a photo of a {}.", "a photo of the {}.", "a photo of a small {}.",
-    "a photo of the small {}.", "a photo of a large {}.", "a photo of the large {}.",
-    "a photo of the {} for visual inspection.", "a photo of a {} for visual inspection.",
-    "a photo of the {} for anomaly detection.", "a photo of a {} for anomaly detection."]
+    "a cropped photo of the {}.",
+    "a cropped photo of a {}.",
+    "a close-up photo of a {}.",
+    "a close-up photo of the {}.",
+    "a bright photo of a {}.",
+    "a bright photo of the {}.",
+    "a dark photo of the {}.",
+    "a dark photo of a {}.",
+    "a jpeg corrupted photo of a {}.",
+    "a jpeg corrupted photo of the {}.",
+    "a blurry photo of the {}.",
+    "a blurry photo of a {}.",
+    "a photo of a {}.",
+    "a photo of the {}.",
+    "a photo of a small {}.",
+    "a photo of the small {}.",
+    "a photo of a large {}.",
+    "a photo of the large {}.",
+    "a photo of the {} for visual inspection.",
+    "a photo of a {} for visual inspection.",
+    "a photo of the {} for anomaly detection.",
+    "a photo of a {} for anomaly detection.",
+]
+
 
 def winclip_prompts(obj: str) -> tuple:
     "(normal prompts, anomalous prompts) of WinCLIP's state × template ensemble for object `obj`."
@@ -226,33 +298,69 @@ def winclip_prompts(obj: str) -> tuple:
 # %% ../nbs/30_kead.ipynb #71145f17
 PAPER_CLIP_MODELS = {"base": "ViT-B-16-plus-240", "large": "ViT-L-14-336", "huge": "ViT-H-14-378-quickgelu"}
 
-def register_tiny_clip(name: str = "defect-nb-tiny-vit", image_size: int = 32, patch_size: int = 8, layers: int = 4,
-                       width: int = 32, head_width: int = 16, embed_dim: int = 32) -> str:
+
+def register_tiny_clip(
+    name: str = "defect-nb-tiny-vit",
+    image_size: int = 32,
+    patch_size: int = 8,
+    layers: int = 4,
+    width: int = 32,
+    head_width: int = 16,
+    embed_dim: int = 32,
+) -> str:
     "Register a small random ViT-CLIP config named `name` with OpenCLIP (for tests and smoke runs); return the name."
-    import open_clip, json, tempfile
-    cfg = {"embed_dim": embed_dim,
-           "vision_cfg": {"image_size": image_size, "layers": layers, "width": width, "head_width": head_width,
-                          "patch_size": patch_size},
-           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": width, "heads": max(1, width // head_width),
-                        "layers": 1}}
-    d = Path(tempfile.mkdtemp(prefix="openclip_cfg_")); f = d/f"{name}.json"
-    f.write_text(json.dumps(cfg)); open_clip.add_model_config(f)
+    import open_clip
+    import json
+    import tempfile
+
+    cfg = {
+        "embed_dim": embed_dim,
+        "vision_cfg": {
+            "image_size": image_size,
+            "layers": layers,
+            "width": width,
+            "head_width": head_width,
+            "patch_size": patch_size,
+        },
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": width,
+            "heads": max(1, width // head_width),
+            "layers": 1,
+        },
+    }
+    d = Path(tempfile.mkdtemp(prefix="openclip_cfg_"))
+    f = d / f"{name}.json"
+    f.write_text(json.dumps(cfg))
+    open_clip.add_model_config(f)
     return name
+
 
 def load_clip(name: str, checkpoint=None, device="cpu") -> tuple:
     "(model, tokenizer) of OpenCLIP architecture `name`, weights from the local `checkpoint` file (None: random init)."
-    import open_clip, logging
+    import open_clip
+    import logging
+
     if name not in open_clip.list_models():
-        raise ValueError(f"unknown OpenCLIP model {name!r} (register a config first, or pick one of open_clip.list_models())")
+        raise ValueError(
+            f"unknown OpenCLIP model {name!r} (register a config first, or pick one of open_clip.list_models())"
+        )
     if checkpoint is not None and not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"CLIP checkpoint {checkpoint} not found: give the path of a local state-dict file for "
-                                f"{name} (weights are never downloaded)")
-    lvl = logging.getLogger().level; logging.getLogger().setLevel(logging.ERROR)   # "no pretrained weights" warning
-    try: model = open_clip.create_model(name, pretrained=None, device=device)
-    finally: logging.getLogger().setLevel(lvl)
+        raise FileNotFoundError(
+            f"CLIP checkpoint {checkpoint} not found: give the path of a local state-dict file for "
+            f"{name} (weights are never downloaded)"
+        )
+    lvl = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # "no pretrained weights" warning
+    try:
+        model = open_clip.create_model(name, pretrained=None, device=device)
+    finally:
+        logging.getLogger().setLevel(lvl)
     if checkpoint is not None:
         sd = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if isinstance(sd, dict) and "state_dict" in sd: sd = sd["state_dict"]
+        if isinstance(sd, dict) and "state_dict" in sd:
+            sd = sd["state_dict"]
         sd = {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
         model.load_state_dict(sd, strict=True)
     return model.eval(), open_clip.get_tokenizer(name)
@@ -261,28 +369,41 @@ def load_clip(name: str, checkpoint=None, device="cpu") -> tuple:
 def vv_attention(attn: nn.MultiheadAttention, x: Tensor) -> tuple:
     "(V-V attention output, original Q-K attention output) of batch-first `attn` on layer-normed tokens x (B×N×C)."
     if not isinstance(attn, nn.MultiheadAttention) or not attn.batch_first:
-        raise ValueError("V-V attention needs a batch-first nn.MultiheadAttention (OpenCLIP ResidualAttentionBlock)")
-    B, N, C = x.shape; h = attn.num_heads
-    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).view(B, N, 3, h, C // h).permute(2, 0, 3, 1, 4)
+        raise ValueError(
+            "V-V attention needs a batch-first nn.MultiheadAttention (OpenCLIP ResidualAttentionBlock)"
+        )
+    B, N, C = x.shape
+    h = attn.num_heads
+    q, k, v = (
+        F.linear(x, attn.in_proj_weight, attn.in_proj_bias).view(B, N, 3, h, C // h).permute(2, 0, 3, 1, 4)
+    )
     out = lambda o: attn.out_proj(o.transpose(1, 2).reshape(B, N, C))
     return out(F.scaled_dot_product_attention(v, v, v)), out(F.scaled_dot_product_attention(q, k, v))
 
 # %% ../nbs/30_kead.ipynb #755e0a95
 def even_layers(depth: int, n: int = 4) -> list:
     "`n` evenly spaced 1-based layer numbers ending at the last layer of a `depth`-block transformer."
-    if not 1 <= n <= depth: raise ValueError(f"cannot take {n} layers from a {depth}-layer transformer")
+    if not 1 <= n <= depth:
+        raise ValueError(f"cannot take {n} layers from a {depth}-layer transformer")
     return [depth * (i + 1) // n for i in range(n)]
+
 
 def _project(visual, t: Tensor) -> Tensor:
     t = visual.ln_post(t)
     return t @ visual.proj if visual.proj is not None else t
 
-def clip_dense_features(visual, x: Tensor, layers, vv_blocks: int | None = None, surgery: bool = True) -> dict:
+
+def clip_dense_features(
+    visual, x: Tensor, layers, vv_blocks: int | None = None, surgery: bool = True
+) -> dict:
     "CLS embedding (B×E, original path) and projected patch tokens (list of B×L×E) at 1-based `layers`."
     tr = visual.transformer
-    if not getattr(tr, "batch_first", True): raise ValueError("expected a batch-first OpenCLIP transformer")
-    depth = len(tr.resblocks); layers = sorted(layers)
-    if layers[0] < 1 or layers[-1] > depth: raise ValueError(f"layers {layers} outside 1..{depth}")
+    if not getattr(tr, "batch_first", True):
+        raise ValueError("expected a batch-first OpenCLIP transformer")
+    depth = len(tr.resblocks)
+    layers = sorted(layers)
+    if layers[0] < 1 or layers[-1] > depth:
+        raise ValueError(f"layers {layers} outside 1..{depth}")
     start = depth - (vv_blocks if vv_blocks is not None else depth - layers[0] + 1) if surgery else depth
     x = visual._embeds(x)
     x_vv, toks = None, []
@@ -294,7 +415,8 @@ def clip_dense_features(visual, x: Tensor, layers, vv_blocks: int | None = None,
             x = x + blk.ls_2(blk.mlp(blk.ln_2(x)))
         else:
             x = blk(x)
-        if i + 1 in layers: toks.append(_project(visual, (x_vv if x_vv is not None else x)[:, 1:]))
+        if i + 1 in layers:
+            toks.append(_project(visual, (x_vv if x_vv is not None else x)[:, 1:]))
     pooled, _ = visual._pool(x)
     cls = pooled @ visual.proj if visual.proj is not None else pooled
     return {"cls": cls, "tokens": toks}
@@ -303,9 +425,14 @@ def clip_dense_features(visual, x: Tensor, layers, vv_blocks: int | None = None,
 @torch.no_grad()
 def text_embedding(model, tokenizer, prompts: list, batch_size: int = 64) -> Tensor:
     "Normalised mean of the normalised CLIP text embeddings of `prompts` (E)."
-    e = torch.cat([F.normalize(model.encode_text(tokenizer(prompts[i:i + batch_size])), dim=-1)
-                   for i in range(0, len(prompts), batch_size)])
+    e = torch.cat(
+        [
+            F.normalize(model.encode_text(tokenizer(prompts[i : i + batch_size])), dim=-1)
+            for i in range(0, len(prompts), batch_size)
+        ]
+    )
     return F.normalize(e.mean(0), dim=0)
+
 
 def ascore(f: Tensor, text: Tensor, temperature: float = 0.01) -> Tensor:
     "Anomalous probability of features f (…×E) against text (2×E: normal, anomalous)."
@@ -315,41 +442,60 @@ def ascore(f: Tensor, text: Tensor, temperature: float = 0.01) -> Tensor:
 # %% ../nbs/30_kead.ipynb #378b169d
 def window_indices(grid: int, k: int, stride: int = 1) -> Tensor:
     "Patch indices (row-major in a `grid`×`grid` grid) of every k×k window with `stride`: nW×k²."
-    if not 1 <= k <= grid: raise ValueError(f"window size {k} does not fit a {grid}x{grid} grid")
+    if not 1 <= k <= grid:
+        raise ValueError(f"window size {k} does not fit a {grid}x{grid} grid")
     starts = range(0, grid - k + 1, stride)
     off = (torch.arange(k)[:, None] * grid + torch.arange(k)[None]).flatten()
     return torch.stack([r * grid + c + off for r in starts for c in starts])
 
+
 def cover_matrix(grid: int, idx: Tensor) -> Tensor:
     "G²×nW 0/1 matrix: patch p lies in window w."
-    C = torch.zeros(grid * grid, len(idx)); C[idx, torch.arange(len(idx))[:, None].expand_as(idx)] = 1
+    C = torch.zeros(grid * grid, len(idx))
+    C[idx, torch.arange(len(idx))[:, None].expand_as(idx)] = 1
     return C
+
 
 def harmonic_aggregate(scores: Tensor, C: Tensor) -> Tensor:
     "Per patch, the harmonic mean of the (…×nW) window scores of the windows covering it (…×G²)."
     return C.sum(1) / ((1 / scores.clamp(min=1e-8)) @ C.T)
 
+
 @torch.no_grad()
 def window_embeddings(visual, x: Tensor, k: int, chunk: int = 256) -> Tensor:
     "WinCLIP window embeddings B×nW×E: the projected CLS output of the transformer run on CLS + each k×k window."
     e = visual._embeds(x)
-    B, L, C = e.shape; G = int(round(math.sqrt(L - 1)))
+    B, L, C = e.shape
+    G = int(round(math.sqrt(L - 1)))
     idx = window_indices(G, k)
     seq = torch.cat([e[:, None, :1].expand(-1, len(idx), -1, -1), e[:, 1:][:, idx]], 2).flatten(0, 1)
     out = []
     for i in range(0, len(seq), chunk):
-        pooled, _ = visual._pool(visual.transformer(seq[i:i + chunk]))
+        pooled, _ = visual._pool(visual.transformer(seq[i : i + chunk]))
         out.append(pooled @ visual.proj if visual.proj is not None else pooled)
     return torch.cat(out).view(B, len(idx), -1)
 
 # %% ../nbs/30_kead.ipynb #17959f21
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
+
 class ClipAnomaly:
     "WinCLIP / KeAD zero- and few-shot anomaly maps with an OpenCLIP ViT (`vv`: KeAD V-V tokens, else WinCLIP windows)."
-    def __init__(self, model, tokenizer, obj: str = "hot-rolled steel strip", descriptions: bool = True, vv: bool = True,
-                 n_layers: int = 4, vv_blocks: int | None = None, scales=(2, 3), temperature: float = 0.01,
-                 batch_size: int = 8, defects: dict | None = None):
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        obj: str = "hot-rolled steel strip",
+        descriptions: bool = True,
+        vv: bool = True,
+        n_layers: int = 4,
+        vv_blocks: int | None = None,
+        scales=(2, 3),
+        temperature: float = 0.01,
+        batch_size: int = 8,
+        defects: dict | None = None,
+    ):
         self.model, self.visual = model.eval(), model.visual
         self.vv, self.scales, self.temperature, self.batch_size = vv, tuple(scales), temperature, batch_size
         self.vv_blocks, self.descriptions, self.obj = vv_blocks, descriptions, obj
@@ -357,20 +503,26 @@ class ClipAnomaly:
         self.grid = self.visual.grid_size[0]
         self.layers = even_layers(len(self.visual.transformer.resblocks), n_layers)
         normal, anom = winclip_prompts(obj)
-        if descriptions: anom = kead_prompts(obj, defects)
-        self.text = torch.stack([text_embedding(model, tokenizer, normal), text_embedding(model, tokenizer, anom)])
+        if descriptions:
+            anom = kead_prompts(obj, defects)
+        self.text = torch.stack(
+            [text_embedding(model, tokenizer, normal), text_embedding(model, tokenizer, anom)]
+        )
         self.covers = {k: cover_matrix(self.grid, window_indices(self.grid, k)) for k in self.scales}
         self.memory = None
 
     @property
     def name(self) -> str:
-        return f"{'KeAD' if self.vv or self.descriptions else 'WinCLIP'} {'few' if self.memory else 'zero'}" \
-               f"{' DF' if self.descriptions else ''}{' V-V' if self.vv else ''}"
+        return (
+            f"{'KeAD' if self.vv or self.descriptions else 'WinCLIP'} {'few' if self.memory else 'zero'}"
+            f"{' DF' if self.descriptions else ''}{' V-V' if self.vv else ''}"
+        )
 
     def preprocess(self, images: Tensor) -> Tensor:
         "uint8 N×1×S×S (or N×3) → CLIP input at the model's size, normalised with CLIP's mean and std."
         x = (uint8_to_unit(images, self.img_size) + 1) / 2
-        if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
         return (x - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
     @torch.no_grad()
@@ -381,25 +533,37 @@ class ClipAnomaly:
             f = clip_dense_features(self.visual, x, self.layers, self.vv_blocks)
             return {"cls": f["cls"], **{f"layer{l}": t for l, t in zip(self.layers, f["tokens"])}}
         f = clip_dense_features(self.visual, x, [len(self.visual.transformer.resblocks)], surgery=False)
-        return {"cls": f["cls"], "patch": f["tokens"][0], **{f"win{k}": window_embeddings(self.visual, x, k) for k in self.scales}}
+        return {
+            "cls": f["cls"],
+            "patch": f["tokens"][0],
+            **{f"win{k}": window_embeddings(self.visual, x, k) for k in self.scales},
+        }
 
     def _batched(self, images, progress=False):
         keys, out = None, {}
-        for i in tqdm(range(0, len(images), self.batch_size), desc=self.name, disable=not progress, leave=False):
-            f = self.features(images[i:i + self.batch_size])
-            for k, v in f.items(): out.setdefault(k, []).append(v)
+        for i in tqdm(
+            range(0, len(images), self.batch_size), desc=self.name, disable=not progress, leave=False
+        ):
+            f = self.features(images[i : i + self.batch_size])
+            for k, v in f.items():
+                out.setdefault(k, []).append(v)
         return {k: torch.cat(v) for k, v in out.items()}
 
     def fit(self, normal: Tensor, progress: bool = False) -> "ClipAnomaly":
         "Few-shot mode: memory of the normal images' local features (each key flattened to M×E)."
-        if len(normal) == 0: raise ValueError("fit needs at least one normal image")
+        if len(normal) == 0:
+            raise ValueError("fit needs at least one normal image")
         f = self._batched(normal, progress)
         self.memory = {k: F.normalize(v.reshape(-1, v.shape[-1]), dim=-1) for k, v in f.items() if k != "cls"}
         return self
 
     def _upsample(self, m: Tensor) -> Tensor:
-        return F.interpolate(m.view(-1, 1, self.grid, self.grid), size=(self.img_size, self.img_size), mode="bilinear",
-                             align_corners=False)[:, 0]
+        return F.interpolate(
+            m.view(-1, 1, self.grid, self.grid),
+            size=(self.img_size, self.img_size),
+            mode="bilinear",
+            align_corners=False,
+        )[:, 0]
 
     @torch.no_grad()
     def score(self, images: Tensor, progress: bool = False) -> dict:
@@ -408,44 +572,78 @@ class ClipAnomaly:
         n = len(images)
         zs_score = ascore(f["cls"], self.text, self.temperature)
         if self.vv:
-            zs = torch.stack([ascore(f[f"layer{l}"], self.text, self.temperature) for l in self.layers]).mean(0)
+            zs = torch.stack([ascore(f[f"layer{l}"], self.text, self.temperature) for l in self.layers]).mean(
+                0
+            )
         else:
-            zs = torch.stack([harmonic_aggregate(ascore(f[f"win{k}"], self.text, self.temperature), self.covers[k])
-                              for k in self.scales]).mean(0)
+            zs = torch.stack(
+                [
+                    harmonic_aggregate(ascore(f[f"win{k}"], self.text, self.temperature), self.covers[k])
+                    for k in self.scales
+                ]
+            ).mean(0)
         zs_map, fs_map = self._upsample(zs), None
         if self.memory is not None:
             parts = []
             for key, bank in self.memory.items():
                 d = nn_cosine_distance(f[key].reshape(-1, f[key].shape[-1]), bank).view(n, -1)
                 if key.startswith("win"):
-                    C = self.covers[int(key[3:])]; d = (d @ C.T) / C.sum(1)
+                    C = self.covers[int(key[3:])]
+                    d = (d @ C.T) / C.sum(1)
                 parts.append(d)
             fs_map = self._upsample(torch.stack(parts).mean(0))
-        if fs_map is None: return {"map": zs_map, "score": zs_score, "zs_map": zs_map, "zs_score": zs_score, "fs_map": None}
-        return {"map": zs_map + fs_map, "score": fs_map.flatten(1).amax(1) + zs_score, "zs_map": zs_map,
-                "zs_score": zs_score, "fs_map": fs_map}
+        if fs_map is None:
+            return {"map": zs_map, "score": zs_score, "zs_map": zs_map, "zs_score": zs_score, "fs_map": None}
+        return {
+            "map": zs_map + fs_map,
+            "score": fs_map.flatten(1).amax(1) + zs_score,
+            "zs_map": zs_map,
+            "zs_score": zs_score,
+            "fs_map": fs_map,
+        }
 
 # %% ../nbs/30_kead.ipynb #e0c53bcd
 def _rss() -> int:
     import os
-    with open("/proc/self/statm") as f: return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
 
 def peak_memory(fn, *args, interval: float = 0.002, **kw) -> tuple:
     "(result of fn, wall seconds, peak RSS increase in bytes during the call)."
-    import threading, gc, time
-    gc.collect(); base = _rss(); peak = [base]; stop = threading.Event()
+    import threading
+    import gc
+    import time
+
+    gc.collect()
+    base = _rss()
+    peak = [base]
+    stop = threading.Event()
+
     def watch():
-        while not stop.is_set(): peak[0] = max(peak[0], _rss()); time.sleep(interval)
-    th = threading.Thread(target=watch, daemon=True); th.start()
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(interval)
+
+    th = threading.Thread(target=watch, daemon=True)
+    th.start()
     t = time.perf_counter()
-    try: out = fn(*args, **kw)
+    try:
+        out = fn(*args, **kw)
     finally:
-        dt = time.perf_counter() - t; stop.set(); th.join()
+        dt = time.perf_counter() - t
+        stop.set()
+        th.join()
     return out, dt, max(peak[0], _rss()) - base
+
 
 def benchmark(det: ClipAnomaly, normal: Tensor, images: Tensor) -> dict:
     "Wall time and peak memory of few-shot fit on `normal` + scoring `images`."
+
     def run():
-        det.fit(normal); return det.score(images)
+        det.fit(normal)
+        return det.score(images)
+
     _, dt, mem = peak_memory(run)
-    return {"seconds": dt, "seconds_per_image": dt / len(images), "peak_mb": mem / 2 ** 20}
+    return {"seconds": dt, "seconds_per_image": dt / len(images), "peak_mb": mem / 2**20}

@@ -33,16 +33,19 @@ class NTXentLoss(nn.Module):
     $\mathcal{L} = \frac{1}{2N}\sum_{k=1}^{2N} -\log \frac{\exp(\mathrm{sim}(z_k, z_{p(k)})/\tau)}
     {\sum_{l\ne k}\exp(\mathrm{sim}(z_k, z_l)/\tau)}$, with cosine similarity `sim`, temperature $\tau$
     and $p(k)$ the other view of the same image."""
+
     def __init__(self, temperature: float = 0.1):
         super().__init__()
-        if temperature <= 0: raise ValueError(f"temperature must be positive, got {temperature}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = temperature
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         logits, targets = pair_logits(z1, z2, self.temperature)
         return F.cross_entropy(logits, targets)
 
-    def extra_repr(self): return f"temperature={self.temperature}"
+    def extra_repr(self):
+        return f"temperature={self.temperature}"
 
 # %% ../nbs/04_losses.ipynb #db021faa
 @torch.no_grad()
@@ -54,15 +57,18 @@ def contrastive_accuracy(z1: Tensor, z2: Tensor) -> float:
 # %% ../nbs/04_losses.ipynb #1fcb5803
 class SupportQueue(nn.Module):
     "FIFO support set of up to `size` L2-normalised `dim`-d embeddings for NNCLR; fills progressively from empty."
+
     def __init__(self, size: int = 10000, dim: int = 128):
         super().__init__()
-        if size < 1 or dim < 1: raise ValueError(f"size and dim must be positive, got {size} and {dim}")
+        if size < 1 or dim < 1:
+            raise ValueError(f"size and dim must be positive, got {size} and {dim}")
         self.size, self.dim = size, dim
         self.register_buffer("bank", torch.zeros(size, dim))
-        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))     # next row to overwrite
+        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))  # next row to overwrite
         self.register_buffer("filled", torch.zeros((), dtype=torch.long))  # rows filled so far (≤ size)
 
-    def __len__(self): return int(self.filled)
+    def __len__(self):
+        return int(self.filled)
 
     def _check(self, z: Tensor):
         if z.dim() != 2 or z.shape[1] != self.dim:
@@ -77,9 +83,10 @@ class SupportQueue(nn.Module):
     def update(self, z: Tensor):
         "Enqueue the normalised rows of `z` (detached), dropping the oldest rows once full."
         self._check(z)
-        b = z.shape[0]; keep = min(b, self.size)
+        b = z.shape[0]
+        keep = min(b, self.size)
         idx = (self.ptr + (b - keep) + torch.arange(keep, device=self.bank.device)) % self.size
-        self.bank[idx] = F.normalize(z[b - keep:].detach().to(self.bank), dim=1)
+        self.bank[idx] = F.normalize(z[b - keep :].detach().to(self.bank), dim=1)
         self.ptr.copy_((self.ptr + b) % self.size)
         self.filled.copy_((self.filled + b).clamp(max=self.size))
 
@@ -88,17 +95,21 @@ class SupportQueue(nn.Module):
         "For each row of `z`, the filled queue row of highest cosine similarity (the normalised `z` itself while empty)."
         self._check(z)
         zn = F.normalize(z.detach().to(self.bank), dim=1)
-        if len(self) == 0: return zn
-        q = self.bank[:len(self)]
+        if len(self) == 0:
+            return zn
+        q = self.bank[: len(self)]
         return q[(zn @ q.T).argmax(1)]
 
-    def extra_repr(self): return f"size={self.size}, dim={self.dim}, filled={len(self)}"
+    def extra_repr(self):
+        return f"size={self.size}, dim={self.dim}, filled={len(self)}"
 
 # %% ../nbs/04_losses.ipynb #6f1bcf3d
 def info_nce(anchors: Tensor, candidates: Tensor, temperature: float = 0.1) -> Tensor:
     "Mean over i of -log softmax_k(cos(anchors[i], candidates[k]) / `temperature`) at k = i (both N×D)."
     if anchors.shape != candidates.shape or anchors.dim() != 2:
-        raise ValueError(f"anchors and candidates must both be N×D, got {tuple(anchors.shape)} and {tuple(candidates.shape)}")
+        raise ValueError(
+            f"anchors and candidates must both be N×D, got {tuple(anchors.shape)} and {tuple(candidates.shape)}"
+        )
     a, c = F.normalize(anchors.float(), dim=1), F.normalize(candidates.float(), dim=1)
     return F.cross_entropy(a @ c.T / temperature, torch.arange(a.shape[0], device=a.device))
 
@@ -110,16 +121,22 @@ class NNCLRLoss(nn.Module):
     {\sum_k \exp(\mathrm{NN}(z_{1,i})^\top \hat z_{2,k}/\tau)} - \log\frac{\exp(\mathrm{NN}(z_{2,i})^\top \hat z_{1,i}/\tau)}
     {\sum_k \exp(\mathrm{NN}(z_{2,i})^\top \hat z_{1,k}/\tau)}\Big]$, with $\hat z$ L2-normalised and
     $\mathrm{NN}(z) = \arg\max_{q\in Q}\hat z^\top q$ (no gradient). `forward` then enqueues `z1` into `queue`."""
+
     def __init__(self, temperature: float = 0.1):
         super().__init__()
-        if temperature <= 0: raise ValueError(f"temperature must be positive, got {temperature}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = temperature
 
     def forward(self, z1: Tensor, z2: Tensor, queue: SupportQueue) -> Tensor:
-        if z1.shape != z2.shape: raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+        if z1.shape != z2.shape:
+            raise ValueError(
+                f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}"
+            )
         nn1, nn2 = queue.nearest(z1), queue.nearest(z2)
         loss = (info_nce(nn1, z2, self.temperature) + info_nce(nn2, z1, self.temperature)) / 2
         queue.update(z1)
         return loss
 
-    def extra_repr(self): return f"temperature={self.temperature}"
+    def extra_repr(self):
+        return f"temperature={self.temperature}"

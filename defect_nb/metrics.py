@@ -16,8 +16,10 @@ __all__ = ['confusion', 'classification_metrics', 'roc_per_class', 'plot_confusi
 def confusion(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
     "n_classes×n_classes count matrix, rows = true class, columns = predicted class."
     t, p = np.asarray(y_true, dtype=np.int64).ravel(), np.asarray(y_pred, dtype=np.int64).ravel()
-    if t.shape != p.shape: raise ValueError(f"y_true and y_pred differ in length: {t.size} vs {p.size}")
-    if n_classes is None: n_classes = int(max(t.max(initial=-1), p.max(initial=-1))) + 1
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {t.size} vs {p.size}")
+    if n_classes is None:
+        n_classes = int(max(t.max(initial=-1), p.max(initial=-1))) + 1
     if t.size and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= n_classes):
         raise ValueError(f"labels must lie in [0, {n_classes})")
     return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
@@ -28,6 +30,7 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, float), np.asarray(b, float)
     return np.divide(a, b, out=np.zeros_like(a), where=b != 0)
 
+
 def classification_metrics(y_true, y_pred, n_classes: int | None = None) -> dict:
     "Accuracy, macro precision / recall / F1 (fractions) and the confusion matrix (rows = true) of integer labels."
     cm = confusion(y_true, y_pred, n_classes)
@@ -36,8 +39,13 @@ def classification_metrics(y_true, y_pred, n_classes: int | None = None) -> dict
     f1 = _safe_div(2 * prec * rec, prec + rec)
     present = (pred + true) > 0
     macro = lambda v: float(v[present].mean()) if present.any() else 0.0
-    return {"accuracy": float(tp.sum() / max(cm.sum(), 1)), "precision": macro(prec), "recall": macro(rec),
-            "f1": macro(f1), "confusion": cm}
+    return {
+        "accuracy": float(tp.sum() / max(cm.sum(), 1)),
+        "precision": macro(prec),
+        "recall": macro(rec),
+        "f1": macro(f1),
+        "confusion": cm,
+    }
 
 # %% ../nbs/06_metrics.ipynb #f5bec0b1
 def roc_per_class(y_true, probs, classes) -> dict:
@@ -59,12 +67,25 @@ def roc_per_class(y_true, probs, classes) -> dict:
 def plot_confusion(cm, classes, title: str = "", normalize: bool = False) -> Figure:
     "Heatmap of confusion matrix `cm` (rows = true) labelled with `classes`; rows sum to 1 when `normalize`."
     import seaborn as sns
+
     cm = np.asarray(cm, dtype=float)
-    if normalize: cm = _safe_div(cm, cm.sum(1, keepdims=True).repeat(cm.shape[1], 1))
+    if normalize:
+        cm = _safe_div(cm, cm.sum(1, keepdims=True).repeat(cm.shape[1], 1))
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(classes), 0.6 + 0.7 * len(classes)))
-    sns.heatmap(cm, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", square=True, cbar=True,
-                xticklabels=classes, yticklabels=classes, ax=ax)
-    ax.set_xlabel("predicted"); ax.set_ylabel("true"); ax.set_title(title)
+    sns.heatmap(
+        cm,
+        annot=True,
+        fmt=".2f" if normalize else ".0f",
+        cmap="Blues",
+        square=True,
+        cbar=True,
+        xticklabels=classes,
+        yticklabels=classes,
+        ax=ax,
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
     fig.tight_layout()
     return fig
 
@@ -72,24 +93,35 @@ def plot_confusion(cm, classes, title: str = "", normalize: bool = False) -> Fig
 def plot_roc(roc_dict: dict, title: str = "") -> Figure:
     "One-vs-rest ROC curves from `roc_per_class`, one line per class with its AUC, plus the chance diagonal."
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    for c, r in roc_dict.items(): ax.plot(r["fpr"], r["tpr"], label=f"{c} (AUC = {r['auc']:.2f})")
+    for c, r in roc_dict.items():
+        ax.plot(r["fpr"], r["tpr"], label=f"{c} (AUC = {r['auc']:.2f})")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set_xlim(0, 1); ax.set_ylim(0, 1.02)
-    ax.set_xlabel("false positive rate"); ax.set_ylabel("true positive rate"); ax.set_title(title)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/06_metrics.ipynb #83385037
-def plot_history(histories: dict[str, dict[str, list]], keys=("val_loss", "val_acc"), title: str = "") -> Figure:
+def plot_history(
+    histories: dict[str, dict[str, list]], keys=("val_loss", "val_acc"), title: str = ""
+) -> Figure:
     "One subplot per metric in `keys`, one line per named history ({run: {metric: per-epoch values}})."
     keys = list(keys)
     fig, axs = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
     for ax, k in zip(axs[0], keys):
         for name, h in histories.items():
-            if k in h and len(h[k]): ax.plot(np.arange(1, len(h[k]) + 1), h[k], label=name)
-        ax.set_xlabel("epoch"); ax.set_ylabel(k); ax.set_title(k)
-        if ax.lines: ax.legend(fontsize=8)
-    if title: fig.suptitle(title)
+            if k in h and len(h[k]):
+                ax.plot(np.arange(1, len(h[k]) + 1), h[k], label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(k)
+        ax.set_title(k)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_profiles.ipynb #8d17d046
 from __future__ import annotations
-from dataclasses import dataclass, field, fields, asdict, replace
+from dataclasses import dataclass, fields, asdict, replace
 
 # %% auto #0
 __all__ = ['PROFILE_NAMES', 'CSRL', 'CSRL_T5', 'SCL', 'SCL_WAFER', 'SCL_FIGURES', 'CAT', 'CAT_SYNTH', 'AGSSP_DETECT',
@@ -15,11 +15,15 @@ __all__ = ['PROFILE_NAMES', 'CSRL', 'CSRL_T5', 'SCL', 'SCL_WAFER', 'SCL_FIGURES'
 # %% ../nbs/00a_profiles.ipynb #621934b4
 PROFILE_NAMES = ("smoke", "cpu", "paper")
 
+
 class Settings:
     "Behaviour shared by every family's frozen settings: item access by field name, `get`, `as_dict`, `with_`."
+
     def __getitem__(self, key: str):
         if key not in self.field_names():
-            raise KeyError(f"{type(self).__name__} has no field {key!r}; fields: {', '.join(self.field_names())}")
+            raise KeyError(
+                f"{type(self).__name__} has no field {key!r}; fields: {', '.join(self.field_names())}"
+            )
         return getattr(self, key)
 
     def get(self, key: str, default=None):
@@ -33,7 +37,9 @@ class Settings:
         "A copy with some fields changed (for an ablation in a notebook); an unknown field is an error."
         unknown = sorted(set(overrides) - set(self.field_names()))
         if unknown:
-            raise ValueError(f"{type(self).__name__} has no field(s) {unknown}; fields: {', '.join(self.field_names())}")
+            raise ValueError(
+                f"{type(self).__name__} has no field(s) {unknown}; fields: {', '.join(self.field_names())}"
+            )
         return replace(self, **overrides)
 
     @classmethod
@@ -44,62 +50,101 @@ class Settings:
 @dataclass(frozen=True)
 class Profile(Settings):
     "Sizes and budgets of the csrl tables at one profile (the study's `profile`)."
+
     name: str
-    img_size: int                 # square side images are cached and trained at
+    img_size: int  # square side images are cached and trained at
     batch_size: int
-    pretrain_epochs: int          # self-supervised pretraining epochs
-    finetune_epochs: int          # supervised fine-tuning epochs (upper bound: early stopping)
-    patience: int                 # early stopping patience on validation loss
-    lr: float                     # learning rate of pretraining and fine-tuning (csrl: Adam 1e-4)
+    pretrain_epochs: int  # self-supervised pretraining epochs
+    finetune_epochs: int  # supervised fine-tuning epochs (upper bound: early stopping)
+    patience: int  # early stopping patience on validation loss
+    lr: float  # learning rate of pretraining and fine-tuning (csrl: Adam 1e-4)
     seeds: tuple = (0,)
-    max_images: int | None = None # cap on images per split (None: all)
-    probe_epochs: int = 1         # linear-probe epochs after every pretraining epoch (on cached features: cheap)
+    max_images: int | None = None  # cap on images per split (None: all)
+    probe_epochs: int = 1  # linear-probe epochs after every pretraining epoch (on cached features: cheap)
     description: str = ""
-    pool_max: int | None = None   # cap on the unlabeled pretraining pool (a seeded subsample; None: all of it)
+    pool_max: int | None = None  # cap on the unlabeled pretraining pool (a seeded subsample; None: all of it)
     encoder_img_size: tuple = ()  # (encoder name, side) pairs: encoders trained at another side than img_size
 
+
 CSRL = {
-    "smoke": Profile("smoke", img_size=32, batch_size=16, pretrain_epochs=1, finetune_epochs=2, patience=2,
-                     lr=1e-3, seeds=(0,), max_images=64, probe_epochs=2,
-                     description="CI wiring check: tiny data, one epoch, seconds per notebook"),
-    "cpu": Profile("cpu", img_size=64, batch_size=64, pretrain_epochs=8, finetune_epochs=50, patience=10,
-                   lr=1e-3, seeds=(0, 1, 2), max_images=None, probe_epochs=30, pool_max=2048,
-                   encoder_img_size=(("resnet50", 32),),
-                   description="real results on 2 CPU cores: 64x64 inputs (ResNet-50: 32x32, its step costs 6x the "
-                               "ConvNet's at 64), batch 64, Adam 1e-3, 8 SimCLR/NNCLR epochs over a 2,048-image "
-                               "pool subsample, at most 50 fine-tuning epochs with patience 10"),
-    "paper": Profile("paper", img_size=200, batch_size=32, pretrain_epochs=100, finetune_epochs=100, patience=15,
-                     lr=1e-4, seeds=(0, 1, 2), max_images=None, probe_epochs=50,
-                     description="the papers' protocol (csrl: Adam 1e-4, batch 32, 100 epochs, patience 15); "
-                                 "NEU is 200x200 so the native size is used, not 128x800"),
+    "smoke": Profile(
+        "smoke",
+        img_size=32,
+        batch_size=16,
+        pretrain_epochs=1,
+        finetune_epochs=2,
+        patience=2,
+        lr=1e-3,
+        seeds=(0,),
+        max_images=64,
+        probe_epochs=2,
+        description="CI wiring check: tiny data, one epoch, seconds per notebook",
+    ),
+    "cpu": Profile(
+        "cpu",
+        img_size=64,
+        batch_size=64,
+        pretrain_epochs=8,
+        finetune_epochs=50,
+        patience=10,
+        lr=1e-3,
+        seeds=(0, 1, 2),
+        max_images=None,
+        probe_epochs=30,
+        pool_max=2048,
+        encoder_img_size=(("resnet50", 32),),
+        description="real results on 2 CPU cores: 64x64 inputs (ResNet-50: 32x32, its step costs 6x the "
+        "ConvNet's at 64), batch 64, Adam 1e-3, 8 SimCLR/NNCLR epochs over a 2,048-image "
+        "pool subsample, at most 50 fine-tuning epochs with patience 10",
+    ),
+    "paper": Profile(
+        "paper",
+        img_size=200,
+        batch_size=32,
+        pretrain_epochs=100,
+        finetune_epochs=100,
+        patience=15,
+        lr=1e-4,
+        seeds=(0, 1, 2),
+        max_images=None,
+        probe_epochs=50,
+        description="the papers' protocol (csrl: Adam 1e-4, batch 32, 100 epochs, patience 15); "
+        "NEU is 200x200 so the native size is used, not 128x800",
+    ),
 }
+
 
 @dataclass(frozen=True)
 class CsrlT5Settings(Settings):
     "Budget of csrl Table 5 (supervised comparison models)."
-    epochs: int                   # at most (early stopping)
+
+    epochs: int  # at most (early stopping)
     patience: int
     seeds: tuple
 
-CSRL_T5 = {"smoke": CsrlT5Settings(epochs=1, patience=1, seeds=(0,)),
-           "cpu": CsrlT5Settings(epochs=8, patience=4, seeds=(0,)),
-           "paper": CsrlT5Settings(epochs=100, patience=15, seeds=(0, 1, 2))}
+
+CSRL_T5 = {
+    "smoke": CsrlT5Settings(epochs=1, patience=1, seeds=(0,)),
+    "cpu": CsrlT5Settings(epochs=8, patience=4, seeds=(0,)),
+    "paper": CsrlT5Settings(epochs=100, patience=15, seeds=(0, 1, 2)),
+}
 
 # %% ../nbs/00a_profiles.ipynb #9dd25779
 @dataclass(frozen=True)
 class SclSettings(Settings):
     "The scl method and its NEU tables (t2, t3, t4) at one profile."
+
     backbone: str
     img_size: int
     batch_size: int
-    epochs: int                   # the budget train_scl reads (a notebook sets it from the table's)
+    epochs: int  # the budget train_scl reads (a notebook sets it from the table's)
     epochs_t2: int
     epochs_t3: int
     epochs_t4: int
-    runs: int                     # repeated runs (seeds) per table ...
-    episodes: int                 # few-shot episodes per run (t4)
-    max_eval: int | None          # cap on evaluation / training sets (smoke wiring check); None: all
-    runs_t2: int | None = None    # ... unless the table has its own count
+    runs: int  # repeated runs (seeds) per table ...
+    episodes: int  # few-shot episodes per run (t4)
+    max_eval: int | None  # cap on evaluation / training sets (smoke wiring check); None: all
+    runs_t2: int | None = None  # ... unless the table has its own count
     runs_t4: int | None = None
     lr: float = 5e-4
     proj_dim: int = 128
@@ -113,204 +158,414 @@ class SclSettings(Settings):
     per_class: tuple = (10, 20, 50)
     shots: tuple = (1, 3, 5)
 
+
 SCL = {
-    "smoke": SclSettings(backbone="efficientnet-lite0", img_size=32, batch_size=16, epochs=1, epochs_t2=1,
-                         epochs_t3=1, epochs_t4=1, runs=1, episodes=100, max_eval=96),
-    "cpu": SclSettings(backbone="efficientnet-lite0", img_size=64, batch_size=32, epochs=4, epochs_t2=3,
-                       epochs_t3=4, epochs_t4=4, runs=3, runs_t2=1, runs_t4=1, episodes=1000, max_eval=None),
-    "paper": SclSettings(backbone="resnet50", img_size=200, batch_size=32, epochs=100, epochs_t2=100,
-                         epochs_t3=100, epochs_t4=100, runs=10, episodes=1000, max_eval=None),
+    "smoke": SclSettings(
+        backbone="efficientnet-lite0",
+        img_size=32,
+        batch_size=16,
+        epochs=1,
+        epochs_t2=1,
+        epochs_t3=1,
+        epochs_t4=1,
+        runs=1,
+        episodes=100,
+        max_eval=96,
+    ),
+    "cpu": SclSettings(
+        backbone="efficientnet-lite0",
+        img_size=64,
+        batch_size=32,
+        epochs=4,
+        epochs_t2=3,
+        epochs_t3=4,
+        epochs_t4=4,
+        runs=3,
+        runs_t2=1,
+        runs_t4=1,
+        episodes=1000,
+        max_eval=None,
+    ),
+    "paper": SclSettings(
+        backbone="resnet50",
+        img_size=200,
+        batch_size=32,
+        epochs=100,
+        epochs_t2=100,
+        epochs_t3=100,
+        epochs_t4=100,
+        runs=10,
+        episodes=1000,
+        max_eval=None,
+    ),
 }
+
 
 @dataclass(frozen=True)
 class SclWaferSettings(Settings):
     "Sizes of the wafer-map tables (scl-t5, scl-t6)."
-    n_per_class: dict             # maps drawn per class, per table
-    img_size: int                 # side the 52x52 maps are resized to
-    epochs: dict                  # per table
-    per_class: tuple              # t6: training maps per class
-    runs: int                     # t6: runs (seeds)
+
+    n_per_class: dict  # maps drawn per class, per table
+    img_size: int  # side the 52x52 maps are resized to
+    epochs: dict  # per table
+    per_class: tuple  # t6: training maps per class
+    runs: int  # t6: runs (seeds)
+
 
 SCL_WAFER = {
-    "smoke": SclWaferSettings(n_per_class={"scl-t5": 6, "scl-t6": 6}, img_size=32,
-                              epochs={"scl-t5": 1, "scl-t6": 1}, per_class=(2, 4), runs=1),
-    "cpu": SclWaferSettings(n_per_class={"scl-t5": 60, "scl-t6": 125}, img_size=64,
-                            epochs={"scl-t5": 3, "scl-t6": 1}, per_class=(20, 50, 100), runs=1),
-    "paper": SclWaferSettings(n_per_class={"scl-t5": 1000, "scl-t6": 1000}, img_size=208,
-                              epochs={"scl-t5": 100, "scl-t6": 100}, per_class=(20, 50, 100), runs=3),
+    "smoke": SclWaferSettings(
+        n_per_class={"scl-t5": 6, "scl-t6": 6},
+        img_size=32,
+        epochs={"scl-t5": 1, "scl-t6": 1},
+        per_class=(2, 4),
+        runs=1,
+    ),
+    "cpu": SclWaferSettings(
+        n_per_class={"scl-t5": 60, "scl-t6": 125},
+        img_size=64,
+        epochs={"scl-t5": 3, "scl-t6": 1},
+        per_class=(20, 50, 100),
+        runs=1,
+    ),
+    "paper": SclWaferSettings(
+        n_per_class={"scl-t5": 1000, "scl-t6": 1000},
+        img_size=208,
+        epochs={"scl-t5": 100, "scl-t6": 100},
+        per_class=(20, 50, 100),
+        runs=3,
+    ),
 }
+
 
 @dataclass(frozen=True)
 class SclFigureSettings(Settings):
     "Sizes of the Grad-CAM figures (scl-fig2 on NEU, scl-fig3 on wafer maps)."
-    img_size: dict                # per figure
-    epochs: dict                  # per figure
-    neu_k: int                    # fig2: NEU training images per class
-    wafer_train: int              # fig3: training maps per class
-    wafer_test: int               # fig3: test maps per class
-    max_eval: int | None          # cap on test images; None: all
+
+    img_size: dict  # per figure
+    epochs: dict  # per figure
+    neu_k: int  # fig2: NEU training images per class
+    wafer_train: int  # fig3: training maps per class
+    wafer_test: int  # fig3: test maps per class
+    max_eval: int | None  # cap on test images; None: all
+
 
 SCL_FIGURES = {
-    "smoke": SclFigureSettings(img_size={"scl-fig2": 64, "scl-fig3": 64}, epochs={"scl-fig2": 1, "scl-fig3": 1},
-                               neu_k=10, wafer_train=2, wafer_test=1, max_eval=96),
-    "cpu": SclFigureSettings(img_size={"scl-fig2": 96, "scl-fig3": 104}, epochs={"scl-fig2": 20, "scl-fig3": 1},
-                             neu_k=10, wafer_train=50, wafer_test=10, max_eval=None),
-    "paper": SclFigureSettings(img_size={"scl-fig2": 200, "scl-fig3": 208},
-                               epochs={"scl-fig2": 100, "scl-fig3": 100}, neu_k=10, wafer_train=50, wafer_test=10,
-                               max_eval=None),
+    "smoke": SclFigureSettings(
+        img_size={"scl-fig2": 64, "scl-fig3": 64},
+        epochs={"scl-fig2": 1, "scl-fig3": 1},
+        neu_k=10,
+        wafer_train=2,
+        wafer_test=1,
+        max_eval=96,
+    ),
+    "cpu": SclFigureSettings(
+        img_size={"scl-fig2": 96, "scl-fig3": 104},
+        epochs={"scl-fig2": 20, "scl-fig3": 1},
+        neu_k=10,
+        wafer_train=50,
+        wafer_test=10,
+        max_eval=None,
+    ),
+    "paper": SclFigureSettings(
+        img_size={"scl-fig2": 200, "scl-fig3": 208},
+        epochs={"scl-fig2": 100, "scl-fig3": 100},
+        neu_k=10,
+        wafer_train=50,
+        wafer_test=10,
+        max_eval=None,
+    ),
 }
 
 # %% ../nbs/00a_profiles.ipynb #fbc27e57
 @dataclass(frozen=True)
 class CATSettings(Settings):
     "CAT and its baselines at one profile (defaults: the paper's)."
+
     img_size: int = 256
-    window: int = 7               # Swin window (7: swin_tiny_patch4_window7_224)
-    fpn_dim: int = 256            # channels of the (MSF-)FPN
+    window: int = 7  # Swin window (7: swin_tiny_patch4_window7_224)
+    fpn_dim: int = 256  # channels of the (MSF-)FPN
     batch_size: int = 64
     epochs: int = 200
     lr: float = 5e-4
     betas: tuple = (0.9, 0.95)
     seed: int = 54
     hflip: float = 0.5
-    droplet_p: float = 1.0        # droplet on 100 % of the training images
-    tau: float = 10.0             # ω = softmax(τ s(a, n))
-    margin: float = 0.5           # hinge margin of the negative term
-    n_neg: int = 512              # negatives sampled per scale and batch
-    sigma_256: float = 4.0        # Gaussian smoothing of the map, in pixels at 256 px
-    pad: str = "zero"             # zero (paper) | reflect | replicate | mean | resize
+    droplet_p: float = 1.0  # droplet on 100 % of the training images
+    tau: float = 10.0  # ω = softmax(τ s(a, n))
+    margin: float = 0.5  # hinge margin of the negative term
+    n_neg: int = 512  # negatives sampled per scale and batch
+    sigma_256: float = 4.0  # Gaussian smoothing of the map, in pixels at 256 px
+    pad: str = "zero"  # zero (paper) | reflect | replicate | mean | resize
     max_train: int | None = None  # cap on training images (smoke)
-    max_test: int | None = None   # cap on test images per class (smoke)
-    baseline_epochs: int = 50     # DFR autoencoder / DeepLab epochs
-    bank_size: int = 20000        # PatchCore memory bank size
+    max_test: int | None = None  # cap on test images per class (smoke)
+    baseline_epochs: int = 50  # DFR autoencoder / DeepLab epochs
+    bank_size: int = 20000  # PatchCore memory bank size
+
 
 CAT = {
-    "smoke": CATSettings(img_size=64, window=2, fpn_dim=32, batch_size=8, epochs=1, n_neg=64, max_train=16,
-                         max_test=4, baseline_epochs=1, bank_size=500),
-    "cpu": CATSettings(img_size=96, window=3, fpn_dim=64, batch_size=16, epochs=4, n_neg=256, baseline_epochs=15,
-                       bank_size=10000),
+    "smoke": CATSettings(
+        img_size=64,
+        window=2,
+        fpn_dim=32,
+        batch_size=8,
+        epochs=1,
+        n_neg=64,
+        max_train=16,
+        max_test=4,
+        baseline_epochs=1,
+        bank_size=500,
+    ),
+    "cpu": CATSettings(
+        img_size=96,
+        window=3,
+        fpn_dim=64,
+        batch_size=16,
+        epochs=4,
+        n_neg=256,
+        baseline_epochs=15,
+        bank_size=10000,
+    ),
     "paper": CATSettings(),
 }
+
 
 @dataclass(frozen=True)
 class CatSynthSettings(Settings):
     "Sizes of the synthetic-defect comparison (cat-t3, cat-fig3, cat-fig6)."
-    size: int                     # working size S (images resized to S x S)
-    max_pairs: int | None         # real defects (connected components) per dataset; None: all
-    min_area: int                 # smallest component kept (pixels at S)
-    min_crop: int                 # smallest crop side (pixels at S)
-    cmp_size: int                 # crops compared at cmp_size x cmp_size
-    max_images: int | None        # images decoded per dataset; None: all
 
-CAT_SYNTH = {"smoke": CatSynthSettings(size=64, max_pairs=8, min_area=4, min_crop=16, cmp_size=32, max_images=64),
-             "cpu": CatSynthSettings(size=256, max_pairs=200, min_area=16, min_crop=32, cmp_size=64, max_images=None),
-             "paper": CatSynthSettings(size=256, max_pairs=None, min_area=16, min_crop=32, cmp_size=64,
-                                       max_images=None)}
+    size: int  # working size S (images resized to S x S)
+    max_pairs: int | None  # real defects (connected components) per dataset; None: all
+    min_area: int  # smallest component kept (pixels at S)
+    min_crop: int  # smallest crop side (pixels at S)
+    cmp_size: int  # crops compared at cmp_size x cmp_size
+    max_images: int | None  # images decoded per dataset; None: all
+
+
+CAT_SYNTH = {
+    "smoke": CatSynthSettings(size=64, max_pairs=8, min_area=4, min_crop=16, cmp_size=32, max_images=64),
+    "cpu": CatSynthSettings(size=256, max_pairs=200, min_area=16, min_crop=32, cmp_size=64, max_images=None),
+    "paper": CatSynthSettings(
+        size=256, max_pairs=None, min_area=16, min_crop=32, cmp_size=64, max_images=None
+    ),
+}
 
 # %% ../nbs/00a_profiles.ipynb #7e83f59d
 @dataclass(frozen=True)
 class AgsspDetectSettings(Settings):
     "Sizes and budgets of the agssp detector tables (t2, t3, t5, t6)."
-    img: int                      # fine-tuning and test images, pixels
-    pre_img: int                  # pretraining images (pool), pixels
-    pool_max: int | None          # unlabeled pool images; None: all
-    n_ref: int                    # normal references per category for the pool's anomaly maps
-    max_images: int | None        # NEU-DET images per split; None: all
-    bp_epochs: int                # backbone pretraining (AGBP distillation)
+
+    img: int  # fine-tuning and test images, pixels
+    pre_img: int  # pretraining images (pool), pixels
+    pool_max: int | None  # unlabeled pool images; None: all
+    n_ref: int  # normal references per category for the pool's anomaly maps
+    max_images: int | None  # NEU-DET images per split; None: all
+    bp_epochs: int  # backbone pretraining (AGBP distillation)
     bp_bs: int
     bp_lr: float
     bp_opt: str
-    dp_epochs: int                # detector pretraining on pseudo boxes
+    dp_epochs: int  # detector pretraining on pseudo boxes
     dp_bs: int
     dp_lr: float
-    dp_freeze: int                # backbone stages frozen while pretraining the detector
-    ft_epochs: dict               # fine-tuning epochs per set: train, mini, mini50
+    dp_freeze: int  # backbone stages frozen while pretraining the detector
+    ft_epochs: dict  # fine-tuning epochs per set: train, mini, mini50
     ft_bs: int
     ft_lr: float
-    opt: str                      # detector optimizer (pretraining and fine-tuning)
-    select_on_val: bool           # keep the best epoch on validation mAP (else the last)
-    fpn: int                      # FPN channels
+    opt: str  # detector optimizer (pretraining and fine-tuning)
+    select_on_val: bool  # keep the best epoch on validation mAP (else the last)
+    fpn: int  # FPN channels
     head_convs: int
     seeds: tuple
-    fps_n: int                    # timed images of the efficiency table
+    fps_n: int  # timed images of the efficiency table
     t2_backbones: tuple
     t2_datasets: tuple
     t5_dataset: str
     t6_dataset: str
-    t3_seeds: tuple | None = None # t3's own seeds (None: `seeds`)
+    t3_seeds: tuple | None = None  # t3's own seeds (None: `seeds`)
+
 
 AGSSP_DETECT = {
-    "smoke": AgsspDetectSettings(img=32, pre_img=32, pool_max=32, n_ref=2, max_images=16,
-                                 bp_epochs=1, bp_bs=16, bp_lr=1e-3, bp_opt="adam",
-                                 dp_epochs=1, dp_bs=8, dp_lr=1e-3, dp_freeze=4,
-                                 ft_epochs={"mini": 1, "mini50": 1, "train": 1}, ft_bs=8, ft_lr=1e-3, opt="adamw",
-                                 select_on_val=False, fpn=64, head_convs=1, seeds=(0,), fps_n=3,
-                                 t2_backbones=("efficientnet-lite0",), t2_datasets=("mini",), t5_dataset="mini",
-                                 t6_dataset="mini"),
-    "cpu": AgsspDetectSettings(img=128, pre_img=128, pool_max=300, n_ref=4, max_images=None,
-                               bp_epochs=2, bp_bs=32, bp_lr=1e-3, bp_opt="adam",
-                               dp_epochs=3, dp_bs=16, dp_lr=1e-3, dp_freeze=4,
-                               ft_epochs={"mini": 4, "mini50": 25, "train": 2}, ft_bs=8, ft_lr=1e-3, opt="adamw",
-                               select_on_val=False, fpn=64, head_convs=2, seeds=(0,), t3_seeds=(0, 1, 2), fps_n=20,
-                               t2_backbones=("efficientnet-lite0", "shufflenet"), t2_datasets=("mini",),
-                               t5_dataset="mini", t6_dataset="mini"),
-    "paper": AgsspDetectSettings(img=640, pre_img=224, pool_max=None, n_ref=4, max_images=None,
-                                 bp_epochs=200, bp_bs=512, bp_lr=0.01, bp_opt="sgd",
-                                 dp_epochs=10, dp_bs=128, dp_lr=0.0025, dp_freeze=0,
-                                 ft_epochs={"mini": 500, "mini50": 500, "train": 500}, ft_bs=32, ft_lr=0.0025,
-                                 opt="sgd", select_on_val=True, fpn=256, head_convs=4, seeds=(0, 1, 2), fps_n=50,
-                                 t2_backbones=("efficientnet-lite0", "resnet50", "shufflenet"),
-                                 t2_datasets=("train", "mini"), t5_dataset="train", t6_dataset="train"),
+    "smoke": AgsspDetectSettings(
+        img=32,
+        pre_img=32,
+        pool_max=32,
+        n_ref=2,
+        max_images=16,
+        bp_epochs=1,
+        bp_bs=16,
+        bp_lr=1e-3,
+        bp_opt="adam",
+        dp_epochs=1,
+        dp_bs=8,
+        dp_lr=1e-3,
+        dp_freeze=4,
+        ft_epochs={"mini": 1, "mini50": 1, "train": 1},
+        ft_bs=8,
+        ft_lr=1e-3,
+        opt="adamw",
+        select_on_val=False,
+        fpn=64,
+        head_convs=1,
+        seeds=(0,),
+        fps_n=3,
+        t2_backbones=("efficientnet-lite0",),
+        t2_datasets=("mini",),
+        t5_dataset="mini",
+        t6_dataset="mini",
+    ),
+    "cpu": AgsspDetectSettings(
+        img=128,
+        pre_img=128,
+        pool_max=300,
+        n_ref=4,
+        max_images=None,
+        bp_epochs=2,
+        bp_bs=32,
+        bp_lr=1e-3,
+        bp_opt="adam",
+        dp_epochs=3,
+        dp_bs=16,
+        dp_lr=1e-3,
+        dp_freeze=4,
+        ft_epochs={"mini": 4, "mini50": 25, "train": 2},
+        ft_bs=8,
+        ft_lr=1e-3,
+        opt="adamw",
+        select_on_val=False,
+        fpn=64,
+        head_convs=2,
+        seeds=(0,),
+        t3_seeds=(0, 1, 2),
+        fps_n=20,
+        t2_backbones=("efficientnet-lite0", "shufflenet"),
+        t2_datasets=("mini",),
+        t5_dataset="mini",
+        t6_dataset="mini",
+    ),
+    "paper": AgsspDetectSettings(
+        img=640,
+        pre_img=224,
+        pool_max=None,
+        n_ref=4,
+        max_images=None,
+        bp_epochs=200,
+        bp_bs=512,
+        bp_lr=0.01,
+        bp_opt="sgd",
+        dp_epochs=10,
+        dp_bs=128,
+        dp_lr=0.0025,
+        dp_freeze=0,
+        ft_epochs={"mini": 500, "mini50": 500, "train": 500},
+        ft_bs=32,
+        ft_lr=0.0025,
+        opt="sgd",
+        select_on_val=True,
+        fpn=256,
+        head_convs=4,
+        seeds=(0, 1, 2),
+        fps_n=50,
+        t2_backbones=("efficientnet-lite0", "resnet50", "shufflenet"),
+        t2_datasets=("train", "mini"),
+        t5_dataset="train",
+        t6_dataset="train",
+    ),
 }
+
 
 @dataclass(frozen=True)
 class AgsspBoxesSettings(Settings):
     "Sizes of the pseudo-box tables (agssp-boxes, agssp-fig7)."
-    img_size: int                 # image and map size
-    neu_per_class: int | None     # NEU-DET training images mapped per class; None: all
-    blob_maps: int                # maps timed in the throughput measurement
+
+    img_size: int  # image and map size
+    neu_per_class: int | None  # NEU-DET training images mapped per class; None: all
+    blob_maps: int  # maps timed in the throughput measurement
     repeats: int
-    sd_test: int | None           # fig7: SD-900 test images; None: all
-    mtd_per_class: int | None     # fig7: MTD defective test images per class; None: all
+    sd_test: int | None  # fig7: SD-900 test images; None: all
+    mtd_per_class: int | None  # fig7: MTD defective test images per class; None: all
+
 
 AGSSP_BOXES = {
-    "smoke": AgsspBoxesSettings(img_size=64, neu_per_class=4, blob_maps=64, repeats=1, sd_test=12, mtd_per_class=6),
-    "cpu": AgsspBoxesSettings(img_size=224, neu_per_class=60, blob_maps=2000, repeats=3, sd_test=None,
-                              mtd_per_class=None),
-    "paper": AgsspBoxesSettings(img_size=224, neu_per_class=None, blob_maps=2000, repeats=3, sd_test=None,
-                                mtd_per_class=None),
+    "smoke": AgsspBoxesSettings(
+        img_size=64, neu_per_class=4, blob_maps=64, repeats=1, sd_test=12, mtd_per_class=6
+    ),
+    "cpu": AgsspBoxesSettings(
+        img_size=224, neu_per_class=60, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None
+    ),
+    "paper": AgsspBoxesSettings(
+        img_size=224, neu_per_class=None, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None
+    ),
 }
+
 
 @dataclass(frozen=True)
 class AgsspKeadSettings(Settings):
     "Sizes of the KeAD / WinCLIP tables (agssp-t4, agssp-fig5, agssp-speed)."
+
     img_size: int
-    mtd_per_class: int | None     # MTD defective test images per class; None: all
-    mtd_free_test: int            # held-out defect-free MTD test images
-    mtd_free_pool: int            # defect-free MTD images the references are drawn from
-    sd_test: int | None           # SD-900 test images; None: the whole NEU test split
-    metric_size: int              # pixel metrics computed at metric_size x metric_size
-    speed_model: str              # OpenCLIP model of the speed table
+    mtd_per_class: int | None  # MTD defective test images per class; None: all
+    mtd_free_test: int  # held-out defect-free MTD test images
+    mtd_free_pool: int  # defect-free MTD images the references are drawn from
+    sd_test: int | None  # SD-900 test images; None: the whole NEU test split
+    metric_size: int  # pixel metrics computed at metric_size x metric_size
+    speed_model: str  # OpenCLIP model of the speed table
     speed_images: int
     speed_refs: int
-    clip_model: str               # OpenCLIP model of the maps (weights from a local checkpoint)
+    clip_model: str  # OpenCLIP model of the maps (weights from a local checkpoint)
+
 
 AGSSP_KEAD = {
-    "smoke": AgsspKeadSettings(img_size=64, mtd_per_class=6, mtd_free_test=6, mtd_free_pool=12, sd_test=12,
-                               metric_size=64, speed_model="defect-nb-tiny-vit-64", speed_images=2, speed_refs=1,
-                               clip_model="defect-nb-tiny-vit"),
-    "cpu": AgsspKeadSettings(img_size=224, mtd_per_class=None, mtd_free_test=100, mtd_free_pool=200, sd_test=None,
-                             metric_size=112, speed_model="ViT-B-16-plus-240", speed_images=2, speed_refs=1,
-                             clip_model="ViT-B-16-plus-240"),
-    "paper": AgsspKeadSettings(img_size=224, mtd_per_class=None, mtd_free_test=200, mtd_free_pool=400, sd_test=None,
-                               metric_size=224, speed_model="ViT-B-16-plus-240", speed_images=16, speed_refs=4,
-                               clip_model="ViT-B-16-plus-240"),
+    "smoke": AgsspKeadSettings(
+        img_size=64,
+        mtd_per_class=6,
+        mtd_free_test=6,
+        mtd_free_pool=12,
+        sd_test=12,
+        metric_size=64,
+        speed_model="defect-nb-tiny-vit-64",
+        speed_images=2,
+        speed_refs=1,
+        clip_model="defect-nb-tiny-vit",
+    ),
+    "cpu": AgsspKeadSettings(
+        img_size=224,
+        mtd_per_class=None,
+        mtd_free_test=100,
+        mtd_free_pool=200,
+        sd_test=None,
+        metric_size=112,
+        speed_model="ViT-B-16-plus-240",
+        speed_images=2,
+        speed_refs=1,
+        clip_model="ViT-B-16-plus-240",
+    ),
+    "paper": AgsspKeadSettings(
+        img_size=224,
+        mtd_per_class=None,
+        mtd_free_test=200,
+        mtd_free_pool=400,
+        sd_test=None,
+        metric_size=224,
+        speed_model="ViT-B-16-plus-240",
+        speed_images=16,
+        speed_refs=4,
+        clip_model="ViT-B-16-plus-240",
+    ),
 }
 
 # %% ../nbs/00a_profiles.ipynb #91223ab9
-REGISTRY = {"csrl": CSRL, "csrl-t5": CSRL_T5, "scl": SCL, "scl-wafer": SCL_WAFER, "scl-figures": SCL_FIGURES,
-            "cat": CAT, "cat-synth": CAT_SYNTH,
-            "agssp-detect": AGSSP_DETECT, "agssp-boxes": AGSSP_BOXES, "agssp-kead": AGSSP_KEAD}
+REGISTRY = {
+    "csrl": CSRL,
+    "csrl-t5": CSRL_T5,
+    "scl": SCL,
+    "scl-wafer": SCL_WAFER,
+    "scl-figures": SCL_FIGURES,
+    "cat": CAT,
+    "cat-synth": CAT_SYNTH,
+    "agssp-detect": AGSSP_DETECT,
+    "agssp-boxes": AGSSP_BOXES,
+    "agssp-kead": AGSSP_KEAD,
+}
+
 
 def settings(family: str, profile, **overrides) -> Settings:
     "The frozen settings of `family` at `profile` (a name or a csrl `Profile`), with fields overridden by name."
@@ -322,14 +577,17 @@ def settings(family: str, profile, **overrides) -> Settings:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(table)}")
     return table[name].with_(**overrides)
 
+
 def given(**values) -> dict:
     "The values that are not None (notebook parameters left at None keep the profile's setting)."
     return {k: v for k, v in values.items() if v is not None}
+
 
 def get_profile(name) -> Profile:
     "The csrl profile called `name` (a `Profile` passes through)."
     if isinstance(name, Profile):
         return name
     return settings("csrl", name)
+
 
 PROFILES = CSRL

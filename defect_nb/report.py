@@ -4,11 +4,26 @@
 
 # %% ../nbs/92_report.ipynb #fda2602d
 from __future__ import annotations
-import base64, html, json, os, re, shutil, subprocess
+import base64
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from .core import project_root, results_root, FRACTION_METRICS
-from .runner import TABLES, FAMILIES, figure_dir, executed_path, fmt_time, all_table_ids, valid_result, table_status
+from defect_nb.runner import (
+    TABLES,
+    FAMILIES,
+    figure_dir,
+    executed_path,
+    fmt_time,
+    all_table_ids,
+    valid_result,
+    table_status,
+)
 
 # %% auto #0
 __all__ = ['METRIC_ORDER', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS', 'LOAD_SCRIPT', 'load_results',
@@ -23,80 +38,164 @@ __all__ = ['METRIC_ORDER', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER'
 # %% ../nbs/92_report.ipynb #30233835
 def load_results(profile: str = "cpu", out=None, ids=None) -> list:
     "The complete registry entries of `profile`, in inventory order (or the order of `ids`)."
-    base = results_root(out)/profile
+    base = results_root(out) / profile
     have = {p.stem for p in base.glob("*.json") if not p.name.startswith(".")}
-    order = list(ids) if ids else [i for i in all_table_ids() if i in have] + sorted(have - set(all_table_ids()))
+    order = (
+        list(ids) if ids else [i for i in all_table_ids() if i in have] + sorted(have - set(all_table_ids()))
+    )
     return [r for r in (valid_result(i, profile, out) for i in order) if r]
 
 # %% ../nbs/92_report.ipynb #3782a1f8
-METRIC_ORDER = ("accuracy", "binary_accuracy", "precision", "recall", "f1", "image_auroc", "pixel_auroc", "pro", "ap",
-                "ap_det", "ap_loc", "auroc", "map50", "map50_95", "params", "ms_per_step")
+METRIC_ORDER = (
+    "accuracy",
+    "binary_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "image_auroc",
+    "pixel_auroc",
+    "pro",
+    "ap",
+    "ap_det",
+    "ap_loc",
+    "auroc",
+    "map50",
+    "map50_95",
+    "params",
+    "ms_per_step",
+)
+
 
 def is_fraction(key: str) -> bool:
     return key.split("_std")[0].split("_mean")[0] in FRACTION_METRICS
 
+
 def fmt_value(key: str, v, ref=None) -> str:
     "One number, formatted for its metric (a std with the precision of its mean `ref`)."
-    if v is None: return "–"
+    if v is None:
+        return "–"
     v = float(v)
-    if is_fraction(key): return f"{100 * v:.2f}"
-    if key.startswith("params"): return f"{v / 1e6:.2f} M" if abs(v) >= 1e5 else f"{v:,.0f}"
+    if is_fraction(key):
+        return f"{100 * v:.2f}"
+    if key.startswith("params"):
+        return f"{v / 1e6:.2f} M" if abs(v) >= 1e5 else f"{v:,.0f}"
     a = abs(float(ref)) if ref is not None else abs(v)
-    return f"{v:.0f}" if a >= 100 else f"{v:.2f}" if a >= 1 else f"{v:.4f}" if a >= 1e-3 or a == 0 else f"{v:.2e}"
+    return (
+        f"{v:.0f}"
+        if a >= 100
+        else f"{v:.2f}"
+        if a >= 1
+        else f"{v:.4f}"
+        if a >= 1e-3 or a == 0
+        else f"{v:.2e}"
+    )
+
 
 def metric_label(key: str) -> str:
     return key + (" (%)" if is_fraction(key) else "")
+
 
 def metric_columns(rows, paper_rows=()) -> list:
     "Metric keys shown as columns: means only (no `_std`), the usual ones first, then in order of appearance."
     seen = []
     for r in [*rows, *paper_rows]:
         for k in r["metrics"]:
-            if not k.endswith("_std") and k not in seen: seen.append(k)
-    return sorted(seen, key=lambda k: (METRIC_ORDER.index(k) if k in METRIC_ORDER else len(METRIC_ORDER), seen.index(k)))
+            if not k.endswith("_std") and k not in seen:
+                seen.append(k)
+    return sorted(
+        seen, key=lambda k: (METRIC_ORDER.index(k) if k in METRIC_ORDER else len(METRIC_ORDER), seen.index(k))
+    )
+
 
 def ours_cell(key: str, m: dict, n_seeds: int = 1) -> str:
     "`mean ± std` of one metric of one of our rows."
-    if key not in m: return "–"
+    if key not in m:
+        return "–"
     s, sd = fmt_value(key, m[key]), m.get(key + "_std")
-    if sd is not None and (sd > 0 or n_seeds > 1): s += f" ± {fmt_value(key, sd, m[key])}"
+    if sd is not None and (sd > 0 or n_seeds > 1):
+        s += f" ± {fmt_value(key, sd, m[key])}"
     return s
 
 # %% ../nbs/92_report.ipynb #7f8bc05e
-def _norm(s: str) -> str: return re.sub(r"[^a-z0-9]", "", str(s).lower())
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(s).lower())
+
 
 def match_paper(rows, paper_rows) -> tuple:
     "({index of our row: paper row}, [paper rows matched to none of ours])."
     matched, used = {}, set()
     for i, r in enumerate(rows):
         for j, p in enumerate(paper_rows):
-            if j not in used and _norm(p["method"]) == _norm(r["method"]): matched[i] = p; used.add(j); break
+            if j not in used and _norm(p["method"]) == _norm(r["method"]):
+                matched[i] = p
+                used.add(j)
+                break
     for i, r in enumerate(rows):
-        if i in matched: continue
-        cands = [j for j, p in enumerate(paper_rows) if j not in used and _norm(p["method"]) and
-                 (_norm(r["method"]).startswith(_norm(p["method"])) or _norm(p["method"]).startswith(_norm(r["method"])))]
-        if len(cands) == 1: matched[i] = paper_rows[cands[0]]; used.add(cands[0])
-    bare = lambda s: _norm(re.sub(r"\([^)]*\)", "", str(s)))     # without parenthesised qualifiers
+        if i in matched:
+            continue
+        cands = [
+            j
+            for j, p in enumerate(paper_rows)
+            if j not in used
+            and _norm(p["method"])
+            and (
+                _norm(r["method"]).startswith(_norm(p["method"]))
+                or _norm(p["method"]).startswith(_norm(r["method"]))
+            )
+        ]
+        if len(cands) == 1:
+            matched[i] = paper_rows[cands[0]]
+            used.add(cands[0])
+    bare = lambda s: _norm(re.sub(r"\([^)]*\)", "", str(s)))  # without parenthesised qualifiers
     for i, r in enumerate(rows):
-        if i in matched: continue
-        cands = [j for j, p in enumerate(paper_rows) if j not in used and bare(p["method"]) and bare(p["method"]) == bare(r["method"])]
-        rivals = [k for k, q in enumerate(rows) if k not in matched and bare(q["method"]) == bare(r["method"])]
-        if len(cands) == 1 and len(rivals) == 1: matched[i] = paper_rows[cands[0]]; used.add(cands[0])
+        if i in matched:
+            continue
+        cands = [
+            j
+            for j, p in enumerate(paper_rows)
+            if j not in used and bare(p["method"]) and bare(p["method"]) == bare(r["method"])
+        ]
+        rivals = [
+            k for k, q in enumerate(rows) if k not in matched and bare(q["method"]) == bare(r["method"])
+        ]
+        if len(cands) == 1 and len(rivals) == 1:
+            matched[i] = paper_rows[cands[0]]
+            used.add(cands[0])
     return matched, [p for j, p in enumerate(paper_rows) if j not in used]
+
 
 def table_cells(entry: dict) -> tuple:
     "(header, body rows, is-paper-row flags) of one registry entry: ours beside the paper, then unmatched paper rows."
     rows, prows = entry["rows"], entry.get("paper", {}).get("rows", [])
-    cols = metric_columns(rows, prows); matched, rest = match_paper(rows, prows)
+    cols = metric_columns(rows, prows)
+    matched, rest = match_paper(rows, prows)
     header = ["method", *[metric_label(k) for k in cols]]
     body, flags = [], []
     for i, r in enumerate(rows):
-        p = matched.get(i, {}).get("metrics", {}); n = r.get("n_seeds", len(entry.get("seeds", [])) or 1)
-        name = r["method"] + (f" ↔ paper: {matched[i]['method']}" if i in matched and matched[i]["method"] != r["method"] else "")   # the paper's own label, even if it differs only in case
-        body.append([name, *[ours_cell(k, r["metrics"], n) + (f" (paper {fmt_value(k, p[k])})" if k in p else "") for k in cols]])
+        p = matched.get(i, {}).get("metrics", {})
+        n = r.get("n_seeds", len(entry.get("seeds", [])) or 1)
+        name = r["method"] + (
+            f" ↔ paper: {matched[i]['method']}"
+            if i in matched and matched[i]["method"] != r["method"]
+            else ""
+        )  # the paper's own label, even if it differs only in case
+        body.append(
+            [
+                name,
+                *[
+                    ours_cell(k, r["metrics"], n) + (f" (paper {fmt_value(k, p[k])})" if k in p else "")
+                    for k in cols
+                ],
+            ]
+        )
         flags.append(False)
     for p in rest:
-        body.append([f"paper: {p['method']}", *[fmt_value(k, p["metrics"][k]) if k in p["metrics"] else "" for k in cols]])
+        body.append(
+            [
+                f"paper: {p['method']}",
+                *[fmt_value(k, p["metrics"][k]) if k in p["metrics"] else "" for k in cols],
+            ]
+        )
         flags.append(True)
     return header, body, flags
 
@@ -105,58 +204,99 @@ def describe(v, depth: int = 0) -> str:
     "A nested dataset description as one line of text."
     if isinstance(v, dict):
         items = [(k, x) for k, x in v.items() if x not in ([], {}, None, "")]
-        inner = ", ".join(f"{k} {describe(x, depth + 1)}" if isinstance(x, (int, float)) else f"{k}: {describe(x, depth + 1)}" for k, x in items)
+        inner = ", ".join(
+            f"{k} {describe(x, depth + 1)}"
+            if isinstance(x, (int, float))
+            else f"{k}: {describe(x, depth + 1)}"
+            for k, x in items
+        )
         return f"({inner})" if depth else inner
-    if isinstance(v, (list, tuple)): return ", ".join(describe(x, depth + 1) for x in v)
-    if isinstance(v, float): return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(describe(x, depth + 1) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
     return str(v)
+
 
 def substitutes(v, path=()) -> list:
     "[(where, text)] for every substitute named anywhere in a datasets description."
     out = []
     if isinstance(v, dict):
         for k, x in v.items():
-            if "substitut" in str(k).lower() and x: out.append((" / ".join(map(str, path)) or str(k), describe(x)))
-            else: out += substitutes(x, (*path, k))
-    elif isinstance(v, str) and re.search(r"substitut|synthetic", v, re.I): out.append((" / ".join(map(str, path)), v))
+            if "substitut" in str(k).lower() and x:
+                out.append((" / ".join(map(str, path)) or str(k), describe(x)))
+            else:
+                out += substitutes(x, (*path, k))
+    elif isinstance(v, str) and re.search(r"substitut|synthetic", v, re.I):
+        out.append((" / ".join(map(str, path)), v))
     return out
+
 
 def short_data(datasets: dict) -> str:
     "One short phrase for the README: dataset names per role, the pool's sources, '(substitute)' where one is used."
     parts = []
     for k, v in datasets.items():
-        if k == "paper": continue
+        if k == "paper":
+            continue
         if isinstance(v, dict):
-            s = f"{k}: " + ("+".join(v["composition"]) if v.get("composition") else "none" if v.get("n_images") == 0 else describe(v)[:60])
-        else: s = str(v).split(" (")[0]
-        if substitutes(v): s += " (substitute)"
+            s = f"{k}: " + (
+                "+".join(v["composition"])
+                if v.get("composition")
+                else "none"
+                if v.get("n_images") == 0
+                else describe(v)[:60]
+            )
+        else:
+            s = str(v).split(" (")[0]
+        if substitutes(v):
+            s += " (substitute)"
         parts.append(s)
     return "; ".join(parts)
 
 # %% ../nbs/92_report.ipynb #bbe58fad
-def _md_cell(s) -> str: return str(s).replace("|", "\\|").replace("\n", " ")
+def _md_cell(s) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
 
 def md_table(header, body) -> str:
-    return "\n".join(["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "---|" * len(header),
-                      *["| " + " | ".join(map(_md_cell, r)) + " |" for r in body]])
+    return "\n".join(
+        [
+            "| " + " | ".join(map(_md_cell, header)) + " |",
+            "|" + "---|" * len(header),
+            *["| " + " | ".join(map(_md_cell, r)) + " |" for r in body],
+        ]
+    )
+
 
 def entry_facts(entry: dict) -> list:
     "(label, text) lines shown under a table: data, substitutes, seeds and time, protocol, paper source and note."
     facts = [("data", f"{k}: {describe(v)}") for k, v in entry.get("datasets", {}).items()]
     facts += [("substitute", f"{w}: {t}") for w, t in substitutes(entry.get("datasets", {}))]
     v = entry.get("versions", {})
-    facts.append(("run", f"seeds {', '.join(map(str, entry.get('seeds', [])))}; wall time {fmt_time(entry.get('wall_s', 0))}"
-                  + (f"; device {v['device']}" if v.get("device") else "") + (f"; commit {entry['git_sha'][:12]}" if entry.get("git_sha") else "")))
-    if entry.get("protocol"): facts.append(("protocol", describe(entry["protocol"])))
-    if entry.get("notes"): facts.append(("notes", describe(entry["notes"])))
+    facts.append(
+        (
+            "run",
+            f"seeds {', '.join(map(str, entry.get('seeds', [])))}; wall time {fmt_time(entry.get('wall_s', 0))}"
+            + (f"; device {v['device']}" if v.get("device") else "")
+            + (f"; commit {entry['git_sha'][:12]}" if entry.get("git_sha") else ""),
+        )
+    )
+    if entry.get("protocol"):
+        facts.append(("protocol", describe(entry["protocol"])))
+    if entry.get("notes"):
+        facts.append(("notes", describe(entry["notes"])))
     p = entry.get("paper", {})
-    if p.get("source"): facts.append(("paper source", p["source"]))
-    if p.get("note"): facts.append(("paper note", p["note"]))
+    if p.get("source"):
+        facts.append(("paper source", p["source"]))
+    if p.get("note"):
+        facts.append(("paper note", p["note"]))
     return facts
+
 
 def _figures(entry, profile, out):
     fd = figure_dir(profile, out)
-    return [fd/f for f in entry.get("figures", [])]
+    return [fd / f for f in entry.get("figures", [])]
+
 
 def entry_markdown(entry: dict, profile: str, out=None, dest=None) -> str:
     "One registry entry as a Markdown section (figure links relative to `dest`)."
@@ -171,20 +311,33 @@ def entry_markdown(entry: dict, profile: str, out=None, dest=None) -> str:
             lines.append(f"![{f.name}]({rel})" if f.exists() else f"- figure {f.name}: not found at {f}")
     return "\n".join(lines) + "\n"
 
+
 def _img_src(f: Path, dest, embed: bool) -> str:
-    if embed: return "data:image/png;base64," + base64.b64encode(f.read_bytes()).decode()
+    if embed:
+        return "data:image/png;base64," + base64.b64encode(f.read_bytes()).decode()
     return html.escape(os.path.relpath(f, dest) if dest else str(f))
+
 
 def entry_html(entry: dict, profile: str, out=None, dest=None, embed: bool = True) -> str:
     "One registry entry as an HTML section."
     e = html.escape
     h, b, flags = table_cells(entry)
     t = ["<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in h) + "</tr></thead><tbody>"]
-    t += [f"<tr class='{'paper' if fl else 'ours'}'>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r, fl in zip(b, flags)]
+    t += [
+        f"<tr class='{'paper' if fl else 'ours'}'>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>"
+        for r, fl in zip(b, flags)
+    ]
     t.append("</tbody></table>")
-    facts = "".join(f"<li class='{'subst' if k == 'substitute' else ''}'><b>{e(k)}</b>: {e(v)}</li>" for k, v in entry_facts(entry))
-    figs = "".join(f"<figure><img src='{_img_src(f, dest, embed)}' alt='{e(f.name)}'><figcaption>{e(f.name)}</figcaption></figure>"
-                   if f.exists() else f"<p>figure {e(f.name)} not found</p>" for f in _figures(entry, profile, out))
+    facts = "".join(
+        f"<li class='{'subst' if k == 'substitute' else ''}'><b>{e(k)}</b>: {e(v)}</li>"
+        for k, v in entry_facts(entry)
+    )
+    figs = "".join(
+        f"<figure><img src='{_img_src(f, dest, embed)}' alt='{e(f.name)}'><figcaption>{e(f.name)}</figcaption></figure>"
+        if f.exists()
+        else f"<p>figure {e(f.name)} not found</p>"
+        for f in _figures(entry, profile, out)
+    )
     return f"<section id='{e(entry['id'])}'><h2>{e(entry['id'])}</h2>{''.join(t)}<ul>{facts}</ul><div class='figs'>{figs}</div></section>"
 
 # %% ../nbs/92_report.ipynb #aeb60beb
@@ -194,43 +347,71 @@ td:first-child,th:first-child{text-align:left}tr.paper{color:#555;background:#f6
 li.subst{color:#a33}.figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}img{max-width:380px;border:1px solid #ddd}
 figcaption{font-size:.8em;color:#666}section{border-top:1px solid #ddd;margin-top:1.5em}table.status td{text-align:left}"""
 
+
 def status_rows(profile: str, out=None, root=None) -> list:
     return [[tid, table_status(tid, profile, out, root)] for tid in all_table_ids()]
 
+
 def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=None) -> tuple:
     "Write `report.md` and `report.html` for `profile`; return their paths."
-    dest = Path(dest or results_root(out)/profile/"report"); dest.mkdir(parents=True, exist_ok=True)
-    entries = load_results(profile, out); status = status_rows(profile, out, root)
-    intro = (f"Results of the `{profile}` profile: ours (mean ± std over seeds) with the paper's number for the same "
-             f"cell in parentheses; paper rows that match none of ours are listed beneath (in italics in HTML). "
-             f"Fractions (accuracy, AUROC, AP, ...) in %.")
-    md = [f"# defect_nb report — profile {profile}", "", intro, "", "## Status", "", md_table(["id", "status"], status), ""]
+    dest = Path(dest or results_root(out) / profile / "report")
+    dest.mkdir(parents=True, exist_ok=True)
+    entries = load_results(profile, out)
+    status = status_rows(profile, out, root)
+    intro = (
+        f"Results of the `{profile}` profile: ours (mean ± std over seeds) with the paper's number for the same "
+        f"cell in parentheses; paper rows that match none of ours are listed beneath (in italics in HTML). "
+        f"Fractions (accuracy, AUROC, AP, ...) in %."
+    )
+    md = [
+        f"# defect_nb report — profile {profile}",
+        "",
+        intro,
+        "",
+        "## Status",
+        "",
+        md_table(["id", "status"], status),
+        "",
+    ]
     md += [entry_markdown(r, profile, out, dest) for r in entries]
-    md_path = dest/"report.md"; md_path.write_text("\n".join(md))
+    md_path = dest / "report.md"
+    md_path.write_text("\n".join(md))
     e = html.escape
-    body = "".join(f"<tr><td><a href='#{e(i)}'>{e(i)}</a></td><td>{e(s)}</td></tr>" if s == "done" else
-                   f"<tr><td>{e(i)}</td><td>{e(s)}</td></tr>" for i, s in status)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb report — {e(profile)}</title>"
-            f"<style>{CSS}</style></head><body><h1>defect_nb report — profile {e(profile)}</h1><p>{e(intro)}</p>"
-            f"<h2>Status</h2><table class='status'><tr><th>id</th><th>status</th></tr>{body}</table>"
-            + "".join(entry_html(r, profile, out, dest, embed) for r in entries) + "</body></html>")
-    html_path = dest/"report.html"; html_path.write_text(page)
+    body = "".join(
+        f"<tr><td><a href='#{e(i)}'>{e(i)}</a></td><td>{e(s)}</td></tr>"
+        if s == "done"
+        else f"<tr><td>{e(i)}</td><td>{e(s)}</td></tr>"
+        for i, s in status
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb report — {e(profile)}</title>"
+        f"<style>{CSS}</style></head><body><h1>defect_nb report — profile {e(profile)}</h1><p>{e(intro)}</p>"
+        f"<h2>Status</h2><table class='status'><tr><th>id</th><th>status</th></tr>{body}</table>"
+        + "".join(entry_html(r, profile, out, dest, embed) for r in entries)
+        + "</body></html>"
+    )
+    html_path = dest / "report.html"
+    html_path.write_text(page)
     return md_path, html_path
 
 # %% ../nbs/92_report.ipynb #beb2dd0b
 @dataclass(frozen=True)
 class Headline:
     "Which cell of a table the README shows: see the rule above."
-    measures: str                   # what the table compares, in a few words
-    metric: str | None              # the registry metric shown; None for a table that is a figure
-    row: str = "best"               # our row: "best" (highest `metric`) or its exact method name
-    paper_row: str | None = None    # the paper's row by name; None: matched to ours, else the paper's best
-    figure: str | None = None       # the figure linked; None: the entry's first
 
-FAMILY_TITLES = {"csrl": "contrastive pretraining of small encoders",
-                 "scl": "self-contrastive loss with an angular margin",
-                 "cat": "anomaly-localisation transformer trained on synthetic droplets",
-                 "agssp": "detector pretraining guided by CLIP-based anomaly maps"}
+    measures: str  # what the table compares, in a few words
+    metric: str | None  # the registry metric shown; None for a table that is a figure
+    row: str = "best"  # our row: "best" (highest `metric`) or its exact method name
+    paper_row: str | None = None  # the paper's row by name; None: matched to ours, else the paper's best
+    figure: str | None = None  # the figure linked; None: the entry's first
+
+
+FAMILY_TITLES = {
+    "csrl": "contrastive pretraining of small encoders",
+    "scl": "self-contrastive loss with an angular margin",
+    "cat": "anomaly-localisation transformer trained on synthetic droplets",
+    "agssp": "detector pretraining guided by CLIP-based anomaly maps",
+}
 
 HEADLINES = {
     "csrl-t2": Headline("SimCLR pretraining + fine-tuning, per encoder", "accuracy"),
@@ -238,17 +419,28 @@ HEADLINES = {
     "csrl-t4": Headline("NNCLR pretraining + fine-tuning, per encoder", "accuracy"),
     "csrl-elpv": Headline("transfer to ELPV solar cells (defective or not)", "binary_accuracy"),
     "csrl-t5": Headline("supervised baselines", "accuracy"),
-    "csrl-fig9-15": Headline("confusion, curves and ROC of two models", "accuracy",
-                             figure="csrl-fig9-15_overview_accuracy.png"),
-    "scl-t5": Headline("38 wafer-map classes", "accuracy",
-                       row="Proposed (synthetic wafer maps): Avg (all 38 classes)",
-                       paper_row="Proposed (average)", figure="scl-t5_per_class.png"),
-    "scl-t6": Headline("wafer maps, 20/50/100 per class", "accuracy",
-                       row="Proposed (100/class, synthetic wafer maps)", figure="scl-t6_accuracy.png"),
-    "scl-fig2": Headline("Grad-CAM, backbone vs proposed", "accuracy",
-                         row="Proposed (SCL + ArcFace) (NEU-CLS)"),
-    "scl-fig3": Headline("Grad-CAM on wafer maps", "accuracy",
-                         row="Proposed (SCL + ArcFace) (synthetic wafer maps)"),
+    "csrl-fig9-15": Headline(
+        "confusion, curves and ROC of two models", "accuracy", figure="csrl-fig9-15_overview_accuracy.png"
+    ),
+    "scl-t5": Headline(
+        "38 wafer-map classes",
+        "accuracy",
+        row="Proposed (synthetic wafer maps): Avg (all 38 classes)",
+        paper_row="Proposed (average)",
+        figure="scl-t5_per_class.png",
+    ),
+    "scl-t6": Headline(
+        "wafer maps, 20/50/100 per class",
+        "accuracy",
+        row="Proposed (100/class, synthetic wafer maps)",
+        figure="scl-t6_accuracy.png",
+    ),
+    "scl-fig2": Headline(
+        "Grad-CAM, backbone vs proposed", "accuracy", row="Proposed (SCL + ArcFace) (NEU-CLS)"
+    ),
+    "scl-fig3": Headline(
+        "Grad-CAM on wafer maps", "accuracy", row="Proposed (SCL + ArcFace) (synthetic wafer maps)"
+    ),
     "scl-t2": Headline("60/70/80 % of NEU for training", "accuracy", row="Proposed (80 %)"),
     "scl-t3": Headline("10/20/50 training images per class", "accuracy", row="Proposed (50/class)"),
     "scl-t4": Headline("few-shot on unseen classes", "accuracy", row="Proposed 5-shot"),
@@ -263,16 +455,20 @@ HEADLINES = {
     "agssp-t4": Headline("few-shot anomaly detection, KeAD vs WinCLIP", "image_auroc"),
     "agssp-fig5": Headline("anomaly maps, KeAD vs WinCLIP", "pixel_auroc"),
     "agssp-speed": Headline("KeAD vs WinCLIP: time", "speedup", row="WinCLIP / KeAD"),
-    "agssp-boxes": Headline("pseudo boxes from anomaly maps: speed", "maps_per_s",
-                            row="pseudo_boxes (batched)"),
-    "agssp-fig7": Headline("pseudo-box offset delta vs mask IoU", "mask_iou_sd-saliency-900",
-                           row="adaptive delta=0.1"),
+    "agssp-boxes": Headline(
+        "pseudo boxes from anomaly maps: speed", "maps_per_s", row="pseudo_boxes (batched)"
+    ),
+    "agssp-fig7": Headline(
+        "pseudo-box offset delta vs mask IoU", "mask_iou_sd-saliency-900", row="adaptive delta=0.1"
+    ),
     "agssp-t2": Headline("detector pretraining modes", "map50"),
     "agssp-t3": Headline("extreme few-shot (50 images)", "map50"),
-    "agssp-t5": Headline("AGBP ablations: freezing, layers, loss", "map50",
-                         row="efficientnet-lite0 +AGBP: lower 2 frozen, last two stages, cosine (default)"
-                             " (NEU-DET-Mini)",
-                         paper_row="Swin-Base, both (lower layers frozen, last two layers distilled)"),
+    "agssp-t5": Headline(
+        "AGBP ablations: freezing, layers, loss",
+        "map50",
+        row="efficientnet-lite0 +AGBP: lower 2 frozen, last two stages, cosine (default) (NEU-DET-Mini)",
+        paper_row="Swin-Base, both (lower layers frozen, last two layers distilled)",
+    ),
     "agssp-t6": Headline("detector efficiency", "fps", row="efficientnet-lite0 FCOS +AGSSP (NEU-DET-Mini)"),
 }
 
@@ -285,28 +481,34 @@ def headline_for(entry: dict) -> Headline:
     fractions = [k for k in cols if is_fraction(k)]
     return Headline("", (fractions or cols or [None])[0])
 
+
 def is_run_here(row: dict) -> bool:
     "False for a row that only carries a number cited from a paper."
     return not re.search(r"not run here|not ours", row["method"])
+
 
 def best_row(rows, metric: str):
     "The row with the highest value of `metric` (the first of ties), or None."
     have = [r for r in rows if r["metrics"].get(metric) is not None]
     return max(have, key=lambda r: r["metrics"][metric], default=None)
 
+
 def row_named(rows, name: str):
     return next((r for r in rows if r["method"] == name), None)
+
 
 def our_headline_row(entry: dict, h: Headline):
     "Our row of the headline cell (None when the table has no such row)."
     ours = [r for r in entry["rows"] if is_run_here(r)]
     return best_row(ours, h.metric) if h.row == "best" else row_named(ours, h.row)
 
+
 def matched_paper_row(entry: dict, ours: dict):
     "The paper's row the report matches to our row `ours`, or None."
     matched, _ = match_paper(entry["rows"], entry.get("paper", {}).get("rows", []))
     i = next((i for i, r in enumerate(entry["rows"]) if r is ours), None)
     return matched.get(i)
+
 
 def paper_headline_row(entry: dict, h: Headline, ours):
     "The paper's row of the headline cell: the named one, else the one matched to ours, else its best."
@@ -321,8 +523,10 @@ def paper_headline_row(entry: dict, h: Headline, ours):
 # %% ../nbs/92_report.ipynb #ebd892de
 SUMMARY_HEADER = ["table", "measures", "metric", "ours (headline row)", "paper", "seeds", "time", "figure"]
 
+
 def bold(s: str) -> str:
     return s if s == "–" else f"**{s}**"
+
 
 def ours_headline(entry: dict, h: Headline, row) -> str:
     "Our headline cell: `row: **mean ± std**`."
@@ -333,6 +537,7 @@ def ours_headline(entry: dict, h: Headline, row) -> str:
     n = row.get("n_seeds", len(entry.get("seeds", [])) or 1)
     return f"{row['method']}: {bold(ours_cell(h.metric, row['metrics'], n))}"
 
+
 def paper_headline(h: Headline, prow, ours) -> str:
     "The paper's headline cell: its number, naming the paper's row when it is not the same method as ours."
     if prow is None or h.metric not in prow["metrics"]:
@@ -341,12 +546,14 @@ def paper_headline(h: Headline, prow, ours) -> str:
     same = ours is not None and _norm(prow["method"]) == _norm(ours["method"])
     return value if same else f"{prow['method']}: {value}"
 
+
 def figure_link(entry: dict, h: Headline) -> str:
     f = h.figure or next(iter(entry.get("figures", [])), None)
     if f is None:
         return "–"
-    name = f[len(entry["id"]) + 1:-4] if f.startswith(entry["id"] + "_") else f[:-4]
+    name = f[len(entry["id"]) + 1 : -4] if f.startswith(entry["id"] + "_") else f[:-4]
     return f"[{name}](figures/{f})"
+
 
 def summary_row(entry: dict) -> list:
     "One line of the README's results block."
@@ -356,11 +563,21 @@ def summary_row(entry: dict) -> list:
     tid = entry["id"] + (" †" if substitutes(entry.get("datasets", {})) else "")
     seeds = ", ".join(map(str, entry.get("seeds", [])))
     metric = metric_label(h.metric) if h.metric else "–"
-    return [tid, h.measures, metric, ours_headline(entry, h, ours), paper_headline(h, prow, ours), seeds,
-            fmt_time(entry.get("wall_s", 0)), figure_link(entry, h)]
+    return [
+        tid,
+        h.measures,
+        metric,
+        ours_headline(entry, h, ours),
+        paper_headline(h, prow, ours),
+        seeds,
+        fmt_time(entry.get("wall_s", 0)),
+        figure_link(entry, h),
+    ]
+
 
 def family_of(tid: str) -> str:
     return tid.split("-")[0]
+
 
 def by_family(entries) -> dict:
     "{family: entries}, the families in `FAMILIES` order, then any other in order of appearance."
@@ -369,21 +586,26 @@ def by_family(entries) -> dict:
         fams.setdefault(family_of(e["id"]), []).append(e)
     return {f: es for f, es in fams.items() if es}
 
+
 def family_block(family: str, entries) -> str:
     "A family's heading and its summary table."
     title = FAMILY_TITLES.get(family)
     heading = f"### {family}" + (f": {title}" if title else "")
     return heading + "\n\n" + md_table(SUMMARY_HEADER, [summary_row(e) for e in entries])
 
+
 def readme_intro(profile: str) -> str:
     "The block's first paragraph: where it comes from and how to read it."
-    return (f"Generated from `results/{profile}/*.json` by `defect-nb readme` (do not edit by hand).\n"
-            f"One line per table: its headline cell (metric and row chosen per table in `HEADLINES`,\n"
-            f"`nbs/92_report.ipynb`), ours as mean ± std over the seeds at the `{profile}` profile, beside\n"
-            f"the paper's number for the same cell (the paper's row is named when it is another method);\n"
-            f"fractions in %. † marks a table run on data other than the paper's. Every table in full\n"
-            f"(all rows and metrics, the data per role, all figures): "
-            f"`defect-nb report --profile {profile}`.")
+    return (
+        f"Generated from `results/{profile}/*.json` by `defect-nb readme` (do not edit by hand).\n"
+        f"One line per table: its headline cell (metric and row chosen per table in `HEADLINES`,\n"
+        f"`nbs/92_report.ipynb`), ours as mean ± std over the seeds at the `{profile}` profile, beside\n"
+        f"the paper's number for the same cell (the paper's row is named when it is another method);\n"
+        f"fractions in %. † marks a table run on data other than the paper's. Every table in full\n"
+        f"(all rows and metrics, the data per role, all figures): "
+        f"`defect-nb report --profile {profile}`."
+    )
+
 
 def readme_results(profile: str = "cpu", out=None) -> str:
     "The README's results block: per family, one line per table with its headline cell."
@@ -398,53 +620,74 @@ def readme_datasets() -> str:
     "The README's dataset block: every reader with its expected layout under the data root and its source."
     import defect_nb.formats  # registers the readers of datasets that are not bundled
     from defect_nb.data import READERS
+
     body = [[f"`{n}`", s.task, f"`{s.layout}`", s.source] for n, s in sorted(READERS.items())]
-    return ("Generated from `defect_nb.data.READERS` by `defect-nb readme` (do not edit by hand).\n\n"
-            + md_table(["name", "task", "expected layout under the data root", "where to get it"], body))
+    return (
+        "Generated from `defect_nb.data.READERS` by `defect-nb readme` (do not edit by hand).\n\n"
+        + md_table(["name", "task", "expected layout under the data root", "where to get it"], body)
+    )
+
 
 BLOCKS = {"results": readme_results, "datasets": readme_datasets}
+
 
 def replace_block(text: str, name: str, content: str) -> str:
     "Replace what lies between `<!-- name:start -->` and `<!-- name:end -->`."
     a, b = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    if a not in text or b not in text: raise ValueError(f"README has no {a} ... {b} block")
+    if a not in text or b not in text:
+        raise ValueError(f"README has no {a} ... {b} block")
     i, j = text.index(a) + len(a), text.index(b)
     return text[:i] + "\n" + content.strip() + "\n" + text[j:]
 
+
 def update_readme(path=None, check: bool = False, profile: str = "cpu", out=None) -> bool:
     "Regenerate the README's blocks; with `check`, only say whether they are current (True: unchanged)."
-    path = Path(path or project_root()/"README.md"); text = path.read_text()
+    path = Path(path or project_root() / "README.md")
+    text = path.read_text()
     new = replace_block(text, "results", readme_results(profile, out))
     new = replace_block(new, "datasets", readme_datasets())
-    if new == text: return True
-    if not check: path.write_text(new)
+    if new == text:
+        return True
+    if not check:
+        path.write_text(new)
     return False
 
 # %% ../nbs/92_report.ipynb #fe065e69
 def nb_title(path) -> tuple:
     "(title, one-line description) from a notebook's first `# ` heading and `> ` line."
-    nb = json.loads(Path(path).read_text()); title, desc = Path(path).stem, []
+    nb = json.loads(Path(path).read_text())
+    title, desc = Path(path).stem, []
     for c in nb["cells"]:
-        if c["cell_type"] != "markdown": continue
+        if c["cell_type"] != "markdown":
+            continue
         lines = "".join(c["source"]).splitlines()
         for i, line in enumerate(lines):
-            if line.startswith("# ") and title == Path(path).stem: title = line[2:].strip()
+            if line.startswith("# ") and title == Path(path).stem:
+                title = line[2:].strip()
             elif line.startswith("> ") and not desc:
                 for l in lines[i:]:
-                    if not l.startswith(">"): break
+                    if not l.startswith(">"):
+                        break
                     desc.append(l[1:].strip())
-        if title != Path(path).stem: break
+        if title != Path(path).stem:
+            break
     return title, " ".join(desc)
+
 
 def render_notebook(src, dst, back: str = "index.html") -> Path:
     "One notebook to one static HTML page (images embedded), with a link back to the index."
     from nbconvert import HTMLExporter
-    exp = HTMLExporter(template_name="lab"); exp.embed_images = True
+
+    exp = HTMLExporter(template_name="lab")
+    exp.embed_images = True
     body, _ = exp.from_filename(str(src))
     nav = f"<div style='padding:.5em 1em;font-family:sans-serif'><a href='{html.escape(back)}'>&larr; defect_nb index</a></div>"
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
-    dst = Path(dst); dst.parent.mkdir(parents=True, exist_ok=True); dst.write_text(body)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(body)
     return dst
+
 
 LOAD_SCRIPT = """<script>window.addEventListener('load', function () {
   var imgs = Array.prototype.slice.call(document.images);
@@ -452,55 +695,109 @@ LOAD_SCRIPT = """<script>window.addEventListener('load', function () {
   document.body.setAttribute('data-images-loaded', imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length);
 });</script>"""
 
-def build_site(dest="_site", notebooks=None, profiles=("cpu", "paper"), out=None, figures=True, log=print) -> Path:
+
+def build_site(
+    dest="_site", notebooks=None, profiles=("cpu", "paper"), out=None, figures=True, log=print
+) -> Path:
     "Render the tutorial to `dest`: notebooks, executed paper notebooks, reports, figures and `index.html`."
-    root = project_root(); dest = Path(dest); dest.mkdir(parents=True, exist_ok=True); e = html.escape
-    nbs = [Path(p) for p in notebooks] if notebooks is not None else \
-          [p for p in sorted((root/"nbs").glob("*.ipynb")) if not p.name.startswith("_")] + sorted((root/"nbs"/"paper").glob("*.ipynb"))
+    root = project_root()
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    e = html.escape
+    nbs = (
+        [Path(p) for p in notebooks]
+        if notebooks is not None
+        else [p for p in sorted((root / "nbs").glob("*.ipynb")) if not p.name.startswith("_")]
+        + sorted((root / "nbs" / "paper").glob("*.ipynb"))
+    )
     comp, paper = [], []
     for p in nbs:
-        is_paper = p.parent.name == "paper"; rel = f"{'paper' if is_paper else 'nbs'}/{p.stem}.html"
-        render_notebook(p, dest/rel, "../index.html"); log(f"rendered {rel}")
+        is_paper = p.parent.name == "paper"
+        rel = f"{'paper' if is_paper else 'nbs'}/{p.stem}.html"
+        render_notebook(p, dest / rel, "../index.html")
+        log(f"rendered {rel}")
         (paper if is_paper else comp).append((rel, *nb_title(p)))
     executed, reports = [], []
     for prof in profiles:
-        ex = sorted((results_root(out)/prof/"executed").glob("[!.]*.ipynb"))
+        ex = sorted((results_root(out) / prof / "executed").glob("[!.]*.ipynb"))
         for p in ex:
-            rel = f"executed/{prof}/{p.stem}.html"; render_notebook(p, dest/rel, "../../index.html")
-            executed.append((prof, p.stem, rel)); log(f"rendered {rel}")
+            rel = f"executed/{prof}/{p.stem}.html"
+            render_notebook(p, dest / rel, "../../index.html")
+            executed.append((prof, p.stem, rel))
+            log(f"rendered {rel}")
         if load_results(prof, out):
-            report(prof, out, dest/"report"/prof, embed=True); reports.append(prof)
+            report(prof, out, dest / "report" / prof, embed=True)
+            reports.append(prof)
     figs = []
     if figures:
-        (dest/"figures").mkdir(exist_ok=True)
-        for f in sorted((root/"figures").glob("*.png")):
-            shutil.copy2(f, dest/"figures"/f.name); figs.append(f.name)
-    li = lambda items: "".join(f"<li><a href='{e(r)}'>{e(t)}</a>" + (f" — {e(d)}" if d else "") + "</li>" for r, t, d in items)
-    ex_html = "".join(f"<li><a href='{e(r)}'>{e(t)}</a> ({e(p)})</li>" for p, t, r in executed) or "<li>none yet</li>"
-    rep_html = "".join(f"<li><a href='report/{e(p)}/report.html'>report, profile {e(p)}</a></li>" for p in reports) or "<li>no results yet</li>"
-    fig_html = "".join(f"<figure><a href='figures/{e(f)}'><img src='figures/{e(f)}' alt='{e(f)}'></a><figcaption>{e(f)}</figcaption></figure>" for f in figs)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb — rendered tutorial</title><style>{CSS}"
-            f"img{{max-width:260px}}</style></head><body><h1>defect_nb — rendered tutorial</h1>"
-            f"<p>Self-supervised and anomaly-guided learning for surface-defect recognition: the component notebooks "
-            f"(each explains, implements and tests one part of the package), the papermill notebooks that make the "
-            f"papers' tables, their executed copies, and the results.</p>"
-            f"<h2>Results</h2><ul>{rep_html}</ul><h2>Component notebooks</h2><ul>{li(comp)}</ul>"
-            f"<h2>Paper notebooks (as stored)</h2><ul>{li(paper)}</ul><h2>Executed paper notebooks</h2><ul>{ex_html}</ul>"
-            f"<h2>Figures</h2><div class='figs'>{fig_html}</div>{LOAD_SCRIPT}</body></html>")
-    (dest/"index.html").write_text(page)
-    return dest/"index.html"
+        (dest / "figures").mkdir(exist_ok=True)
+        for f in sorted((root / "figures").glob("*.png")):
+            shutil.copy2(f, dest / "figures" / f.name)
+            figs.append(f.name)
+    li = lambda items: "".join(
+        f"<li><a href='{e(r)}'>{e(t)}</a>" + (f" — {e(d)}" if d else "") + "</li>" for r, t, d in items
+    )
+    ex_html = (
+        "".join(f"<li><a href='{e(r)}'>{e(t)}</a> ({e(p)})</li>" for p, t, r in executed)
+        or "<li>none yet</li>"
+    )
+    rep_html = (
+        "".join(f"<li><a href='report/{e(p)}/report.html'>report, profile {e(p)}</a></li>" for p in reports)
+        or "<li>no results yet</li>"
+    )
+    fig_html = "".join(
+        f"<figure><a href='figures/{e(f)}'><img src='figures/{e(f)}' alt='{e(f)}'></a><figcaption>{e(f)}</figcaption></figure>"
+        for f in figs
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb — rendered tutorial</title><style>{CSS}"
+        f"img{{max-width:260px}}</style></head><body><h1>defect_nb — rendered tutorial</h1>"
+        f"<p>Self-supervised and anomaly-guided learning for surface-defect recognition: the component notebooks "
+        f"(each explains, implements and tests one part of the package), the papermill notebooks that make the "
+        f"papers' tables, their executed copies, and the results.</p>"
+        f"<h2>Results</h2><ul>{rep_html}</ul><h2>Component notebooks</h2><ul>{li(comp)}</ul>"
+        f"<h2>Paper notebooks (as stored)</h2><ul>{li(paper)}</ul><h2>Executed paper notebooks</h2><ul>{ex_html}</ul>"
+        f"<h2>Figures</h2><div class='figs'>{fig_html}</div>{LOAD_SCRIPT}</body></html>"
+    )
+    (dest / "index.html").write_text(page)
+    return dest / "index.html"
 
 # %% ../nbs/92_report.ipynb #2c401fc8
 def find_browser() -> str | None:
-    return next((b for b in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")) if b), None)
+    return next(
+        (
+            b
+            for b in (
+                shutil.which(n)
+                for n in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+            )
+            if b
+        ),
+        None,
+    )
+
 
 def browser_check(page, browser=None, timeout: float = 60) -> tuple:
     "(images loaded, images on the page) of `page` in headless Chromium."
     browser = browser or find_browser()
-    if not browser: raise FileNotFoundError("no Chromium/Chrome found on PATH")
-    dom = subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox", "--allow-file-access-from-files",
-                          "--virtual-time-budget=10000", "--dump-dom", Path(page).resolve().as_uri()],
-                         capture_output=True, text=True, timeout=timeout).stdout
+    if not browser:
+        raise FileNotFoundError("no Chromium/Chrome found on PATH")
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            Path(page).resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    ).stdout
     m = re.search(r'data-images-total="(\d+)"[^>]*data-images-loaded="(\d+)"', dom)
-    if not m: raise RuntimeError("the page's load script did not run: " + dom[:300])
+    if not m:
+        raise RuntimeError("the page's load script did not run: " + dom[:300])
     return int(m.group(2)), int(m.group(1))

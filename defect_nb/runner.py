@@ -4,12 +4,34 @@
 
 # %% ../nbs/90_runner.ipynb #f9605a99
 from __future__ import annotations
-import json, logging, os, re, signal, socket, subprocess, sys, threading, time, datetime
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 import ast
-from .core import (project_root, results_root, result_path, read_result, get_profile, data_root,
-                            atomic_write_json, n_cores, PROFILES, output_root, git_sha, SOURCE_SHA_ENV)
+from defect_nb.core import (
+    project_root,
+    results_root,
+    result_path,
+    read_result,
+    get_profile,
+    data_root,
+    atomic_write_json,
+    n_cores,
+    PROFILES,
+    output_root,
+    git_sha,
+    SOURCE_SHA_ENV,
+)
 
 # %% auto #0
 __all__ = ['FAMILIES', 'TABLES', 'KERNEL_QUIET', 'TableJob', 'load_jobs', 'tables_md_ids', 'table_job', 'all_table_ids',
@@ -22,39 +44,56 @@ __all__ = ['FAMILIES', 'TABLES', 'KERNEL_QUIET', 'TableJob', 'load_jobs', 'table
 @dataclass(frozen=True)
 class TableJob:
     id: str
-    notebook: str                      # path relative to nbs/
+    notebook: str  # path relative to nbs/
     params: dict = field(default_factory=dict)
-    needs: tuple = ()                  # datasets that must be under the data root
+    needs: tuple = ()  # datasets that must be under the data root
+
 
 FAMILIES = ("csrl", "scl", "cat", "agssp")
 
+
 def load_jobs(folder=None) -> dict:
     "Every table job declared in `nbs/paper/*.jobs.json`, in family order (csrl, scl, cat, agssp, then others)."
-    folder = Path(folder or project_root()/"nbs"/"paper")
+    folder = Path(folder or project_root() / "nbs" / "paper")
     fam = lambda f: f.name.split(".")[0].split("-")[0]
-    files = sorted(folder.glob("*.jobs.json"), key=lambda f: (FAMILIES.index(fam(f)) if fam(f) in FAMILIES else 99, f.name))
+    files = sorted(
+        folder.glob("*.jobs.json"),
+        key=lambda f: (FAMILIES.index(fam(f)) if fam(f) in FAMILIES else 99, f.name),
+    )
     jobs = {}
     for f in files:
         for j in json.loads(f.read_text()):
-            if j["id"] in jobs: raise ValueError(f"table id {j['id']!r} declared twice ({f.name})")
-            jobs[j["id"]] = TableJob(j["id"], j["notebook"], dict(j.get("params", {})), tuple(j.get("needs", ())))
+            if j["id"] in jobs:
+                raise ValueError(f"table id {j['id']!r} declared twice ({f.name})")
+            jobs[j["id"]] = TableJob(
+                j["id"], j["notebook"], dict(j.get("params", {})), tuple(j.get("needs", ()))
+            )
     return jobs
+
 
 TABLES = load_jobs()
 
+
 def tables_md_ids(path=None) -> list:
     "Table ids in the first column of the Markdown tables of `TABLES.md` (default `../shared/TABLES.md`), in order."
-    path = Path(path or os.environ.get("DEFECT_NB_TABLES_MD") or project_root().parent/"shared"/"TABLES.md")
-    if not path.exists(): return []
+    path = Path(
+        path or os.environ.get("DEFECT_NB_TABLES_MD") or project_root().parent / "shared" / "TABLES.md"
+    )
+    if not path.exists():
+        return []
     ids = []
     for line in path.read_text().splitlines():
         m = re.match(r"^\|\s*([a-z][a-z0-9]*-[A-Za-z0-9_-]+)\s*\|", line)
-        if m and m.group(1) not in ids: ids.append(m.group(1))
+        if m and m.group(1) not in ids:
+            ids.append(m.group(1))
     return ids
 
+
 def table_job(tid: str) -> TableJob:
-    if tid in TABLES: return TABLES[tid]
-    if tid in tables_md_ids(): raise ValueError(f"table {tid!r} is in TABLES.md but not implemented yet (no jobs file declares it)")
+    if tid in TABLES:
+        return TABLES[tid]
+    if tid in tables_md_ids():
+        raise ValueError(f"table {tid!r} is in TABLES.md but not implemented yet (no jobs file declares it)")
     raise ValueError(f"unknown table id {tid!r}; known: {', '.join(TABLES)}")
 
 # %% ../nbs/90_runner.ipynb #24dcef23
@@ -67,61 +106,83 @@ def figure_dir(profile: str, out=None) -> Path:
     "Where a table notebook saves its figures: `figures/` for the committed registry, else `<out>/<profile>/figures`."
     name = get_profile(profile).name
     base = results_root(out)
-    is_registry = base.resolve() == (project_root()/"results").resolve()
+    is_registry = base.resolve() == (project_root() / "results").resolve()
     if is_registry and name != "smoke":
-        return project_root()/"figures"
-    return base/name/"figures"
+        return project_root() / "figures"
+    return base / name / "figures"
+
 
 def executed_path(tid: str, profile: str, out=None) -> Path:
-    return results_root(out)/profile/"executed"/f"{tid}.ipynb"
+    return results_root(out) / profile / "executed" / f"{tid}.ipynb"
+
 
 def partial_path(tid: str, profile: str, out=None) -> Path:
-    return results_root(out)/profile/"executed"/f".{tid}.partial.ipynb"
+    return results_root(out) / profile / "executed" / f".{tid}.partial.ipynb"
+
 
 def failed_path(tid: str, profile: str, out=None) -> Path:
-    return results_root(out)/profile/"failed"/f"{tid}.json"
+    return results_root(out) / profile / "failed" / f"{tid}.json"
+
 
 def running_path(tid: str, profile: str, out=None) -> Path:
-    return results_root(out)/profile/"running"/f"{tid}.json"
+    return results_root(out) / profile / "running" / f"{tid}.json"
 
 # %% ../nbs/90_runner.ipynb #da5bf73c
 def valid_result(tid: str, profile: str, out=None) -> dict | None:
     "The registry entry when it is a complete JSON entry for `tid`, else None (absent, truncated, another id)."
     p = result_path(tid, profile, out)
-    try: r = json.loads(p.read_text())
-    except (OSError, ValueError): return None
+    try:
+        r = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
     return r if isinstance(r, dict) and r.get("id") == tid and r.get("rows") else None
 
+
 def _pid_alive(pid) -> bool:
-    try: os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, TypeError): return False
-    except PermissionError: return True
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
     return True
+
 
 def run_marker(tid: str, profile: str, out=None) -> str | None:
     "'running' when a live runner holds the table, 'interrupted' when the runner that held it is gone, else None."
     p = running_path(tid, profile, out)
-    try: m = json.loads(p.read_text())
-    except (OSError, ValueError): return "interrupted" if p.exists() else None
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return "interrupted" if p.exists() else None
     same_host = m.get("host") in (None, socket.gethostname())
     return "running" if same_host and _pid_alive(m.get("pid")) else "interrupted"
+
 
 def missing_needs(job: TableJob, root=None) -> list:
     "The datasets a job needs that are not under the data root."
     from defect_nb.data import have_dataset
+
     return [n for n in job.needs if not have_dataset(n, root)]
+
 
 def table_status(tid: str, profile: str, out=None, root=None, jobs=None) -> str:
     "done | running | interrupted | failed | waiting for dataset X | missing | not implemented."
     jobs = TABLES if jobs is None else jobs
-    if tid not in jobs: return "not implemented"
+    if tid not in jobs:
+        return "not implemented"
     mark = run_marker(tid, profile, out)
-    if mark: return mark
-    if failed_path(tid, profile, out).exists(): return "failed"
-    if valid_result(tid, profile, out): return "done"
+    if mark:
+        return mark
+    if failed_path(tid, profile, out).exists():
+        return "failed"
+    if valid_result(tid, profile, out):
+        return "done"
     miss = missing_needs(jobs[tid], root)
-    if miss: return "waiting for dataset " + ", ".join(miss)
+    if miss:
+        return "waiting for dataset " + ", ".join(miss)
     return "missing"
+
 
 def table_statuses(profiles=None, out=None, root=None, tables_md=None, provenance: bool = False) -> dict:
     "{id: {profile: status}} over every declared id and every id of `TABLES.md` (`provenance`: see below)."
@@ -141,13 +202,18 @@ def code_changed_since(sha: str, paths, root=None) -> bool | None:
     "Whether `paths` differ between commit `sha` and the working tree (None: git cannot tell, e.g. unknown commit)."
     root = Path(root or project_root())
     try:
-        p = subprocess.run(["git", "diff", "--quiet", sha, "--", *[str(x) for x in paths]], cwd=root,
-                           capture_output=True, timeout=30)
+        p = subprocess.run(
+            ["git", "diff", "--quiet", sha, "--", *[str(x) for x in paths]],
+            cwd=root,
+            capture_output=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if p.returncode not in (0, 1):
         return None
     return p.returncode == 1
+
 
 def entry_provenance(tid: str, profile: str, out=None, jobs=None) -> str:
     "`done`, `dirty` (made on a tree with uncommitted changes, or an unknown commit) or `stale` (its code changed)."
@@ -158,7 +224,7 @@ def entry_provenance(tid: str, profile: str, out=None, jobs=None) -> str:
     if sha.endswith("-dirty") or sha == "unknown":
         return "dirty"
     job = (TABLES if jobs is None else jobs)[tid]
-    changed = code_changed_since(sha, ["defect_nb", Path("nbs")/job.notebook])
+    changed = code_changed_since(sha, ["defect_nb", Path("nbs") / job.notebook])
     if changed is None:
         return "dirty"
     return "stale" if changed else "done"
@@ -168,36 +234,61 @@ def _die_with_parent(parent: int | None) -> bool:
     "Linux: SIGTERM this process when `parent` (the runner) dies; False when it is already gone (or no prctl)."
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)    # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError): pass
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
     return parent is None or os.getppid() == parent
+
 
 # the kernel talks to papermill on the loopback interface; its warning about unencrypted TCP is noise in every run
 KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
 
+
 class _DropUnknownParameterNote(logging.Filter):
     "papermill's own parameter check reads only plain annotations (`str`, not `str | None`): `check_params` did it."
+
     def filter(self, record) -> bool:
         return not record.getMessage().startswith("Passed unknown parameter")
+
 
 def _papermill_main(spec_json: str) -> int:
     "Entry point of the child process: execute one notebook as described by `spec_json`; 0 on success."
     spec = json.loads(spec_json)
-    def _term(*_): raise KeyboardInterrupt("papermill got SIGTERM (the runner's wall time limit, its death, or another process)")
+
+    def _term(*_):
+        raise KeyboardInterrupt(
+            "papermill got SIGTERM (the runner's wall time limit, its death, or another process)"
+        )
+
     signal.signal(signal.SIGTERM, _term)
-    if not _die_with_parent(spec.get("parent")): return 1                  # the runner died before we started
+    if not _die_with_parent(spec.get("parent")):
+        return 1  # the runner died before we started
     import papermill as pm
+
     logging.getLogger("papermill").addFilter(_DropUnknownParameterNote())
     try:
-        pm.execute_notebook(spec["notebook"], spec["output"], parameters=spec["parameters"], cwd=spec["cwd"],
-                            kernel_name="python3", language="python", progress_bar=spec["progress"],
-                            execution_timeout=spec["cell_timeout"], stderr_file=sys.stderr if spec["progress"] else None,
-                            extra_arguments=KERNEL_QUIET)
+        pm.execute_notebook(
+            spec["notebook"],
+            spec["output"],
+            parameters=spec["parameters"],
+            cwd=spec["cwd"],
+            kernel_name="python3",
+            language="python",
+            progress_bar=spec["progress"],
+            execution_timeout=spec["cell_timeout"],
+            stderr_file=sys.stderr if spec["progress"] else None,
+            extra_arguments=KERNEL_QUIET,
+        )
         return 0
     except BaseException as e:
-        if getattr(e, "ename", None): msg = f"{e.ename}: {e.evalue}"
-        else: msg = f"{type(e).__name__}: {e}".strip()
-        Path(spec["error_file"]).write_text(json.dumps({"error": msg, "cell": getattr(e, "exec_count", None)}))
+        if getattr(e, "ename", None):
+            msg = f"{e.ename}: {e.evalue}"
+        else:
+            msg = f"{type(e).__name__}: {e}".strip()
+        Path(spec["error_file"]).write_text(
+            json.dumps({"error": msg, "cell": getattr(e, "exec_count", None)})
+        )
         return 1
 
 # %% ../nbs/90_runner.ipynb #7735f7b9
@@ -207,6 +298,7 @@ def _literal(node):
         return ast.literal_eval(node)
     except ValueError:
         return None
+
 
 def notebook_parameters(notebook) -> dict:
     "The parameters cell of `notebook` as `{name: (annotation or None, default)}`, in the cell's order."
@@ -219,12 +311,15 @@ def notebook_parameters(notebook) -> dict:
     for node in ast.parse(source).body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             declared[node.target.id] = (ast.unparse(node.annotation), _literal(node.value))
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        elif (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ):
             declared[node.targets[0].id] = (None, _literal(node.value))
     return declared
 
 # %% ../nbs/90_runner.ipynb #08aa2902
 _SIMPLE_TYPES = {"str": str, "bool": bool, "list": list, "dict": dict, "tuple": tuple}
+
 
 def _fits(value, node) -> bool:
     "Whether `value` fits the annotation expression `node` (names, `X | Y`, `None`, `list[X]`, `dict[K, V]`)."
@@ -234,7 +329,7 @@ def _fits(value, node) -> bool:
         return value is None
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(node, ast.Name) and node.id == "float":
-        return is_number                                   # an int is a fine float (lr=1)
+        return is_number  # an int is a fine float (lr=1)
     if isinstance(node, ast.Name) and node.id == "int":
         return is_number and isinstance(value, int)
     if isinstance(node, ast.Name) and node.id in _SIMPLE_TYPES:
@@ -243,12 +338,16 @@ def _fits(value, node) -> bool:
         return isinstance(value, list) and all(_fits(v, node.slice) for v in value)
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "dict":
         key_type, value_type = node.slice.elts
-        return isinstance(value, dict) and all(_fits(k, key_type) and _fits(v, value_type) for k, v in value.items())
+        return isinstance(value, dict) and all(
+            _fits(k, key_type) and _fits(v, value_type) for k, v in value.items()
+        )
     raise ValueError(f"unsupported parameter annotation {ast.unparse(node)!r}")
+
 
 def fits_annotation(value, annotation: str) -> bool:
     "Whether a parameter value fits an annotation written in a parameters cell, e.g. `list[int] | None`."
     return _fits(value, ast.parse(annotation, mode="eval").body)
+
 
 def expected_type(annotation: str | None, default) -> str | None:
     "The annotation a value must fit: the declared one, else the default's type (None: anything goes)."
@@ -258,14 +357,17 @@ def expected_type(annotation: str | None, default) -> str | None:
         return None
     return type(default).__name__
 
+
 def params_per_job(jobs, params: dict) -> dict:
     "`{id: the params its notebook declares}`, each checked; a name that no table of the batch declares is an error."
-    declared = {job.id: notebook_parameters(project_root()/"nbs"/job.notebook) for job in jobs}
+    declared = {job.id: notebook_parameters(project_root() / "nbs" / job.notebook) for job in jobs}
     for name in params:
         if not any(name in d for d in declared.values()):
             accepted = sorted({n for d in declared.values() for n in d})
-            raise ValueError(f"unknown parameter {name!r}: no table of this batch declares it; "
-                             f"accepted: {', '.join(accepted)}")
+            raise ValueError(
+                f"unknown parameter {name!r}: no table of this batch declares it; "
+                f"accepted: {', '.join(accepted)}"
+            )
     per_job = {}
     for job in jobs:
         mine = {k: v for k, v in params.items() if k in declared[job.id]}
@@ -273,100 +375,171 @@ def params_per_job(jobs, params: dict) -> dict:
         per_job[job.id] = mine
     return per_job
 
+
 def check_params(job: TableJob, params: dict) -> None:
     "Raise a ValueError naming the parameter, the expected type and the accepted names; None when all fit."
-    declared = notebook_parameters(project_root()/"nbs"/job.notebook)
+    declared = notebook_parameters(project_root() / "nbs" / job.notebook)
     for name, value in params.items():
         if name not in declared:
-            raise ValueError(f"{job.id}: unknown parameter {name!r}; {job.notebook} accepts: "
-                             + ", ".join(declared))
+            raise ValueError(
+                f"{job.id}: unknown parameter {name!r}; {job.notebook} accepts: " + ", ".join(declared)
+            )
         annotation, default = declared[name]
         wanted = expected_type(annotation, default)
         if wanted and not fits_annotation(value, wanted):
-            raise ValueError(f"{job.id}: parameter {name}={value!r} is a {type(value).__name__}, expected {wanted} "
-                             f"(default {default!r}); accepted parameters: {', '.join(declared)}")
+            raise ValueError(
+                f"{job.id}: parameter {name}={value!r} is a {type(value).__name__}, expected {wanted} "
+                f"(default {default!r}); accepted parameters: {', '.join(declared)}"
+            )
 
 # %% ../nbs/90_runner.ipynb #7d7d1e19
 @dataclass
 class JobOutcome:
     id: str
-    status: str            # done | skipped | failed | waiting
+    status: str  # done | skipped | failed | waiting
     wall_s: float = 0.0
     error: str = ""
     executed: str = ""
 
-def _now() -> str: return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
 
 def fmt_time(s: float) -> str:
     "Seconds as `1h02m03s` / `4m05s` / `6s`."
-    s = int(round(s)); h, m = divmod(s, 3600); m, s = divmod(m, 60)
+    s = int(round(s))
+    h, m = divmod(s, 3600)
+    m, s = divmod(m, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
-def run_table(tid, profile: str, out=None, root=None, params: dict | None = None, progress: bool = True,
-              cell_timeout: float | None = None, timeout: float | None = None, threads: int | None = None,
-              source_sha: str | None = None) -> JobOutcome:
+
+def run_table(
+    tid,
+    profile: str,
+    out=None,
+    root=None,
+    params: dict | None = None,
+    progress: bool = True,
+    cell_timeout: float | None = None,
+    timeout: float | None = None,
+    threads: int | None = None,
+    source_sha: str | None = None,
+) -> JobOutcome:
     "Execute one table notebook with papermill in a child process (time limits per cell and per notebook; `threads`)."
-    job = tid if isinstance(tid, TableJob) else table_job(tid); tid = job.id
-    get_profile(profile); t0 = time.time()
-    nb = project_root()/"nbs"/job.notebook
-    if not nb.exists(): return JobOutcome(tid, "failed", 0.0, f"notebook {nb} not found")
+    job = tid if isinstance(tid, TableJob) else table_job(tid)
+    tid = job.id
+    get_profile(profile)
+    t0 = time.time()
+    nb = project_root() / "nbs" / job.notebook
+    if not nb.exists():
+        return JobOutcome(tid, "failed", 0.0, f"notebook {nb} not found")
     miss = missing_needs(job, root)
-    if miss: return JobOutcome(tid, "waiting", 0.0, "waiting for dataset " + ", ".join(miss))
+    if miss:
+        return JobOutcome(tid, "waiting", 0.0, "waiting for dataset " + ", ".join(miss))
     dst, part = executed_path(tid, profile, out), partial_path(tid, profile, out)
-    dst.parent.mkdir(parents=True, exist_ok=True); part.unlink(missing_ok=True)
-    err_file = dst.parent/f".{tid}.error.json"; err_file.unlink(missing_ok=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    part.unlink(missing_ok=True)
+    err_file = dst.parent / f".{tid}.error.json"
+    err_file.unlink(missing_ok=True)
     marker = running_path(tid, profile, out)
     atomic_write_json(marker, {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()})
-    p = {"profile": profile, "out": str(results_root(out)), "fig_dir": str(figure_dir(profile, out)),
-         "data_root": str(data_root(root)), **job.params, **(params or {})}
-    spec = {"notebook": str(nb), "output": str(part), "parameters": p, "cwd": str(nb.parent), "progress": progress, "parent": os.getpid(),
-            "cell_timeout": int(cell_timeout) if cell_timeout else None, "error_file": str(err_file)}
-    cmd = [sys.executable, "-c", "import sys; from defect_nb.runner import _papermill_main; sys.exit(_papermill_main(sys.argv[1]))",
-           json.dumps(spec)]
+    p = {
+        "profile": profile,
+        "out": str(results_root(out)),
+        "fig_dir": str(figure_dir(profile, out)),
+        "data_root": str(data_root(root)),
+        **job.params,
+        **(params or {}),
+    }
+    spec = {
+        "notebook": str(nb),
+        "output": str(part),
+        "parameters": p,
+        "cwd": str(nb.parent),
+        "progress": progress,
+        "parent": os.getpid(),
+        "cell_timeout": int(cell_timeout) if cell_timeout else None,
+        "error_file": str(err_file),
+    }
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from defect_nb.runner import _papermill_main; sys.exit(_papermill_main(sys.argv[1]))",
+        json.dumps(spec),
+    ]
     quiet = None if progress else subprocess.DEVNULL
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if threads: env.update(DEFECT_NB_THREADS=str(threads), OMP_NUM_THREADS=str(threads))   # see core.set_threads
-    env[SOURCE_SHA_ENV] = source_sha or git_sha()       # the commit as the table starts (see core.git_sha)
+    if threads:
+        env.update(DEFECT_NB_THREADS=str(threads), OMP_NUM_THREADS=str(threads))  # see core.set_threads
+    env[SOURCE_SHA_ENV] = source_sha or git_sha()  # the commit as the table starts (see core.git_sha)
     proc = subprocess.Popen(cmd, stdout=quiet, stderr=quiet, env=env)
     error = ""
     try:
-        try: rc = proc.wait(timeout=timeout)
+        try:
+            rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.terminate()
-            try: proc.wait(15)
-            except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             rc, error = -1, f"exceeded the wall time limit of {fmt_time(timeout)} for one notebook (stopped)"
     finally:
-        if proc.poll() is None: proc.kill(); proc.wait()      # Ctrl-C or an error in the runner itself
-    if part.exists(): os.replace(part, dst)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()  # Ctrl-C or an error in the runner itself
+    if part.exists():
+        os.replace(part, dst)
     if rc != 0 and not error:
-        try: error = json.loads(err_file.read_text())["error"]
-        except (OSError, ValueError, KeyError): error = f"papermill exited with status {rc}"
+        try:
+            error = json.loads(err_file.read_text())["error"]
+        except (OSError, ValueError, KeyError):
+            error = f"papermill exited with status {rc}"
     err_file.unlink(missing_ok=True)
     wall = time.time() - t0
     rp = result_path(tid, profile, out)
     if not error and not (valid_result(tid, profile, out) and rp.stat().st_mtime >= t0 - 1):
         error = "the notebook ran but wrote no result"
     if error:
-        atomic_write_json(failed_path(tid, profile, out), {"id": tid, "profile": profile, "error": error,
-                          "executed": str(dst) if dst.exists() else "", "time": _now(), "wall_s": wall, "parameters": p})
+        atomic_write_json(
+            failed_path(tid, profile, out),
+            {
+                "id": tid,
+                "profile": profile,
+                "error": error,
+                "executed": str(dst) if dst.exists() else "",
+                "time": _now(),
+                "wall_s": wall,
+                "parameters": p,
+            },
+        )
         marker.unlink(missing_ok=True)
         return JobOutcome(tid, "failed", wall, error, str(dst) if dst.exists() else "")
-    failed_path(tid, profile, out).unlink(missing_ok=True); marker.unlink(missing_ok=True)
+    failed_path(tid, profile, out).unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
     return JobOutcome(tid, "done", wall, "", str(dst))
 
 # %% ../nbs/90_runner.ipynb #802fab32
 def clean_stale(profile: str, out=None, min_age_s: float = 60.0) -> list:
     "Remove leftovers of killed runs under `<out>/<profile>`; return the removed paths."
-    base = results_root(out)/profile; removed = []
-    for part in (base/"executed").glob(".*.partial.ipynb"):
-        tid = part.name[1:-len(".partial.ipynb")]
-        if run_marker(tid, profile, out) != "running": part.unlink(missing_ok=True); removed.append(part)
+    base = results_root(out) / profile
+    removed = []
+    for part in (base / "executed").glob(".*.partial.ipynb"):
+        tid = part.name[1 : -len(".partial.ipynb")]
+        if run_marker(tid, profile, out) != "running":
+            part.unlink(missing_ok=True)
+            removed.append(part)
     for tmp in [*base.glob(".*.tmp"), *base.glob("*/.*.tmp")]:
         try:
-            if time.time() - tmp.stat().st_mtime > min_age_s: tmp.unlink(); removed.append(tmp)
-        except FileNotFoundError: pass
+            if time.time() - tmp.stat().st_mtime > min_age_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:
+            pass
     return removed
+
 
 def batch_out(out=None, publish: bool = False, allow_dirty: bool = False) -> Path:
     "Where a batch writes: `runs/` or `out`; the committed `results/` only with `publish`, and then from a clean tree."
@@ -375,25 +548,44 @@ def batch_out(out=None, publish: bool = False, allow_dirty: bool = False) -> Pat
     if out:
         raise ValueError("--publish writes the committed registry results/ (and figures/); it takes no --out")
     if git_sha(project_root()).endswith("-dirty") and not allow_dirty:
-        raise ValueError("--publish: tracked files have uncommitted changes, so the entries could not be traced to a "
-                         "commit; commit them first (a git worktree of HEAD lets you keep editing), or pass "
-                         "--allow-dirty and the entries record the commit as -dirty")
-    return project_root()/"results"
+        raise ValueError(
+            "--publish: tracked files have uncommitted changes, so the entries could not be traced to a "
+            "commit; commit them first (a git worktree of HEAD lets you keep editing), or pass "
+            "--allow-dirty and the entries record the commit as -dirty"
+        )
+    return project_root() / "results"
+
 
 def describe_outputs(profile: str, out) -> str:
     "One line saying where a batch's entries, executed notebooks and figures go."
-    base = results_root(out)/get_profile(profile).name
-    return (f"entries: {base}/<id>.json   executed notebooks: {base/'executed'}   "
-            f"figures: {figure_dir(profile, out)}")
+    base = results_root(out) / get_profile(profile).name
+    return (
+        f"entries: {base}/<id>.json   executed notebooks: {base / 'executed'}   "
+        f"figures: {figure_dir(profile, out)}"
+    )
 
-def reproduce(ids=None, profile: str = "smoke", out=None, root=None, resume: bool = False, progress: bool = True,
-              params: dict | None = None, log=print, cell_timeout: float | None = None,
-              timeout: float | None = None, jobs: int = 1, publish: bool = False, allow_dirty: bool = False) -> list:
+
+def reproduce(
+    ids=None,
+    profile: str = "smoke",
+    out=None,
+    root=None,
+    resume: bool = False,
+    progress: bool = True,
+    params: dict | None = None,
+    log=print,
+    cell_timeout: float | None = None,
+    timeout: float | None = None,
+    jobs: int = 1,
+    publish: bool = False,
+    allow_dirty: bool = False,
+) -> list:
     "Run the notebooks of `ids` (default: all; ids or `TableJob`s), `jobs` at a time; one failure does not stop the others."
     from concurrent.futures import ThreadPoolExecutor
+
     get_profile(profile)
     todo = [i if isinstance(i, TableJob) else table_job(i) for i in (ids or TABLES)]
-    per_job = params_per_job(todo, params or {})     # every parameter is checked before anything runs
+    per_job = params_per_job(todo, params or {})  # every parameter is checked before anything runs
     out = batch_out(out, publish, allow_dirty)
     source_sha = git_sha(project_root())
     log(f"writing to {out} -- {describe_outputs(profile, out)}")
@@ -402,23 +594,44 @@ def reproduce(ids=None, profile: str = "smoke", out=None, root=None, resume: boo
     # several notebooks at once: their bars would interleave (quiet children), and each gets its share of the cores
     threads, progress = (max(1, n_cores() // jobs), False) if jobs > 1 else (None, progress)
     lock = threading.Lock()
+
     def log(msg, _log=log):
-        with lock: _log(msg); sys.stdout.flush()
+        with lock:
+            _log(msg)
+            sys.stdout.flush()
+
     def one(k, job):
         head, tid = f"[{k}/{n}] {job.id}", job.id
         st = table_status(tid, profile, out, root, jobs={tid: job})
         if st == "running":
-            log(f"{head}: another runner is executing it now, skipped"); return JobOutcome(tid, "skipped")
+            log(f"{head}: another runner is executing it now, skipped")
+            return JobOutcome(tid, "skipped")
         if resume and st == "done":
-            log(f"{head}: already done, skipped (--resume)"); return JobOutcome(tid, "skipped")
-        lim = "".join([f", cell limit {fmt_time(cell_timeout)}" if cell_timeout else "", f", notebook limit {fmt_time(timeout)}" if timeout else "",
-                       f", {threads} thread(s)" if threads else ""])
+            log(f"{head}: already done, skipped (--resume)")
+            return JobOutcome(tid, "skipped")
+        lim = "".join(
+            [
+                f", cell limit {fmt_time(cell_timeout)}" if cell_timeout else "",
+                f", notebook limit {fmt_time(timeout)}" if timeout else "",
+                f", {threads} thread(s)" if threads else "",
+            ]
+        )
         log(f"{head}: running at profile {profile} (started {time.strftime('%H:%M:%S')}{lim}) ...")
-        o = run_table(job, profile, out, root, per_job[job.id], progress, cell_timeout, timeout, threads, source_sha)
+        o = run_table(
+            job, profile, out, root, per_job[job.id], progress, cell_timeout, timeout, threads, source_sha
+        )
         total = f"batch elapsed {fmt_time(time.time() - t0)}"
-        if o.status == "waiting": log(f"{head}: {o.error}, skipped")
-        elif o.status == "done": log(f"{head}: done in {fmt_time(o.wall_s)} ({total})")
-        else: log(f"{head}: FAILED after {fmt_time(o.wall_s)} ({total})\n    error: {o.error}\n    executed notebook: {o.executed or '-'}")
+        if o.status == "waiting":
+            log(f"{head}: {o.error}, skipped")
+        elif o.status == "done":
+            log(f"{head}: done in {fmt_time(o.wall_s)} ({total})")
+        else:
+            log(
+                f"{head}: FAILED after {fmt_time(o.wall_s)} ({total})\n    error: {o.error}\n    executed notebook: {o.executed or '-'}"
+            )
         return o
-    if jobs == 1: return [one(k, j) for k, j in enumerate(todo, 1)]
-    with ThreadPoolExecutor(jobs) as ex: return list(ex.map(one, range(1, n + 1), todo))
+
+    if jobs == 1:
+        return [one(k, j) for k, j in enumerate(todo, 1)]
+    with ThreadPoolExecutor(jobs) as ex:
+        return list(ex.map(one, range(1, n + 1), todo))

@@ -26,31 +26,38 @@ __all__ = ['arcface_logits', 'ArcFaceLoss', 'self_contrastive_loss', 'SCLViews',
 from .profiles import settings
 
 # %% ../nbs/10_scl.ipynb #f15c1c86
-def arcface_logits(emb: Tensor, weight: Tensor, labels: Tensor | None, scale: float = 30.0, margin: float = 0.5) -> Tensor:
+def arcface_logits(
+    emb: Tensor, weight: Tensor, labels: Tensor | None, scale: float = 30.0, margin: float = 0.5
+) -> Tensor:
     "ArcFace logits s·cos θ_j, with s·cos(θ_y + m) for the true class (s·(cos θ − m·sin m) when θ_y + m > π)."
     if emb.dim() != 2 or weight.dim() != 2 or emb.shape[1] != weight.shape[1]:
         raise ValueError(f"emb must be B×D and weight C×D, got {tuple(emb.shape)} and {tuple(weight.shape)}")
     cos = F.linear(F.normalize(emb.float(), dim=1), F.normalize(weight.float(), dim=1)).clamp(-1, 1)
-    if labels is None: return scale * cos
+    if labels is None:
+        return scale * cos
     if labels.shape != (emb.shape[0],) or labels.min() < 0 or labels.max() >= weight.shape[0]:
         raise ValueError(f"labels must be {emb.shape[0]} class indices in [0, {weight.shape[0]})")
     sin = (1 - cos * cos).clamp_min(1e-7).sqrt()
-    phi = cos * math.cos(margin) - sin * math.sin(margin)                 # cos(θ + m)
+    phi = cos * math.cos(margin) - sin * math.sin(margin)  # cos(θ + m)
     phi = torch.where(cos > math.cos(math.pi - margin), phi, cos - margin * math.sin(margin))
     target = F.one_hot(labels, weight.shape[0]).bool()
     return scale * torch.where(target, phi, cos)
 
+
 class ArcFaceLoss(nn.Module):
     "Cross-entropy of `arcface_logits` (Eq. 4 of the paper)."
+
     def __init__(self, scale: float = 30.0, margin: float = 0.5):
         super().__init__()
-        if not 0 <= margin < math.pi / 2: raise ValueError(f"margin must be in [0, π/2), got {margin}")
+        if not 0 <= margin < math.pi / 2:
+            raise ValueError(f"margin must be in [0, π/2), got {margin}")
         self.scale, self.margin = scale, margin
 
     def forward(self, emb: Tensor, weight: Tensor, labels: Tensor) -> Tensor:
         return F.cross_entropy(arcface_logits(emb, weight, labels, self.scale, self.margin), labels)
 
-    def extra_repr(self): return f"scale={self.scale}, margin={self.margin}"
+    def extra_repr(self):
+        return f"scale={self.scale}, margin={self.margin}"
 
 # %% ../nbs/10_scl.ipynb #9381edf6
 def self_contrastive_loss(z0: Tensor, z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
@@ -61,22 +68,27 @@ def self_contrastive_loss(z0: Tensor, z1: Tensor, z2: Tensor, temperature: float
 # %% ../nbs/10_scl.ipynb #51df4860
 def _rot_flip(k: Tensor, hf: Tensor, vf: Tensor) -> Tensor:
     "B×2×2 matrices R(k·90°)·diag(±1, ±1) acting on output grid coordinates."
-    c = torch.tensor([1., 0., -1., 0.])[k]; s_ = torch.tensor([0., 1., 0., -1.])[k]
+    c = torch.tensor([1.0, 0.0, -1.0, 0.0])[k]
+    s_ = torch.tensor([0.0, 1.0, 0.0, -1.0])[k]
     R = torch.stack([torch.stack([c, -s_], -1), torch.stack([s_, c], -1)], -2)
     Fl = torch.diag_embed(torch.stack([1 - 2 * hf.float(), 1 - 2 * vf.float()], -1))
     return R @ Fl
 
+
 class SCLViews:
     "Batched random views: resized crop, rotation by a multiple of 90°, horizontal and vertical flips."
-    def __init__(self, size: int, scale=(0.2, 1.0), ratio=(3/4, 4/3), p_flip: float = 0.5):
-        if not 0 < scale[0] <= scale[1] <= 1: raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}")
+
+    def __init__(self, size: int, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), p_flip: float = 0.5):
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}")
         self.size, self.scale, self.ratio, self.p_flip = size, scale, ratio, p_flip
 
     def params(self, n: int, generator: torch.Generator | None = None) -> dict:
         "Random parameters for `n` views: crop matrix `theta` (n×2×3), rotation index `k`, flips `hf`, `vf`."
         theta = crop_params(n, self.scale, self.ratio, generator)
         k = torch.randint(0, 4, (n,), generator=generator)
-        hf = torch.rand(n, generator=generator) < self.p_flip; vf = torch.rand(n, generator=generator) < self.p_flip
+        hf = torch.rand(n, generator=generator) < self.p_flip
+        vf = torch.rand(n, generator=generator) < self.p_flip
         return {"theta": theta, "k": k, "hf": hf, "vf": vf}
 
     def apply(self, x: Tensor, p: dict) -> Tensor:
@@ -86,54 +98,99 @@ class SCLViews:
         return resized_crop(x, theta.to(x.device), self.size)
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        if x.dim() != 4 or not x.is_floating_point(): raise ValueError("SCLViews takes float B×C×H×W images")
+        if x.dim() != 4 or not x.is_floating_point():
+            raise ValueError("SCLViews takes float B×C×H×W images")
         return self.apply(x, self.params(len(x), generator))
 
 # %% ../nbs/10_scl.ipynb #6a8a9975
 class SCLNet(nn.Module):
     "Backbone → MLP projection to `proj_dim` (the embedding) + ArcFace class weights (`arc_weight`, n_classes×proj_dim)."
-    def __init__(self, backbone: str, n_classes: int, in_chans: int = 1, img_size: int = 64, proj_dim: int = 128,
-                 scale: float = 30.0, margin: float = 0.5, hidden_dim: int = 512, **encoder_kw):
+
+    def __init__(
+        self,
+        backbone: str,
+        n_classes: int,
+        in_chans: int = 1,
+        img_size: int = 64,
+        proj_dim: int = 128,
+        scale: float = 30.0,
+        margin: float = 0.5,
+        hidden_dim: int = 512,
+        **encoder_kw,
+    ):
         super().__init__()
-        if n_classes < 2: raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
         self.backbone = build_encoder(backbone, in_chans=in_chans, img_size=img_size, **encoder_kw)
         d = self.backbone.out_dim
-        self.projection = nn.Sequential(nn.Linear(d, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, proj_dim))
-        self.arc_weight = nn.Parameter(torch.empty(n_classes, proj_dim)); nn.init.xavier_uniform_(self.arc_weight)
-        self.backbone_name, self.n_classes, self.proj_dim, self.scale, self.margin = backbone, n_classes, proj_dim, scale, margin
+        self.projection = nn.Sequential(
+            nn.Linear(d, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, proj_dim)
+        )
+        self.arc_weight = nn.Parameter(torch.empty(n_classes, proj_dim))
+        nn.init.xavier_uniform_(self.arc_weight)
+        self.backbone_name, self.n_classes, self.proj_dim, self.scale, self.margin = (
+            backbone,
+            n_classes,
+            proj_dim,
+            scale,
+            margin,
+        )
         self.img_size, self.in_chans = img_size, in_chans
 
     def forward(self, x: Tensor) -> Tensor:
         "The (unnormalised) projection z of [-1, 1] inputs."
         return self.projection(self.backbone(x))
 
-    def embed(self, x: Tensor) -> Tensor: return F.normalize(self(x), dim=1)
-    def logits(self, x: Tensor) -> Tensor: return arcface_logits(self(x), self.arc_weight, None, self.scale)
+    def embed(self, x: Tensor) -> Tensor:
+        return F.normalize(self(x), dim=1)
+
+    def logits(self, x: Tensor) -> Tensor:
+        return arcface_logits(self(x), self.arc_weight, None, self.scale)
+
 
 class BackboneNet(nn.Module):
     "Cross-entropy baseline: backbone + linear head; `embed` gives the normalised backbone feature."
+
     def __init__(self, backbone: str, n_classes: int, in_chans: int = 1, img_size: int = 64, **encoder_kw):
         super().__init__()
-        if n_classes < 2: raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
         self.backbone = build_encoder(backbone, in_chans=in_chans, img_size=img_size, **encoder_kw)
         self.head = nn.Linear(self.backbone.out_dim, n_classes)
-        self.backbone_name, self.n_classes, self.img_size, self.in_chans = backbone, n_classes, img_size, in_chans
+        self.backbone_name, self.n_classes, self.img_size, self.in_chans = (
+            backbone,
+            n_classes,
+            img_size,
+            in_chans,
+        )
 
-    def forward(self, x: Tensor) -> Tensor: return self.head(self.backbone(x))
-    def logits(self, x: Tensor) -> Tensor: return self(x)
-    def embed(self, x: Tensor) -> Tensor: return F.normalize(self.backbone(x), dim=1)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.backbone(x))
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self(x)
+
+    def embed(self, x: Tensor) -> Tensor:
+        return F.normalize(self.backbone(x), dim=1)
 
 # %% ../nbs/10_scl.ipynb #9566d91f
 class BackboneFeatures(nn.Module):
     "`embed(x)` = L2-normalised output of `backbone` (a model's `.backbone` or a bare encoder)."
+
     def __init__(self, backbone: nn.Module):
-        super().__init__(); self.backbone = backbone
-    def forward(self, x: Tensor) -> Tensor: return self.backbone(x)
-    def embed(self, x: Tensor) -> Tensor: return F.normalize(self.backbone(x), dim=1)
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.backbone(x)
+
+    def embed(self, x: Tensor) -> Tensor:
+        return F.normalize(self.backbone(x), dim=1)
 
 # %% ../nbs/10_scl.ipynb #408d5321
 def _embed(model: nn.Module, batch: Tensor) -> Tensor:
     return model.embed(to_input(batch))
+
 
 def embed_images(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
     "L2-normalised embeddings (`model.embed`) of uint8 / [0,1]-float images, in eval mode (CPU result)."
@@ -141,61 +198,99 @@ def embed_images(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
         return torch.zeros(0, 1)
     return predict_batched(model, x, _embed, batch_size)
 
-def reference_scores(ref_emb: Tensor, ref_y: Tensor, query_emb: Tensor, n_classes: int | None = None) -> Tensor:
+
+def reference_scores(
+    ref_emb: Tensor, ref_y: Tensor, query_emb: Tensor, n_classes: int | None = None
+) -> Tensor:
     "Q×C mean cosine similarity of each query to the references of each class (-inf for classes without references)."
     ref_y = torch.as_tensor(ref_y)
     n_classes = n_classes or int(ref_y.max()) + 1
     sim = F.normalize(query_emb.float(), dim=1) @ F.normalize(ref_emb.float(), dim=1).T
-    onehot = F.one_hot(ref_y, n_classes).float()                               # R×C
+    onehot = F.one_hot(ref_y, n_classes).float()  # R×C
     cnt = onehot.sum(0)
     scores = sim @ onehot / cnt.clamp_min(1)
     return scores.masked_fill(cnt == 0, float("-inf"))
 
-def reference_predict(model: nn.Module, ref_x: Tensor, ref_y: Tensor, query_x: Tensor, batch_size: int = 256) -> Tensor:
+
+def reference_predict(
+    model: nn.Module, ref_x: Tensor, ref_y: Tensor, query_x: Tensor, batch_size: int = 256
+) -> Tensor:
     "Class of each query image: the class whose reference images have the highest mean cosine similarity."
-    if len(ref_x) != len(ref_y): raise ValueError(f"{len(ref_x)} reference images but {len(ref_y)} labels")
-    if len(ref_x) == 0: raise ValueError("the reference set is empty")
+    if len(ref_x) != len(ref_y):
+        raise ValueError(f"{len(ref_x)} reference images but {len(ref_y)} labels")
+    if len(ref_x) == 0:
+        raise ValueError("the reference set is empty")
     r, q = embed_images(model, ref_x, batch_size), embed_images(model, query_x, batch_size)
     return reference_scores(r, torch.as_tensor(ref_y), q).argmax(1)
 
 # %% ../nbs/10_scl.ipynb #58696422
-def few_shot_episodes(model: nn.Module | None, x: Tensor, y: Tensor, classes, k: int, n_episodes: int = 1000,
-                      n_query: int | None = None, seed: int = 0, emb: Tensor | None = None) -> dict:
+def few_shot_episodes(
+    model: nn.Module | None,
+    x: Tensor,
+    y: Tensor,
+    classes,
+    k: int,
+    n_episodes: int = 1000,
+    n_query: int | None = None,
+    seed: int = 0,
+    emb: Tensor | None = None,
+) -> dict:
     "k-shot accuracy over random episodes on `classes` (label values in `y`): mean, 95 % half-width, all accuracies."
-    y = torch.as_tensor(y); classes = list(classes)
-    if k < 1 or n_episodes < 1: raise ValueError(f"k and n_episodes must be positive, got k={k}, n_episodes={n_episodes}")
+    y = torch.as_tensor(y)
+    classes = list(classes)
+    if k < 1 or n_episodes < 1:
+        raise ValueError(f"k and n_episodes must be positive, got k={k}, n_episodes={n_episodes}")
     keep = torch.isin(y, torch.tensor(classes))
-    if emb is None: emb = embed_images(model, x[keep])
-    elif len(emb) == len(y): emb = emb[keep]
-    yy = y[keep]; lab = torch.tensor([classes.index(int(v)) for v in yy])
+    if emb is None:
+        emb = embed_images(model, x[keep])
+    elif len(emb) == len(y):
+        emb = emb[keep]
+    yy = y[keep]
+    lab = torch.tensor([classes.index(int(v)) for v in yy])
     pools = [torch.nonzero(lab == c).flatten() for c in range(len(classes))]
     for c, p in zip(classes, pools):
-        if len(p) < k + 1: raise ValueError(f"class {c} has {len(p)} images: need k + 1 = {k + 1}")
-    rng = np.random.default_rng(seed); accs = []
+        if len(p) < k + 1:
+            raise ValueError(f"class {c} has {len(p)} images: need k + 1 = {k + 1}")
+    rng = np.random.default_rng(seed)
+    accs = []
     for _ in range(n_episodes):
         ref, qry = [], []
         for p in pools:
             perm = p[torch.from_numpy(rng.permutation(len(p)))]
-            ref.append(perm[:k]); qry.append(perm[k:] if n_query is None else perm[k:k + n_query])
+            ref.append(perm[:k])
+            qry.append(perm[k:] if n_query is None else perm[k : k + n_query])
         ref, qry = torch.cat(ref), torch.cat(qry)
         pred = reference_scores(emb[ref], lab[ref], emb[qry], len(classes)).argmax(1)
         accs.append((pred == lab[qry]).float().mean().item())
     accs = np.array(accs)
     ci = 1.96 * accs.std(ddof=1) / math.sqrt(len(accs)) if len(accs) > 1 else float("nan")
-    return {"mean": float(accs.mean()), "ci95": float(ci), "accs": accs.tolist(), "k": k, "n_classes": len(classes)}
+    return {
+        "mean": float(accs.mean()),
+        "ci95": float(ci),
+        "accs": accs.tolist(),
+        "k": k,
+        "n_classes": len(classes),
+    }
 
 # %% ../nbs/10_scl.ipynb #df52ee78
 def _check_xy(x: Tensor, y: Tensor, n_classes: int):
     if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.dim() != 4:
-        raise ValueError(f"x must be a uint8 N×C×S×S tensor, got {getattr(x, 'dtype', type(x))} {tuple(getattr(x, 'shape', ()))}")
+        raise ValueError(
+            f"x must be a uint8 N×C×S×S tensor, got {getattr(x, 'dtype', type(x))} {tuple(getattr(x, 'shape', ()))}"
+        )
     y = torch.as_tensor(y)
-    if len(x) != len(y): raise ValueError(f"{len(x)} images but {len(y)} labels")
-    if len(y) < 2: raise ValueError("need at least 2 training images")
-    if y.min() < 0 or y.max() >= n_classes: raise ValueError(f"labels must lie in [0, {n_classes})")
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels")
+    if len(y) < 2:
+        raise ValueError("need at least 2 training images")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes})")
     return y.long()
+
 
 _TRAIN_KEYS = ("batch_size", "epochs", "lr")
 _PROPOSED_KEYS = ("proj_dim", "temperature", "margin", "scale", "alpha", "beta")
+
 
 def _require(settings: dict, keys) -> dict:
     "`settings` if it holds every key in `keys`; a missing (or None) key is an error, not a default."
@@ -203,11 +298,20 @@ def _require(settings: dict, keys) -> dict:
         raise ValueError("scl budgets are epochs: replace the 'steps' setting by 'epochs'")
     missing = [k for k in keys if settings.get(k) is None]
     if missing:
-        raise ValueError(f"settings lack {missing}: start from settings('scl', profile).as_dict(), override what changes")
+        raise ValueError(
+            f"settings lack {missing}: start from settings('scl', profile).as_dict(), override what changes"
+        )
     return settings
 
-def build_model(kind: str, backbone: str, n_classes: int, in_chans: int = 1, img_size: int = 64,
-                settings: dict | None = None):
+
+def build_model(
+    kind: str,
+    backbone: str,
+    n_classes: int,
+    in_chans: int = 1,
+    img_size: int = 64,
+    settings: dict | None = None,
+):
     "An `SCLNet` (kind 'proposed', sized by `settings`) or `BackboneNet` (kind 'backbone')."
     if kind == "proposed":
         s = _require(settings or {}, ("proj_dim", "scale", "margin"))
@@ -219,16 +323,20 @@ def build_model(kind: str, backbone: str, n_classes: int, in_chans: int = 1, img
 # %% ../nbs/10_scl.ipynb #87e34d2e
 def _scl_batches(x_uint8: Tensor, y: Tensor, views: SCLViews):
     "fit's `make_batch`: the originals and two random views of each (3B float images), and the B labels."
+
     def make_batch(idx: Tensor, generator: torch.Generator):
         x0 = x_uint8[idx].float().div_(255)
         v1 = views(x0, generator)
         v2 = views(x0, generator)
         return torch.cat([x0, v1, v2]), y[idx]
+
     return make_batch
+
 
 def _scl_step(model: nn.Module, kind: str, s: dict, dev):
     "fit's `step`: the loss of one batch (α·L_con + β·L_arc, or cross-entropy) and its logged metrics."
     arc = ArcFaceLoss(s["scale"], s["margin"]) if kind == "proposed" else None
+
     def step(batch):
         xb, yb = batch
         y3 = yb.to(dev).repeat(3)
@@ -242,24 +350,38 @@ def _scl_step(model: nn.Module, kind: str, s: dict, dev):
             acc = (arcface_logits(out, model.arc_weight, None).argmax(1) == y3).float().mean()
         loss = s["alpha"] * l_con + s["beta"] * l_arc
         return {"loss": loss, "l_con": l_con, "l_arc": l_arc, "train_acc": acc}
+
     return step
+
 
 def _scl_validate(model: nn.Module, kind: str, x_uint8: Tensor, y: Tensor, val: tuple):
     "fit's `validate`: accuracy on `val` by reference images (proposed) or by the softmax head (backbone)."
     vx, vy = val
     vy = torch.as_tensor(vy)
+
     def validate():
         if kind == "proposed":
             pred = reference_predict(model, x_uint8, y, vx)
         else:
             pred = predict_logits(model, vx)
         return {"val_acc": (pred.cpu() == vy).float().mean().item()}
+
     return validate
 
 # %% ../nbs/10_scl.ipynb #6f7b5a0b
-def train_scl(kind: str, backbone: str, x_uint8: Tensor, y: Tensor, n_classes: int, settings: dict,
-              seed: int = 0, val: tuple | None = None, progress: bool = True, device: str = "auto",
-              desc: str | None = None):
+def train_scl(
+    kind: str,
+    backbone: str,
+    x_uint8: Tensor,
+    y: Tensor,
+    n_classes: int,
+    settings: dict,
+    seed: int = 0,
+    val: tuple | None = None,
+    progress: bool = True,
+    device: str = "auto",
+    desc: str | None = None,
+):
     "Train the proposed model (α·L_con + β·L_arc) or the cross-entropy baseline; return (model, history)."
     s = _require(settings, _TRAIN_KEYS + (_PROPOSED_KEYS if kind == "proposed" else ()) + ("crop_scale",))
     y = _check_xy(x_uint8, y, n_classes)
@@ -271,17 +393,29 @@ def train_scl(kind: str, backbone: str, x_uint8: Tensor, y: Tensor, n_classes: i
     bs = min(int(s["batch_size"]), n)
     drop_last = n % bs == 1
     validate = _scl_validate(model, kind, x_uint8, y, val) if val is not None else None
-    hist = fit(model, n, _scl_step(model, kind, s, dev), epochs=int(s["epochs"]), batch_size=bs, seed=seed,
-               optimizer=make_optimizer(model.parameters(), "adam", lr=s["lr"]), drop_last=drop_last,
-               make_batch=_scl_batches(x_uint8, y, views), validate=validate, progress=progress,
-               desc=desc or f"{kind} ({backbone})")
+    hist = fit(
+        model,
+        n,
+        _scl_step(model, kind, s, dev),
+        epochs=int(s["epochs"]),
+        batch_size=bs,
+        seed=seed,
+        optimizer=make_optimizer(model.parameters(), "adam", lr=s["lr"]),
+        drop_last=drop_last,
+        make_batch=_scl_batches(x_uint8, y, views),
+        validate=validate,
+        progress=progress,
+        desc=desc or f"{kind} ({backbone})",
+    )
     model.eval()
     hist["steps"] = len(hist["epoch"]) * (n // bs if drop_last else math.ceil(n / bs))
     hist["params"] = count_params(model)
     return model, hist
 
+
 def _logits(model: nn.Module, batch: Tensor) -> Tensor:
     return model.logits(to_input(batch))
+
 
 def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
     "Argmax of `model.logits` (the baseline's softmax head; the proposed model's nearest ArcFace weight)."
@@ -291,12 +425,14 @@ def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor
 def neu_tensors(img_size: int, root=None, progress: bool = True):
     "NEU-CLS decoded at `img_size` px: (dataset, images uint8 N×1×S×S, labels, {canonical id: row})."
     from defect_nb.data import load_dataset, decode_cached
+
     ds = load_dataset("neu-cls", root)
     tc = decode_cached(ds, img_size, progress=progress)
     row = {i: k for k, i in enumerate(tc.ids)}
     label_of = {r.id: r.label for r in ds.records}
     y = torch.tensor([ds.classes.index(label_of[i]) for i in tc.ids])
     return ds, tc.images, y, row
+
 
 def rows_of(ids, row: dict) -> Tensor:
     "Row indices of canonical `ids` in the decoded tensor."

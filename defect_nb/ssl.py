@@ -25,6 +25,7 @@ def to_input(x_uint8_or_float: torch.Tensor) -> torch.Tensor:
         x = x.float().div_(255)
     return x.mul(2).sub_(1)
 
+
 def _forward_input(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     "`module` on images `x` scaled by `to_input` (the `fn` of `train.predict_batched`)."
     return module(to_input(x))
@@ -34,25 +35,48 @@ def embed(encoder: nn.Module, x: torch.Tensor, batch_size: int = 256, device=Non
     "Representations h of uint8/float images, in eval mode, batch by batch (CPU result)."
     return predict_batched(encoder, x, _forward_input, batch_size=batch_size, device=device)
 
+
 def _standardise(train_f: torch.Tensor, val_f: torch.Tensor) -> tuple:
     "Both feature sets scaled by the mean and standard deviation of the training features."
     mu = train_f.mean(0)
     sd = train_f.std(0) + 1e-6
     return (train_f - mu) / sd, (val_f - mu) / sd
 
-def linear_probe(encoder, train_x, train_y, val_x, val_y, n_classes: int, epochs: int = 5, lr: float = 1e-2,
-                 batch_size: int = 256, seed: int = 0) -> dict:
+
+def linear_probe(
+    encoder,
+    train_x,
+    train_y,
+    val_x,
+    val_y,
+    n_classes: int,
+    epochs: int = 5,
+    lr: float = 1e-2,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> dict:
     "Train a linear classifier on frozen features; return val accuracy and loss."
     ftr, fva = _standardise(embed(encoder, train_x), embed(encoder, val_x))
     lin = nn.Linear(ftr.shape[1], n_classes)
     step = lambda idx: {"loss": F.cross_entropy(lin(ftr[idx]), train_y[idx])}
     opt = make_optimizer(lin.parameters(), "adam", lr=lr)
-    fit(lin, len(ftr), step, epochs=epochs, optimizer=opt, batch_size=batch_size, seed=seed, progress=False,
-        desc="linear probe")
+    fit(
+        lin,
+        len(ftr),
+        step,
+        epochs=epochs,
+        optimizer=opt,
+        batch_size=batch_size,
+        seed=seed,
+        progress=False,
+        desc="linear probe",
+    )
     with torch.no_grad():
         logits = lin(fva)
-    return {"probe_acc": (logits.argmax(1) == val_y).float().mean().item(),
-            "probe_loss": F.cross_entropy(logits, val_y).item()}
+    return {
+        "probe_acc": (logits.argmax(1) == val_y).float().mean().item(),
+        "probe_loss": F.cross_entropy(logits, val_y).item(),
+    }
 
 # %% ../nbs/07_ssl.ipynb #f735af49
 def _contrastive_objective(method: str, size: int, temperature: float, queue_size: int, device) -> tuple:
@@ -66,36 +90,58 @@ def _contrastive_objective(method: str, size: int, temperature: float, queue_siz
         return NNCLRAugment(size), lambda z1, z2: nn_loss(z1, z2, support)
     raise ValueError(f"method must be 'simclr' or 'nnclr', got {method!r}")
 
+
 def _views_maker(images: torch.Tensor, aug: nn.Module):
     "`make_batch` of pretraining: two augmented views of the indexed uint8 images, as floats in [0, 1]."
+
     def make_batch(idx, generator):
         x = images[idx].float().div_(255)
         return two_views(x, aug, generator)
+
     return make_batch
+
 
 def _contrastive_step(encoder: nn.Module, head: nn.Module, loss_fn, device):
     "`step` of pretraining: the contrastive loss of the two views and the contrastive accuracy."
+
     def step(views):
         v1, v2 = views
         z1 = head(encoder(to_input(v1.to(device))))
         z2 = head(encoder(to_input(v2.to(device))))
         loss = loss_fn(z1, z2)
         return {"loss": loss, "contrastive_acc": contrastive_accuracy(z1.detach(), z2.detach())}
+
     return step
+
 
 def _probe_hook(encoder: nn.Module, probe: tuple | None, n_classes: int | None, epochs: int, seed: int):
     "`end_of_epoch` of pretraining: the linear-probe accuracy and loss (NaN without probe data)."
+
     def end_of_epoch(epoch: int) -> dict:
         if probe is None:
             return {"probe_acc": float("nan"), "probe_loss": float("nan")}
         return linear_probe(encoder, *probe, n_classes=n_classes, epochs=epochs, seed=seed)
+
     return end_of_epoch
 
-def pretrain_simclr(encoder: nn.Module, images: torch.Tensor, profile: Profile | str, *,
-                    temperature: float = 0.1, aug: nn.Module | None = None, probe: tuple | None = None,
-                    n_classes: int | None = None, seed: int = 0, epochs: int | None = None,
-                    device: str = "auto", progress: bool = True, desc: str = "SimCLR",
-                    method: str = "simclr", queue_size: int = 10000) -> dict:
+
+def pretrain_simclr(
+    encoder: nn.Module,
+    images: torch.Tensor,
+    profile: Profile | str,
+    *,
+    temperature: float = 0.1,
+    aug: nn.Module | None = None,
+    probe: tuple | None = None,
+    n_classes: int | None = None,
+    seed: int = 0,
+    epochs: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    desc: str = "SimCLR",
+    method: str = "simclr",
+    queue_size: int = 10000,
+) -> dict:
     "Pretrain `encoder` in place on uint8 `images` (N×C×S×S) with SimCLR (or NNCLR); return the history."
     P = get_profile(profile)
     dev = get_device(device)
@@ -107,9 +153,20 @@ def pretrain_simclr(encoder: nn.Module, images: torch.Tensor, profile: Profile |
     step = _contrastive_step(encoder, head, loss_fn, dev)
     make_batch = _views_maker(images, aug or default_aug)
     end_of_epoch = _probe_hook(encoder, probe, n_classes, P.probe_epochs, seed)
-    return fit([encoder, head], len(images), step, epochs=epochs, optimizer=opt, batch_size=P.batch_size,
-               seed=seed, make_batch=make_batch, drop_last=True, end_of_epoch=end_of_epoch,
-               progress=progress, desc=desc)
+    return fit(
+        [encoder, head],
+        len(images),
+        step,
+        epochs=epochs,
+        optimizer=opt,
+        batch_size=P.batch_size,
+        seed=seed,
+        make_batch=make_batch,
+        drop_last=True,
+        end_of_epoch=end_of_epoch,
+        progress=progress,
+        desc=desc,
+    )
 
 # %% ../nbs/07_ssl.ipynb #390603a7
 def _flip_aug(x, g):
@@ -120,36 +177,50 @@ def _flip_aug(x, g):
     x = torch.where(h.view(-1, 1, 1, 1), x.flip(-1), x)
     return torch.where(v.view(-1, 1, 1, 1), x.flip(-2), x)
 
+
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> dict:
     "Loss, accuracy and softmax probabilities of `model` on uint8 images `x`."
     logits = predict_batched(model, x, _forward_input, batch_size=batch_size)
-    return {"loss": F.cross_entropy(logits, y).item(), "acc": (logits.argmax(1) == y).float().mean().item(),
-            "probs": logits.softmax(1)}
+    return {
+        "loss": F.cross_entropy(logits, y).item(),
+        "acc": (logits.argmax(1) == y).float().mean().item(),
+        "probs": logits.softmax(1),
+    }
+
 
 def _labelled_batch_maker(x: torch.Tensor, y: torch.Tensor, augment: bool):
     "`make_batch` of fine-tuning: the indexed images (randomly flipped when `augment`) and their labels."
+
     def make_batch(idx, generator):
         xb = x[idx]
         if augment:
             xb = _flip_aug(xb, generator)
         return xb, y[idx]
+
     return make_batch
+
 
 def _classify_step(model: nn.Module, device):
     "`step` of fine-tuning: the cross-entropy of the batch and its accuracy."
+
     def step(batch):
         xb, yb = batch
         logits = model(to_input(xb.to(device)))
         yb = yb.to(device)
         return {"loss": F.cross_entropy(logits, yb), "train_acc": (logits.argmax(1) == yb).float().mean()}
+
     return step
+
 
 def _validator(model: nn.Module, val: tuple):
     "`validate` of fine-tuning: loss and accuracy on the validation split."
+
     def validate() -> dict:
         v = evaluate(model, *val)
         return {"val_loss": v["loss"], "val_acc": v["acc"]}
+
     return validate
+
 
 def _finetune_history(hist: dict) -> dict:
     "`fit`'s history under the fine-tuning keys: the step loss is `train_loss`, `best_epoch` 0 if none ran."
@@ -159,10 +230,24 @@ def _finetune_history(hist: dict) -> dict:
     hist.setdefault("best_epoch", 0)
     return hist
 
-def fit_classifier(model: nn.Module, train: tuple, val: tuple, profile: Profile | str, *,
-                   optimizer: str = "adam", lr: float | None = None, epochs: int | None = None,
-                   patience: int | None = None, seed: int = 0, augment: bool = True, device: str = "auto",
-                   ckpt: str | Path | None = None, progress: bool = True, desc: str = "fine-tune") -> dict:
+
+def fit_classifier(
+    model: nn.Module,
+    train: tuple,
+    val: tuple,
+    profile: Profile | str,
+    *,
+    optimizer: str = "adam",
+    lr: float | None = None,
+    epochs: int | None = None,
+    patience: int | None = None,
+    seed: int = 0,
+    augment: bool = True,
+    device: str = "auto",
+    ckpt: str | Path | None = None,
+    progress: bool = True,
+    desc: str = "fine-tune",
+) -> dict:
     "Train `model` on uint8 (x, y), stopping early on val loss; restore the best weights; return history."
     P = get_profile(profile)
     dev = get_device(device)
@@ -174,7 +259,20 @@ def fit_classifier(model: nn.Module, train: tuple, val: tuple, profile: Profile 
     opt = make_optimizer(model.parameters(), optimizer, lr=lr)
     step = _classify_step(model, dev)
     make_batch = _labelled_batch_maker(x, y, augment)
-    hist = fit(model, len(x), step, epochs=epochs, optimizer=opt, batch_size=P.batch_size, seed=seed,
-               make_batch=make_batch, validate=_validator(model, val), monitor="val_loss", patience=patience,
-               checkpoint=ckpt, progress=progress, desc=desc)
+    hist = fit(
+        model,
+        len(x),
+        step,
+        epochs=epochs,
+        optimizer=opt,
+        batch_size=P.batch_size,
+        seed=seed,
+        make_batch=make_batch,
+        validate=_validator(model, val),
+        monitor="val_loss",
+        patience=patience,
+        checkpoint=ckpt,
+        progress=progress,
+        desc=desc,
+    )
     return _finetune_history(hist)

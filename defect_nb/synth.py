@@ -17,26 +17,35 @@ __all__ = ['GENERATORS', 'PAPER_NAMES', 'perlin1d', 'perlin_circle', 'droplet_po
 
 # %% ../nbs/20_synth.ipynb #c4f7f186
 def _check_img(img: Tensor) -> Tensor:
-    if not isinstance(img, Tensor): raise ValueError(f"img must be a torch.Tensor, got {type(img).__name__}")
-    if img.ndim != 4: raise ValueError(f"img must be B×C×H×W, got shape {tuple(img.shape)}")
-    if not img.is_floating_point(): raise ValueError(f"img must be float in [0, 1], got dtype {img.dtype}")
-    if img.numel() and (img.min() < 0 or img.max() > 1): raise ValueError("img values must lie in [0, 1]")
+    if not isinstance(img, Tensor):
+        raise ValueError(f"img must be a torch.Tensor, got {type(img).__name__}")
+    if img.ndim != 4:
+        raise ValueError(f"img must be B×C×H×W, got shape {tuple(img.shape)}")
+    if not img.is_floating_point():
+        raise ValueError(f"img must be float in [0, 1], got dtype {img.dtype}")
+    if img.numel() and (img.min() < 0 or img.max() > 1):
+        raise ValueError("img values must lie in [0, 1]")
     return img
+
 
 def _rand(shape, g: torch.Generator, device=None) -> Tensor:
     "Uniform [0, 1) numbers drawn from `g` (on g's device), moved to `device`."
     return torch.rand(shape, generator=g, device=g.device).to(device or g.device)
 
+
 def _uniform(lo, hi, shape, g, device=None) -> Tensor:
     return lo + (hi - lo) * _rand(shape, g, device)
 
 # %% ../nbs/20_synth.ipynb #75f0dee7
-def _fade(f: Tensor) -> Tensor: return f * f * f * (f * (f * 6 - 15) + 10)
+def _fade(f: Tensor) -> Tensor:
+    return f * f * f * (f * (f * 6 - 15) + 10)
+
 
 def perlin1d(t: Tensor, grads: Tensor, period: Tensor) -> Tensor:
     "Periodic 1-D Perlin noise in [-1, 1]: `t` B×T positions, `grads` B×G slopes (G ≥ max period), `period` B ints."
     period = period.to(t.device).long().view(-1, 1)
-    if (period < 1).any() or grads.shape[1] < int(period.max()): raise ValueError("need 1 <= period <= grads.shape[1]")
+    if (period < 1).any() or grads.shape[1] < int(period.max()):
+        raise ValueError("need 1 <= period <= grads.shape[1]")
     t = torch.remainder(t, period.to(t.dtype))
     i = t.floor().long().clamp_max(period - 1)
     f = t - i.to(t.dtype)
@@ -45,78 +54,120 @@ def perlin1d(t: Tensor, grads: Tensor, period: Tensor) -> Tensor:
     s = _fade(f)
     return 2 * ((1 - s) * g0 * f + s * g1 * (f - 1))
 
+
 def perlin_circle(theta: Tensor, generator: torch.Generator, periods=(2, 6), octaves: int = 2) -> Tensor:
     "Fractal periodic Perlin noise N(θ) ∈ [-1, 1] at angles `theta` (B×T), one random function per row."
     B, dev = theta.shape[0], theta.device
     P = torch.randint(periods[0], periods[1] + 1, (B,), generator=generator, device=generator.device).to(dev)
     out, amp, tot = torch.zeros_like(theta), 1.0, 0.0
     for o in range(octaves):
-        Po = P * 2 ** o
+        Po = P * 2**o
         grads = _uniform(-1, 1, (B, int(Po.max())), generator, dev)
         phase = _rand((B, 1), generator, dev) * Po.view(-1, 1)
         out = out + amp * perlin1d(theta / (2 * math.pi) * Po.view(-1, 1) + phase, grads, Po)
-        tot += amp; amp /= 2
+        tot += amp
+        amp /= 2
     return out / tot
 
 # %% ../nbs/20_synth.ipynb #9abd0fe5
-def droplet_polygon(B: int, H: int, W: int, generator: torch.Generator, n_vertices=(64, 128), radius=(10, None),
-                    amplitude=(0.1, 0.5), center: Tensor | None = None, R: Tensor | None = None, device=None,
-                    periods=(2, 6), octaves: int = 2) -> dict:
+def droplet_polygon(
+    B: int,
+    H: int,
+    W: int,
+    generator: torch.Generator,
+    n_vertices=(64, 128),
+    radius=(10, None),
+    amplitude=(0.1, 0.5),
+    center: Tensor | None = None,
+    R: Tensor | None = None,
+    device=None,
+    periods=(2, 6),
+    octaves: int = 2,
+) -> dict:
     "Sample B droplet outlines: centre (B×2, x y), base radius R, vertex count n, vertex radii r (B×n_max), noise N."
     device = device or generator.device
-    n = torch.randint(n_vertices[0], n_vertices[1] + 1, (B,), generator=generator, device=generator.device).to(device)
+    n = torch.randint(
+        n_vertices[0], n_vertices[1] + 1, (B,), generator=generator, device=generator.device
+    ).to(device)
     rmax = radius[1] if radius[1] is not None else W / 2
     rmin = min(radius[0], rmax)
-    if R is None: R = _uniform(rmin, rmax, (B,), generator, device)
-    else: R = torch.as_tensor(R, dtype=torch.float32, device=device).expand(B).clone()
-    if center is None: center = _rand((B, 2), generator, device) * torch.tensor([W, H], device=device)
-    else: center = torch.as_tensor(center, dtype=torch.float32, device=device).expand(B, 2).clone()
+    if R is None:
+        R = _uniform(rmin, rmax, (B,), generator, device)
+    else:
+        R = torch.as_tensor(R, dtype=torch.float32, device=device).expand(B).clone()
+    if center is None:
+        center = _rand((B, 2), generator, device) * torch.tensor([W, H], device=device)
+    else:
+        center = torch.as_tensor(center, dtype=torch.float32, device=device).expand(B, 2).clone()
     A = R * _uniform(amplitude[0], amplitude[1], (B,), generator, device)
     k = torch.arange(n_vertices[1], device=device).view(1, -1)
-    theta = 2 * math.pi * k / n.view(-1, 1)                               # evenly spaced; columns ≥ n are padding
+    theta = 2 * math.pi * k / n.view(-1, 1)  # evenly spaced; columns ≥ n are padding
     Nth = perlin_circle(theta, generator, periods, octaves)
     r = R.view(-1, 1) + A.view(-1, 1) * Nth
     return {"center": center, "R": R, "A": A, "n": n, "theta": theta, "noise": Nth, "r": r}
+
 
 def polygon_mask(poly: dict, H: int, W: int):
     "Rasterise star-shaped polygons (pixel centres at integer coordinates): mask B×1×H×W and inner depth ∈ [0, 1]."
     c, n, r = poly["center"], poly["n"], poly["r"]
     dev = r.device
-    ys, xs = torch.meshgrid(torch.arange(H, device=dev, dtype=torch.float32),
-                            torch.arange(W, device=dev, dtype=torch.float32), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(H, device=dev, dtype=torch.float32),
+        torch.arange(W, device=dev, dtype=torch.float32),
+        indexing="ij",
+    )
     dx = xs.view(1, H, W) - c[:, 0].view(-1, 1, 1)
     dy = ys.view(1, H, W) - c[:, 1].view(-1, 1, 1)
     d = torch.sqrt(dx * dx + dy * dy)
     B = r.shape[0]
-    rmax = r.max(1).values                                                # padded columns repeat vertices (periodic N)
-    cand = d <= rmax.view(-1, 1, 1)                                       # only pixels that can be inside
+    rmax = r.max(1).values  # padded columns repeat vertices (periodic N)
+    cand = d <= rmax.view(-1, 1, 1)  # only pixels that can be inside
     bi = torch.arange(B, device=dev).view(-1, 1, 1).expand(B, H, W)[cand]
     dc, phi = d[cand], torch.remainder(torch.atan2(dy[cand], dx[cand]), 2 * math.pi)
-    nb = n[bi]; delta = 2 * math.pi / nb.float()
+    nb = n[bi]
+    delta = 2 * math.pi / nb.float()
     k = torch.minimum(torch.floor(phi / delta).long(), nb - 1)
     k1 = torch.remainder(k + 1, nb)
     rk, rk1 = r[bi, k], r[bi, k1]
     a = phi - k.float() * delta
     rho = rk * rk1 * torch.sin(delta) / (rk * torch.sin(a) + rk1 * torch.sin(delta - a))
-    inside = torch.zeros(B, H, W, dtype=torch.bool, device=dev); depth = torch.zeros(B, H, W, device=dev)
+    inside = torch.zeros(B, H, W, dtype=torch.bool, device=dev)
+    depth = torch.zeros(B, H, W, device=dev)
     inside[cand] = dc <= rho
     depth[cand] = ((rho - dc) / rho).clamp(0, 1)
     return inside.unsqueeze(1).float(), depth.unsqueeze(1)
 
 # %% ../nbs/20_synth.ipynb #1f656e53
-def droplet(img: Tensor, generator: torch.Generator, n_vertices=(64, 128), radius=(10, None), amplitude=(0.1, 0.5),
-            gain=(0.1, 0.3), feather: float = 0.3, point_frac: float = 1 / 16, point_prob=(0.01, 0.1),
-            point_boost=(0.6, 0.9), center: Tensor | None = None, R: Tensor | None = None,
-            periods=(2, 6), octaves: int = 2, return_parts: bool = False):
+def droplet(
+    img: Tensor,
+    generator: torch.Generator,
+    n_vertices=(64, 128),
+    radius=(10, None),
+    amplitude=(0.1, 0.5),
+    gain=(0.1, 0.3),
+    feather: float = 0.3,
+    point_frac: float = 1 / 16,
+    point_prob=(0.01, 0.1),
+    point_boost=(0.6, 0.9),
+    center: Tensor | None = None,
+    R: Tensor | None = None,
+    periods=(2, 6),
+    octaves: int = 2,
+    return_parts: bool = False,
+):
     "The CAT droplet: Perlin-perturbed polygon region, feathered intensity change, sparse bright points."
     img = _check_img(img)
-    B, C, H, W = img.shape; dev = img.device; g = generator
+    B, C, H, W = img.shape
+    dev = img.device
+    g = generator
     poly = droplet_polygon(B, H, W, g, n_vertices, radius, amplitude, center, R, dev, periods, octaves)
     mask, depth = polygon_mask(poly, H, W)
     alpha = _fade((depth / feather).clamp(0, 1)) * mask if feather > 0 else mask
     sign = torch.where(_rand((B,), g, dev) < 0.5, -1.0, 1.0)
     delta = (sign * _uniform(gain[0], gain[1], (B,), g, dev)).view(B, 1, 1, 1)
-    stained = torch.where(delta > 0, img + alpha * delta * (1 - img), img * (1 + alpha * delta))   # never clips
+    stained = torch.where(
+        delta > 0, img + alpha * delta * (1 - img), img * (1 + alpha * delta)
+    )  # never clips
     # bright points: Bernoulli(p) inside Ω, capped at |Ω|·point_frac
     u = _rand((B, 1, H, W), g, dev)
     p = _uniform(point_prob[0], point_prob[1], (B,), g, dev)
@@ -124,7 +175,7 @@ def droplet(img: Tensor, generator: torch.Generator, n_vertices=(64, 128), radiu
     inside = mask.bool()
     points = (u < p.view(B, 1, 1, 1)) & inside
     over = (points.flatten(1).sum(1) > cap).nonzero().flatten().tolist()
-    for b in over:                                # cap binds: keep the `cap` smallest draws (kthvalue, no full sort)
+    for b in over:  # cap binds: keep the `cap` smallest draws (kthvalue, no full sort)
         ub = u[b][points[b]]
         thr = ub.kthvalue(int(cap[b])).values if cap[b] > 0 else ub.new_tensor(-1.0)
         points[b] &= u[b] <= thr
@@ -132,48 +183,79 @@ def droplet(img: Tensor, generator: torch.Generator, n_vertices=(64, 128), radiu
     out = torch.where(points, stained + beta * (1 - stained), stained)
     out = torch.where(mask.bool(), out, img)
     if return_parts:
-        return out, mask, {"poly": poly, "alpha": alpha, "points": points.float(), "stained": stained, "delta": delta.view(-1), "p": p}
+        return (
+            out,
+            mask,
+            {
+                "poly": poly,
+                "alpha": alpha,
+                "points": points.float(),
+                "stained": stained,
+                "delta": delta.view(-1),
+                "p": p,
+            },
+        )
     return out, mask
 
 # %% ../nbs/20_synth.ipynb #95104f43
-def random_boxes(B: int, H: int, W: int, generator: torch.Generator, area=(0.02, 0.15), aspect=(0.3, 3.3), device=None) -> Tensor:
+def random_boxes(
+    B: int, H: int, W: int, generator: torch.Generator, area=(0.02, 0.15), aspect=(0.3, 3.3), device=None
+) -> Tensor:
     "B×4 long boxes (x1, y1, x2, y2; end exclusive) inside an H×W image, CutPaste-style sizes."
     a = _uniform(area[0], area[1], (B,), generator) * H * W
     ar = torch.exp(_uniform(math.log(aspect[0]), math.log(aspect[1]), (B,), generator))
-    w = torch.sqrt(a * ar).round().clamp(1, W).long(); h = torch.sqrt(a / ar).round().clamp(1, H).long()
-    x1 = (_rand((B,), generator) * (W - w + 1).float()).floor().long(); y1 = (_rand((B,), generator) * (H - h + 1).float()).floor().long()
+    w = torch.sqrt(a * ar).round().clamp(1, W).long()
+    h = torch.sqrt(a / ar).round().clamp(1, H).long()
+    x1 = (_rand((B,), generator) * (W - w + 1).float()).floor().long()
+    y1 = (_rand((B,), generator) * (H - h + 1).float()).floor().long()
     return torch.stack([x1, y1, x1 + w, y1 + h], 1).to(device or generator.device)
+
 
 def box_mask(box: Tensor, H: int, W: int) -> Tensor:
     "B×1×H×W float 0/1 mask of boxes (x1, y1, x2, y2; end exclusive)."
     box = torch.as_tensor(box).long()
-    ys = torch.arange(H, device=box.device).view(1, H, 1); xs = torch.arange(W, device=box.device).view(1, 1, W)
-    m = (xs >= box[:, 0, None, None]) & (xs < box[:, 2, None, None]) & (ys >= box[:, 1, None, None]) & (ys < box[:, 3, None, None])
+    ys = torch.arange(H, device=box.device).view(1, H, 1)
+    xs = torch.arange(W, device=box.device).view(1, 1, W)
+    m = (
+        (xs >= box[:, 0, None, None])
+        & (xs < box[:, 2, None, None])
+        & (ys >= box[:, 1, None, None])
+        & (ys < box[:, 3, None, None])
+    )
     return m.unsqueeze(1).float()
+
 
 def _boxes(img: Tensor, g, box) -> Tensor:
     B, _, H, W = img.shape
-    if box is None: return random_boxes(B, H, W, g, device=img.device)
+    if box is None:
+        return random_boxes(B, H, W, g, device=img.device)
     box = torch.as_tensor(box, device=img.device).long().view(-1, 4).expand(B, 4).clone()
-    box[:, [0, 2]] = box[:, [0, 2]].clamp(0, W); box[:, [1, 3]] = box[:, [1, 3]].clamp(0, H)
-    if ((box[:, 2] <= box[:, 0]) | (box[:, 3] <= box[:, 1])).any(): raise ValueError(f"empty box after clipping to the image: {box.tolist()}")
+    box[:, [0, 2]] = box[:, [0, 2]].clamp(0, W)
+    box[:, [1, 3]] = box[:, [1, 3]].clamp(0, H)
+    if ((box[:, 2] <= box[:, 0]) | (box[:, 3] <= box[:, 1])).any():
+        raise ValueError(f"empty box after clipping to the image: {box.tolist()}")
     return box
 
 # %% ../nbs/20_synth.ipynb #5bf3c027
 def _filter(img: Tensor, kernels: Tensor) -> Tensor:
     "Convolve each image of the batch with its own K×K kernel (B×K×K), reflect-padded, all channels alike."
-    B, C, H, W = img.shape; K = kernels.shape[-1]
+    B, C, H, W = img.shape
+    K = kernels.shape[-1]
     w = kernels.to(img).repeat_interleave(C, 0).unsqueeze(1)
-    x = F.pad(img.reshape(1, B * C, H, W), (K // 2,) * 4, mode="reflect" if K // 2 < min(H, W) else "replicate")
+    x = F.pad(
+        img.reshape(1, B * C, H, W), (K // 2,) * 4, mode="reflect" if K // 2 < min(H, W) else "replicate"
+    )
     return F.conv2d(x, w, groups=B * C).view(B, C, H, W)
+
 
 def gaussian_kernels(sigma: Tensor, K: int | None = None) -> Tensor:
     "B×K×K normalised Gaussian kernels (K odd, default covering ±3σ_max)."
     K = K or 2 * int(math.ceil(3 * float(sigma.max()))) + 1
     x = torch.arange(K, dtype=torch.float32, device=sigma.device) - K // 2
-    g1 = torch.exp(-x.view(1, -1) ** 2 / (2 * sigma.view(-1, 1).float() ** 2))
+    g1 = torch.exp(-(x.view(1, -1) ** 2) / (2 * sigma.view(-1, 1).float() ** 2))
     k = g1.unsqueeze(2) * g1.unsqueeze(1)
     return k / k.sum((1, 2), keepdim=True)
+
 
 def motion_kernels(length: Tensor, angle: Tensor, K: int | None = None) -> Tensor:
     "B×K×K line kernels of `length` pixels at `angle` (radians), antialiased, normalised."
@@ -181,7 +263,7 @@ def motion_kernels(length: Tensor, angle: Tensor, K: int | None = None) -> Tenso
     c = torch.arange(K, dtype=torch.float32, device=length.device) - K // 2
     yy, xx = torch.meshgrid(c, c, indexing="ij")
     ux, uy = torch.cos(angle).view(-1, 1, 1), torch.sin(angle).view(-1, 1, 1)
-    half = (length.view(-1, 1, 1) - 1) / 2                            # L pixel centres on the segment
+    half = (length.view(-1, 1, 1) - 1) / 2  # L pixel centres on the segment
     t = torch.maximum(torch.minimum(xx * ux + yy * uy, half), -half)
     dist = torch.sqrt((xx - t * ux) ** 2 + (yy - t * uy) ** 2)
     k = (1 - dist).clamp_min(0)
@@ -191,64 +273,105 @@ def motion_kernels(length: Tensor, angle: Tensor, K: int | None = None) -> Tenso
 def _composite(img, new, mask):
     return torch.where(mask.bool(), new.clamp(0, 1), img), mask
 
+
 def _homographies(src: Tensor, dst: Tensor) -> Tensor:
     "B×3×3 homographies mapping the 4 points `src` (B×4×2) to `dst`."
-    x, y = src[..., 0], src[..., 1]; u, v = dst[..., 0], dst[..., 1]
+    x, y = src[..., 0], src[..., 1]
+    u, v = dst[..., 0], dst[..., 1]
     z, o = torch.zeros_like(x), torch.ones_like(x)
     r1 = torch.stack([x, y, o, z, z, z, -u * x, -u * y], -1)
     r2 = torch.stack([z, z, z, x, y, o, -v * x, -v * y], -1)
-    A = torch.cat([r1, r2], 1); b = torch.cat([u, v], 1)
+    A = torch.cat([r1, r2], 1)
+    b = torch.cat([u, v], 1)
     h = torch.linalg.solve(A.double(), b.double()).float()
     return torch.cat([h, torch.ones_like(h[:, :1])], 1).view(-1, 3, 3)
 
+
 def perspective(img, generator, box=None, distortion: float = 0.3):
     "A random perspective warp of the image inside the box."
-    img = _check_img(img); B, C, H, W = img.shape; g = generator; dev = img.device
-    box = _boxes(img, g, box); m = box_mask(box, H, W)
+    img = _check_img(img)
+    B, C, H, W = img.shape
+    g = generator
+    dev = img.device
+    box = _boxes(img, g, box)
+    m = box_mask(box, H, W)
     x1, y1, x2, y2 = [box[:, i].float() for i in range(4)]
-    x1, y1, x2, y2 = x1 - 0.5, y1 - 0.5, x2 - 0.5, y2 - 0.5                  # the box's outer pixel edges: never degenerate
-    corners = torch.stack([torch.stack([x1, y1], 1), torch.stack([x2, y1], 1), torch.stack([x2, y2], 1), torch.stack([x1, y2], 1)], 1)
+    x1, y1, x2, y2 = x1 - 0.5, y1 - 0.5, x2 - 0.5, y2 - 0.5  # the box's outer pixel edges: never degenerate
+    corners = torch.stack(
+        [
+            torch.stack([x1, y1], 1),
+            torch.stack([x2, y1], 1),
+            torch.stack([x2, y2], 1),
+            torch.stack([x1, y2], 1),
+        ],
+        1,
+    )
     size = torch.stack([x2 - x1, y2 - y1], 1).unsqueeze(1)
     moved = corners + _uniform(-distortion, distortion, (B, 4, 2), g, dev) * size
-    ctr = corners.mean(1, keepdim=True)                                   # centre coordinates: well-conditioned solve
-    Hm = _homographies(corners - ctr, moved - ctr)                        # output (corners) → input (moved) coordinates
-    ys, xs = torch.meshgrid(torch.arange(H, device=dev, dtype=torch.float32), torch.arange(W, device=dev, dtype=torch.float32), indexing="ij")
+    ctr = corners.mean(1, keepdim=True)  # centre coordinates: well-conditioned solve
+    Hm = _homographies(corners - ctr, moved - ctr)  # output (corners) → input (moved) coordinates
+    ys, xs = torch.meshgrid(
+        torch.arange(H, device=dev, dtype=torch.float32),
+        torch.arange(W, device=dev, dtype=torch.float32),
+        indexing="ij",
+    )
     P = torch.stack([xs, ys, torch.ones_like(xs)], 0).view(1, 3, -1).expand(B, 3, H * W).clone()
     P[:, :2] -= ctr.transpose(1, 2)
     q = Hm @ P
-    den = q[:, 2:]; den = torch.where(den.abs() < 1e-6, torch.full_like(den, 1e-6), den)   # keeps the sign (no fold inside the box)
+    den = q[:, 2:]
+    den = torch.where(
+        den.abs() < 1e-6, torch.full_like(den, 1e-6), den
+    )  # keeps the sign (no fold inside the box)
     q = q[:, :2] / den + ctr.transpose(1, 2)
-    grid = torch.stack([2 * q[:, 0] / max(W - 1, 1) - 1, 2 * q[:, 1] / max(H - 1, 1) - 1], -1).view(B, H, W, 2)
+    grid = torch.stack([2 * q[:, 0] / max(W - 1, 1) - 1, 2 * q[:, 1] / max(H - 1, 1) - 1], -1).view(
+        B, H, W, 2
+    )
     grid = torch.nan_to_num(grid, nan=0.0, posinf=4.0, neginf=-4.0).clamp(-4, 4)
     new = F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
     return _composite(img, new, m)
 
+
 def sharpen(img, generator, box=None, strength=(1.0, 3.0)):
     "Unsharp masking inside the box."
-    img = _check_img(img); B, C, H, W = img.shape; g = generator
-    box = _boxes(img, g, box); m = box_mask(box, H, W)
+    img = _check_img(img)
+    B, C, H, W = img.shape
+    g = generator
+    box = _boxes(img, g, box)
+    m = box_mask(box, H, W)
     s = _uniform(strength[0], strength[1], (B,), g, img.device).view(B, 1, 1, 1)
     blur = _filter(img, gaussian_kernels(torch.ones(B, device=img.device)))
     return _composite(img, img + s * (img - blur), m)
 
+
 def motion_blur(img, generator, box=None, length=(5.0, 15.0), scale: float = 1.0):
     "Linear motion blur inside the box."
-    img = _check_img(img); B, C, H, W = img.shape; g = generator; dev = img.device
-    box = _boxes(img, g, box); m = box_mask(box, H, W)
+    img = _check_img(img)
+    B, C, H, W = img.shape
+    g = generator
+    dev = img.device
+    box = _boxes(img, g, box)
+    m = box_mask(box, H, W)
     L = (_uniform(length[0], length[1], (B,), g, dev) * scale).clamp_min(2)
     ang = _rand((B,), g, dev) * math.pi
     return _composite(img, _filter(img, motion_kernels(L, ang)), m)
 
+
 def gaussian_blur(img, generator, box=None, sigma=(1.0, 3.0), scale: float = 1.0):
     "Gaussian blur inside the box."
-    img = _check_img(img); B, C, H, W = img.shape; g = generator; dev = img.device
-    box = _boxes(img, g, box); m = box_mask(box, H, W)
+    img = _check_img(img)
+    B, C, H, W = img.shape
+    g = generator
+    dev = img.device
+    box = _boxes(img, g, box)
+    m = box_mask(box, H, W)
     s = (_uniform(sigma[0], sigma[1], (B,), g, dev) * scale).clamp_min(0.5)
     return _composite(img, _filter(img, gaussian_kernels(s)), m)
+
 
 def _signed(lo, hi, B, g, dev):
     sign = torch.where(_rand((B,), g, dev) < 0.5, -1.0, 1.0)
     return 1 + sign * _uniform(lo, hi, (B,), g, dev)
+
 
 def _jitter(img, m, b, c, s=None):
     "Brightness ×b, contrast ×c about the masked mean, saturation ×s (colour only)."
@@ -261,25 +384,38 @@ def _jitter(img, m, b, c, s=None):
         x = (x - grey) * s.view(B, 1, 1, 1) + grey
     return x
 
+
 def color_jitter(img, generator, box=None, brightness=(0.1, 0.4), contrast=(0.1, 0.4), saturation=(0.1, 0.4)):
     "Brightness / contrast (/ saturation, hue roll for colour) jitter inside the box."
-    img = _check_img(img); B, C, H, W = img.shape; g = generator; dev = img.device
-    box = _boxes(img, g, box); m = box_mask(box, H, W)
-    b = _signed(*brightness, B, g, dev); c = _signed(*contrast, B, g, dev); s = _signed(*saturation, B, g, dev)
+    img = _check_img(img)
+    B, C, H, W = img.shape
+    g = generator
+    dev = img.device
+    box = _boxes(img, g, box)
+    m = box_mask(box, H, W)
+    b = _signed(*brightness, B, g, dev)
+    c = _signed(*contrast, B, g, dev)
+    s = _signed(*saturation, B, g, dev)
     new = _jitter(img, m, b, c, s)
-    if C == 3:                                                        # a crude hue shift: roll the channels for some images
+    if C == 3:  # a crude hue shift: roll the channels for some images
         roll = _rand((B,), g, dev) < 0.5
         new = torch.where(roll.view(B, 1, 1, 1), new.roll(1, 1), new)
     return _composite(img, new, m)
 
+
 def salt_pepper(img, generator, box=None, amount=(0.05, 0.2)):
     "Salt-and-pepper noise inside the box."
-    img = _check_img(img); B, C, H, W = img.shape; g = generator; dev = img.device
-    box = _boxes(img, g, box); m = box_mask(box, H, W)
+    img = _check_img(img)
+    B, C, H, W = img.shape
+    g = generator
+    dev = img.device
+    box = _boxes(img, g, box)
+    m = box_mask(box, H, W)
     p = _uniform(amount[0], amount[1], (B,), g, dev).view(B, 1, 1, 1)
     u, v = _rand((B, 1, H, W), g, dev), _rand((B, 1, H, W), g, dev)
     new = torch.where(u < p, (v < 0.5).to(img.dtype).expand_as(img), img)
     return _composite(img, new, m)
+
 
 def _gather(img: Tensor, sy: Tensor, sx: Tensor) -> Tensor:
     "out[b, :, y, x] = img[b, :, sy[b, y, x], sx[b, y, x]]."
@@ -287,47 +423,77 @@ def _gather(img: Tensor, sy: Tensor, sx: Tensor) -> Tensor:
     idx = (sy * W + sx).view(B, 1, -1).expand(B, C, -1)
     return img.flatten(2).gather(2, idx).view(B, C, H, W)
 
+
 def _second_box(box: Tensor, H, W, g) -> Tensor:
     w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
     x1 = (_rand((len(box),), g, box.device) * (W - w + 1).float()).floor().long()
     y1 = (_rand((len(box),), g, box.device) * (H - h + 1).float()).floor().long()
     return torch.stack([x1, y1, x1 + w, y1 + h], 1)
 
+
 def patch_swap(img, generator, box=None):
     "Exchange the box's content with a same-sized box elsewhere in the image; the mask covers both."
-    img = _check_img(img); B, C, H, W = img.shape; g = generator; dev = img.device
-    b1 = _boxes(img, g, box); b2 = _second_box(b1, H, W, g)
+    img = _check_img(img)
+    B, C, H, W = img.shape
+    g = generator
+    dev = img.device
+    b1 = _boxes(img, g, box)
+    b2 = _second_box(b1, H, W, g)
     m1, m2 = box_mask(b1, H, W)[:, 0].bool(), box_mask(b2, H, W)[:, 0].bool()
     ys, xs = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
     ys, xs = ys.expand(B, H, W), xs.expand(B, H, W)
     dy, dx = (b2[:, 1] - b1[:, 1]).view(B, 1, 1), (b2[:, 0] - b1[:, 0]).view(B, 1, 1)
-    sy = torch.where(m1, ys + dy, torch.where(m2, ys - dy, ys))      # box 1 shows box 2, box 2 shows box 1
+    sy = torch.where(m1, ys + dy, torch.where(m2, ys - dy, ys))  # box 1 shows box 2, box 2 shows box 1
     sx = torch.where(m1, xs + dx, torch.where(m2, xs - dx, xs))
     m = (m1 | m2).unsqueeze(1).float()
     return _composite(img, _gather(img, sy, sx), m)
 
+
 def cutpaste(img, generator, box=None, jitter: float = 0.1):
     "CutPaste (Li et al. 2021): a random patch of the image, colour-jittered, pasted into the box."
-    img = _check_img(img); B, C, H, W = img.shape; g = generator; dev = img.device
-    dst = _boxes(img, g, box); src = _second_box(dst, H, W, g)
+    img = _check_img(img)
+    B, C, H, W = img.shape
+    g = generator
+    dev = img.device
+    dst = _boxes(img, g, box)
+    src = _second_box(dst, H, W, g)
     m = box_mask(dst, H, W)
     ys, xs = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
-    sy = (ys + (src[:, 1] - dst[:, 1]).view(B, 1, 1)).clamp(0, H - 1); sx = (xs + (src[:, 0] - dst[:, 0]).view(B, 1, 1)).clamp(0, W - 1)
+    sy = (ys + (src[:, 1] - dst[:, 1]).view(B, 1, 1)).clamp(0, H - 1)
+    sx = (xs + (src[:, 0] - dst[:, 0]).view(B, 1, 1)).clamp(0, W - 1)
     patch = _gather(img, sy, sx)
-    b = 1 + _uniform(-jitter, jitter, (B,), g, dev); c = 1 + _uniform(-jitter, jitter, (B,), g, dev)
+    b = 1 + _uniform(-jitter, jitter, (B,), g, dev)
+    c = 1 + _uniform(-jitter, jitter, (B,), g, dev)
     return _composite(img, _jitter(patch, m, b, c, 1 + _uniform(-jitter, jitter, (B,), g, dev)), m)
 
 # %% ../nbs/20_synth.ipynb #4a75c182
 GENERATORS: dict[str, Callable] = {
-    "droplet": droplet, "perspective": perspective, "sharpen": sharpen, "motion_blur": motion_blur,
-    "color_jitter": color_jitter, "salt_pepper": salt_pepper, "patch_swap": patch_swap,
-    "gaussian_blur": gaussian_blur, "cutpaste": cutpaste}
+    "droplet": droplet,
+    "perspective": perspective,
+    "sharpen": sharpen,
+    "motion_blur": motion_blur,
+    "color_jitter": color_jitter,
+    "salt_pepper": salt_pepper,
+    "patch_swap": patch_swap,
+    "gaussian_blur": gaussian_blur,
+    "cutpaste": cutpaste,
+}
 
-PAPER_NAMES = {"droplet": "Water-drop (droplet)", "perspective": "Perspective transform", "sharpen": "Sharpening",
-               "motion_blur": "Motion blur", "color_jitter": "Color jitter", "salt_pepper": "Salt-and-pepper noise",
-               "patch_swap": "Patch swapping", "gaussian_blur": "Gaussian blur", "cutpaste": "CutPaste"}
+PAPER_NAMES = {
+    "droplet": "Water-drop (droplet)",
+    "perspective": "Perspective transform",
+    "sharpen": "Sharpening",
+    "motion_blur": "Motion blur",
+    "color_jitter": "Color jitter",
+    "salt_pepper": "Salt-and-pepper noise",
+    "patch_swap": "Patch swapping",
+    "gaussian_blur": "Gaussian blur",
+    "cutpaste": "CutPaste",
+}
+
 
 def synthesize(img: Tensor, name: str, generator: torch.Generator, **params):
     "Apply the generator `name` to a batch: (image, mask B×1×H×W)."
-    if name not in GENERATORS: raise ValueError(f"unknown generator {name!r}; known: {sorted(GENERATORS)}")
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r}; known: {sorted(GENERATORS)}")
     return GENERATORS[name](img, generator, **params)

@@ -23,19 +23,22 @@ __all__ = ['OPTIMIZERS', 'PRECISIONS', 'ENGINE_PRECISION', 'batch_indices', 'pre
            'DivergedError', 'finite_weights', 'native_bf16', 'default_precision', 'autocast', 'fit', 'predict_batched']
 
 # %% ../nbs/06a_train.ipynb #40272f74
-def batch_indices(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True,
-                  drop_last: bool = False) -> list:
+def batch_indices(
+    n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True, drop_last: bool = False
+) -> list:
     "Index tensors covering `range(n)` in (seeded) random order."
     if shuffle:
         order = torch.randperm(n, generator=generator)
     else:
         order = torch.arange(n)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
-    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+
 
 def prefetch(iterable, depth: int = 2):
     "Iterate `iterable` in a background thread, `depth` items ahead (exceptions are re-raised here)."
     items, stop, done = queue.Queue(depth), threading.Event(), object()
+
     def work():
         try:
             for item in iterable:
@@ -45,6 +48,7 @@ def prefetch(iterable, depth: int = 2):
             items.put(done)
         except BaseException as e:
             items.put(e)
+
     threading.Thread(target=work, daemon=True).start()
     try:
         while True:
@@ -62,8 +66,15 @@ def prefetch(iterable, depth: int = 2):
 # %% ../nbs/06a_train.ipynb #07254804
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 
-def make_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0,
-                   betas: tuple = (0.9, 0.999), momentum: float = 0.9) -> torch.optim.Optimizer:
+
+def make_optimizer(
+    params,
+    name: str = "adam",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    betas: tuple = (0.9, 0.999),
+    momentum: float = 0.9,
+) -> torch.optim.Optimizer:
     "The optimizer called `name` over the parameters that require gradients."
     params = [p for p in params if p.requires_grad]
     if name == "adam":
@@ -76,6 +87,7 @@ def make_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: f
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
+
 def make_schedule(optimizer, name: str | None, total_steps: int, warmup: int = 0):
     "A per-step learning-rate schedule: None (constant) or `cosine` decay to 0, after `warmup` linear steps."
     if name is None:
@@ -83,14 +95,17 @@ def make_schedule(optimizer, name: str | None, total_steps: int, warmup: int = 0
     if name != "cosine":
         raise ValueError(f"unknown schedule {name!r}; choose None or 'cosine'")
     total_steps = max(1, total_steps)
+
     def factor(step: int) -> float:
         ramp = min(1.0, (step + 1) / max(1, warmup))
         return ramp * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 # %% ../nbs/06a_train.ipynb #a79f0486
 class DivergedError(FloatingPointError):
     "A training loop met a non-finite loss or non-finite weights; the last good weights were restored."
+
 
 def finite_weights(modules) -> bool:
     "Whether every parameter and buffer of `modules` is finite."
@@ -100,8 +115,10 @@ def finite_weights(modules) -> bool:
                 return False
     return True
 
+
 def _state(modules) -> list:
     return [copy.deepcopy(m.state_dict()) for m in modules]
+
 
 def _load(modules, states) -> None:
     for module, state in zip(modules, states):
@@ -109,13 +126,15 @@ def _load(modules, states) -> None:
 
 # %% ../nbs/06a_train.ipynb #87fa05dc
 PRECISIONS = ("fp32", "bf16")
-ENGINE_PRECISION = "fp32"      # bf16 not adopted: its paired accuracy check was inconclusive (see above)
+ENGINE_PRECISION = "fp32"  # bf16 not adopted: its paired accuracy check was inconclusive (see above)
+
 
 def native_bf16(device_type: str = "cpu") -> bool:
     "Whether `device_type` computes bf16 natively (AVX512-BF16/AMX on the CPU, bf16 support on CUDA)."
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
 
 def default_precision(device_type: str | None = None) -> str:
     "`$DEFECT_NB_PRECISION`, else `ENGINE_PRECISION` where bf16 is native, else fp32 (device: the machine's default)."
@@ -127,6 +146,7 @@ def default_precision(device_type: str | None = None) -> str:
             raise ValueError(f"DEFECT_NB_PRECISION={chosen!r}; choose one of {', '.join(PRECISIONS)}")
         return chosen
     return ENGINE_PRECISION if native_bf16(device_type) else "fp32"
+
 
 def autocast(precision: str, device_type: str = "cpu"):
     "The context a training step runs in: bf16 autocast, or nothing for fp32."
@@ -140,23 +160,53 @@ def autocast(precision: str, device_type: str = "cpu"):
 def _as_float(v) -> float:
     return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
 
+
 def _improved(value: float, best: float | None, mode: str) -> bool:
     if best is None:
         return True
     return value < best if mode == "min" else value > best
 
-def _save_checkpoint(path, modules, optimizer, schedule, generators, hist, best, bad, best_states, epoch):
-    atomic_torch_save({"modules": [m.state_dict() for m in modules], "optimizer": optimizer.state_dict(),
-                       "schedule": schedule.state_dict() if schedule is not None else None,
-                       "generators": [g.get_state() for g in generators], "hist": hist, "best": best, "bad": bad,
-                       "best_states": best_states, "epoch": epoch}, path)
 
-def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.optim.Optimizer,
-        batch_size: int, seed: int = 0, make_batch: Callable | None = None, validate: Callable | None = None,
-        monitor: str | None = None, mode: str = "min", patience: int | None = None, schedule=None,
-        clip_grad: float | None = None, drop_last: bool = False, checkpoint: str | Path | None = None,
-        end_of_epoch: Callable | None = None, progress: bool = True, desc: str = "train",
-        precision: str | None = None) -> dict:
+def _save_checkpoint(path, modules, optimizer, schedule, generators, hist, best, bad, best_states, epoch):
+    atomic_torch_save(
+        {
+            "modules": [m.state_dict() for m in modules],
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict() if schedule is not None else None,
+            "generators": [g.get_state() for g in generators],
+            "hist": hist,
+            "best": best,
+            "bad": bad,
+            "best_states": best_states,
+            "epoch": epoch,
+        },
+        path,
+    )
+
+
+def fit(
+    modules,
+    n_items: int,
+    step: Callable,
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    seed: int = 0,
+    make_batch: Callable | None = None,
+    validate: Callable | None = None,
+    monitor: str | None = None,
+    mode: str = "min",
+    patience: int | None = None,
+    schedule=None,
+    clip_grad: float | None = None,
+    drop_last: bool = False,
+    checkpoint: str | Path | None = None,
+    end_of_epoch: Callable | None = None,
+    progress: bool = True,
+    desc: str = "train",
+    precision: str | None = None,
+) -> dict:
     "Train `modules` (a module or a list) for `epochs` passes over `n_items` items; return the per-epoch history."
     modules = [modules] if isinstance(modules, nn.Module) else list(modules)
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
@@ -174,8 +224,13 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
             schedule.load_state_dict(saved["schedule"])
         for g, s in zip((order_gen, batch_gen), saved["generators"]):
             g.set_state(s)
-        hist, best, bad, best_states, start = (saved["hist"], saved["best"], saved["bad"], saved["best_states"],
-                                                saved["epoch"])
+        hist, best, bad, best_states, start = (
+            saved["hist"],
+            saved["best"],
+            saved["bad"],
+            saved["best_states"],
+            saved["epoch"],
+        )
     bar = tqdm(range(start, epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         if patience is not None and bad >= patience:
@@ -183,9 +238,11 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
         last_good = _state(modules)
         for m in modules:
             m.train()
+
         def batches():
             for idx in batch_indices(n_items, batch_size, order_gen, drop_last=drop_last):
                 yield make_batch(idx, batch_gen) if make_batch else idx
+
         sums, n_steps, step_seconds = {}, 0, 0.0
         for batch in prefetch(batches()):
             started = time.perf_counter()
@@ -194,8 +251,10 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
             loss = out["loss"].float()
             if not torch.isfinite(loss):
                 _load(modules, last_good)
-                raise DivergedError(f"{desc}: non-finite loss {loss.item()} at epoch {epoch + 1}, step {n_steps + 1}; "
-                                    "the weights of the last good epoch were restored")
+                raise DivergedError(
+                    f"{desc}: non-finite loss {loss.item()} at epoch {epoch + 1}, step {n_steps + 1}; "
+                    "the weights of the last good epoch were restored"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip_grad:
@@ -209,8 +268,10 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
                 sums[k] = sums.get(k, 0.0) + _as_float(v)
         if not finite_weights(modules):
             _load(modules, last_good)
-            raise DivergedError(f"{desc}: non-finite weights after epoch {epoch + 1} ({n_steps} steps); "
-                                "the weights of the last good epoch were restored")
+            raise DivergedError(
+                f"{desc}: non-finite weights after epoch {epoch + 1} ({n_steps} steps); "
+                "the weights of the last good epoch were restored"
+            )
         row = {k: v / max(1, n_steps) for k, v in sums.items()}
         row["ms_per_step"] = 1000 * step_seconds / max(1, n_steps)
         if validate is not None:
@@ -228,8 +289,18 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
                 bad += 1
         bar.set_postfix({k: f"{_as_float(v):.3g}" for k, v in row.items() if k != "ms_per_step"})
         if checkpoint:
-            _save_checkpoint(checkpoint, modules, optimizer, schedule, (order_gen, batch_gen), hist, best, bad,
-                             best_states, epoch + 1)
+            _save_checkpoint(
+                checkpoint,
+                modules,
+                optimizer,
+                schedule,
+                (order_gen, batch_gen),
+                hist,
+                best,
+                bad,
+                best_states,
+                epoch + 1,
+            )
     if monitor is not None and best_states is not None:
         _load(modules, best_states)
         values = hist[monitor]
@@ -241,15 +312,18 @@ def fit(modules, n_items: int, step: Callable, *, epochs: int, optimizer: torch.
 
 # %% ../nbs/06a_train.ipynb #3f1993ca
 @torch.no_grad()
-def predict_batched(module: nn.Module, x: torch.Tensor, fn: Callable | None = None, batch_size: int = 256,
-                    device=None) -> torch.Tensor:
+def predict_batched(
+    module: nn.Module, x: torch.Tensor, fn: Callable | None = None, batch_size: int = 256, device=None
+) -> torch.Tensor:
     "`fn(module, batch)` (default `module(batch)`) over `x` in batches, in eval mode; the float results on the CPU."
     device = device or next(module.parameters()).device
     fn = fn or (lambda m, b: m(b))
     was_training = module.training
     module.eval()
     try:
-        outs = [fn(module, x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+        outs = [
+            fn(module, x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)
+        ]
     finally:
         module.train(was_training)
     return torch.cat(outs)

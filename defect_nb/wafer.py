@@ -16,38 +16,91 @@ __all__ = ['WAFER_ABBR', 'PAPER_WAFER_CLASSES', 'GROUPS', 'WAFER_CLASSES', 'WAFE
            'real_mixedwm38', 'wafer_arrays', 'wafer_to_uint8', 'split_per_class', 'group_accuracies']
 
 # %% ../nbs/11_wafer.ipynb #7cf9ea13
-WAFER_ABBR = {"C": "Center", "D": "Donut", "EL": "Edge_Loc", "ER": "Edge_Ring", "L": "Loc", "NF": "Near_full",
-              "S": "Scratch", "R": "Random"}
-PAPER_WAFER_CLASSES = [   # scl paper Table V, C1 ... C38
-    "Normal", "C", "D", "EL", "ER", "L", "NF", "S", "R",
-    "C+EL", "C+ER", "C+L", "C+S", "D+EL", "D+ER", "D+L", "D+S", "EL+L", "EL+S", "ER+L", "ER+S", "L+S",
-    "C+EL+L", "C+EL+S", "C+ER+L", "C+ER+S", "C+L+S", "D+EL+L", "D+EL+S", "D+ER+L", "D+ER+S", "D+L+S", "EL+L+S", "ER+L+S",
-    "C+L+EL+S", "C+L+ER+S", "D+L+EL+S", "D+L+ER+S"]
+WAFER_ABBR = {
+    "C": "Center",
+    "D": "Donut",
+    "EL": "Edge_Loc",
+    "ER": "Edge_Ring",
+    "L": "Loc",
+    "NF": "Near_full",
+    "S": "Scratch",
+    "R": "Random",
+}
+PAPER_WAFER_CLASSES = [  # scl paper Table V, C1 ... C38
+    "Normal",
+    "C",
+    "D",
+    "EL",
+    "ER",
+    "L",
+    "NF",
+    "S",
+    "R",
+    "C+EL",
+    "C+ER",
+    "C+L",
+    "C+S",
+    "D+EL",
+    "D+ER",
+    "D+L",
+    "D+S",
+    "EL+L",
+    "EL+S",
+    "ER+L",
+    "ER+S",
+    "L+S",
+    "C+EL+L",
+    "C+EL+S",
+    "C+ER+L",
+    "C+ER+S",
+    "C+L+S",
+    "D+EL+L",
+    "D+EL+S",
+    "D+ER+L",
+    "D+ER+S",
+    "D+L+S",
+    "EL+L+S",
+    "ER+L+S",
+    "C+L+EL+S",
+    "C+L+ER+S",
+    "D+L+EL+S",
+    "D+L+ER+S",
+]
 GROUPS = ("normal", "single", "2-mix", "3-mix", "4-mix")
+
 
 def class_patterns(short: str) -> tuple:
     "The pattern names (in `MIXEDWM38_PATTERNS` order) of a class written in the paper's abbreviations ('C+EL', 'Normal')."
-    if short == "Normal": return ()
+    if short == "Normal":
+        return ()
     parts = short.split("+")
     bad = [p for p in parts if p not in WAFER_ABBR]
-    if bad: raise ValueError(f"unknown wafer pattern abbreviation(s) {bad} in {short!r}; known: {sorted(WAFER_ABBR)}")
+    if bad:
+        raise ValueError(
+            f"unknown wafer pattern abbreviation(s) {bad} in {short!r}; known: {sorted(WAFER_ABBR)}"
+        )
     names = {WAFER_ABBR[p] for p in parts}
     return tuple(p for p in MIXEDWM38_PATTERNS if p in names)
+
 
 def class_name(patterns) -> str:
     "The MixedWM38 reader's label of a set of patterns: names joined by '+' in `MIXEDWM38_PATTERNS` order, 'Normal' if none."
     s = set(patterns)
     bad = s - set(MIXEDWM38_PATTERNS)
-    if bad: raise ValueError(f"unknown wafer pattern(s) {sorted(bad)}; known: {MIXEDWM38_PATTERNS}")
+    if bad:
+        raise ValueError(f"unknown wafer pattern(s) {sorted(bad)}; known: {MIXEDWM38_PATTERNS}")
     return "+".join(p for p in MIXEDWM38_PATTERNS if p in s) or "Normal"
 
-WAFER_CLASSES = [class_patterns(c) for c in PAPER_WAFER_CLASSES]           # pattern tuples, C1 ... C38
-WAFER_CLASS_NAMES = [class_name(p) for p in WAFER_CLASSES]                 # reader labels, C1 ... C38
+
+WAFER_CLASSES = [class_patterns(c) for c in PAPER_WAFER_CLASSES]  # pattern tuples, C1 ... C38
+WAFER_CLASS_NAMES = [class_name(p) for p in WAFER_CLASSES]  # reader labels, C1 ... C38
+
 
 def class_group(patterns) -> str:
     "normal | single | 2-mix | 3-mix | 4-mix"
     n = len(tuple(patterns))
     return GROUPS[0] if n == 0 else GROUPS[1] if n == 1 else f"{n}-mix"
+
 
 def paper_label(i: int) -> str:
     "'C10 (C+EL)' for class index 9 (0-based), as the rows of Table V."
@@ -56,12 +109,14 @@ def paper_label(i: int) -> str:
 # %% ../nbs/11_wafer.ipynb #7ed41c3e
 def wafer_coords(size: int = 52):
     "(disc, x, y, rho, theta): the wafer mask and normalised coordinates (x, y in units of the radius) of every cell."
-    if size < 8: raise ValueError(f"wafer maps need size >= 8, got {size}")
+    if size < 8:
+        raise ValueError(f"wafer maps need size >= 8, got {size}")
     c, R = (size - 1) / 2, size / 2 - 0.3
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     x, y = (xx - c) / R, (yy - c) / R
     rho = np.hypot(x, y)
     return rho <= 1.0, x, y, rho, np.arctan2(y, x)
+
 
 def wafer_disc(size: int = 52) -> np.ndarray:
     "Boolean mask of the dies of a `size`×`size` map."
@@ -71,77 +126,116 @@ def wafer_disc(size: int = 52) -> np.ndarray:
 def _speckle(region: np.ndarray, rng, lo: float, hi: float) -> np.ndarray:
     return region & (rng.random(region.shape) < rng.uniform(lo, hi))
 
+
 def _center(g, rng):
     disc, x, y, rho, th = g
-    dx, dy = rng.uniform(-0.08, 0.08, 2); r = rng.uniform(0.12, 0.30); a = rng.uniform(0.8, 1.25)
-    return _speckle(disc & (((x - dx) * a)**2 + ((y - dy) / a)**2 <= r * r), rng, 0.75, 1.0)
+    dx, dy = rng.uniform(-0.08, 0.08, 2)
+    r = rng.uniform(0.12, 0.30)
+    a = rng.uniform(0.8, 1.25)
+    return _speckle(disc & (((x - dx) * a) ** 2 + ((y - dy) / a) ** 2 <= r * r), rng, 0.75, 1.0)
+
 
 def _donut(g, rng):
     disc, x, y, rho, th = g
-    dx, dy = rng.uniform(-0.05, 0.05, 2); r0 = rng.uniform(0.22, 0.40); w = rng.uniform(0.14, 0.24)
+    dx, dy = rng.uniform(-0.05, 0.05, 2)
+    r0 = rng.uniform(0.22, 0.40)
+    w = rng.uniform(0.14, 0.24)
     d = np.hypot(x - dx, y - dy)
     return _speckle(disc & (d >= r0) & (d <= r0 + w), rng, 0.7, 0.95)
 
-def _angdist(th, t0): return np.abs(np.angle(np.exp(1j * (th - t0))))
+
+def _angdist(th, t0):
+    return np.abs(np.angle(np.exp(1j * (th - t0))))
+
 
 def _edge_loc(g, rng):
     disc, x, y, rho, th = g
-    t0 = rng.uniform(-np.pi, np.pi); half = np.deg2rad(rng.uniform(15, 45)); depth = rng.uniform(0.12, 0.30)
+    t0 = rng.uniform(-np.pi, np.pi)
+    half = np.deg2rad(rng.uniform(15, 45))
+    depth = rng.uniform(0.12, 0.30)
     u = _angdist(th, t0) / half
     return _speckle(disc & (u <= 1) & (rho >= 1 - depth * (1 - 0.5 * u**2)), rng, 0.7, 0.95)
+
 
 def _edge_ring(g, rng):
     disc, x, y, rho, th = g
     return _speckle(disc & (rho >= 1 - rng.uniform(0.06, 0.14)), rng, 0.7, 0.95)
 
+
 def _loc(g, rng):
     disc, x, y, rho, th = g
     p, t = rng.uniform(0.25, 0.62), rng.uniform(-np.pi, np.pi)
     cx, cy = p * np.cos(t), p * np.sin(t)
-    a, b = rng.uniform(0.10, 0.22, 2); phi = rng.uniform(0, np.pi)
-    u = (x - cx) * np.cos(phi) + (y - cy) * np.sin(phi); v = -(x - cx) * np.sin(phi) + (y - cy) * np.cos(phi)
-    return _speckle(disc & ((u / a)**2 + (v / b)**2 <= 1), rng, 0.7, 0.95)
+    a, b = rng.uniform(0.10, 0.22, 2)
+    phi = rng.uniform(0, np.pi)
+    u = (x - cx) * np.cos(phi) + (y - cy) * np.sin(phi)
+    v = -(x - cx) * np.sin(phi) + (y - cy) * np.cos(phi)
+    return _speckle(disc & ((u / a) ** 2 + (v / b) ** 2 <= 1), rng, 0.7, 0.95)
 
-def _near_full(g, rng): return _speckle(g[0], rng, 0.85, 0.98)
+
+def _near_full(g, rng):
+    return _speckle(g[0], rng, 0.85, 0.98)
+
 
 def _scratch(g, rng):
     disc, x, y, rho, th = g
-    L = rng.uniform(0.5, 1.3); t = rng.uniform(0, np.pi); p, tp = rng.uniform(0, 0.5), rng.uniform(-np.pi, np.pi)
-    mid = np.array([p * np.cos(tp), p * np.sin(tp)]); d = np.array([np.cos(t), np.sin(t)]); n = np.array([-d[1], d[0]])
+    L = rng.uniform(0.5, 1.3)
+    t = rng.uniform(0, np.pi)
+    p, tp = rng.uniform(0, 0.5), rng.uniform(-np.pi, np.pi)
+    mid = np.array([p * np.cos(tp), p * np.sin(tp)])
+    d = np.array([np.cos(t), np.sin(t)])
+    n = np.array([-d[1], d[0]])
     bend = rng.uniform(-0.2, 0.2) * L
     s = np.linspace(-0.5, 0.5, 400)[:, None]
-    pts = mid + s * L * d + (1 - 4 * s**2) * bend * n                       # a quadratic (parabolic) arc
+    pts = mid + s * L * d + (1 - 4 * s**2) * bend * n  # a quadratic (parabolic) arc
     width = rng.uniform(0.025, 0.05)
     dist = np.full(x.shape, np.inf)
-    for px, py in pts[::4]: dist = np.minimum(dist, np.hypot(x - px, y - py))
+    for px, py in pts[::4]:
+        dist = np.minimum(dist, np.hypot(x - px, y - py))
     return _speckle(disc & (dist <= width), rng, 0.85, 1.0)
 
-def _random(g, rng): return _speckle(g[0], rng, 0.08, 0.25)
 
-PATTERN_FNS = {"Center": _center, "Donut": _donut, "Edge_Loc": _edge_loc, "Edge_Ring": _edge_ring, "Loc": _loc,
-               "Near_full": _near_full, "Scratch": _scratch, "Random": _random}
+def _random(g, rng):
+    return _speckle(g[0], rng, 0.08, 0.25)
+
+
+PATTERN_FNS = {
+    "Center": _center,
+    "Donut": _donut,
+    "Edge_Loc": _edge_loc,
+    "Edge_Ring": _edge_ring,
+    "Loc": _loc,
+    "Near_full": _near_full,
+    "Scratch": _scratch,
+    "Random": _random,
+}
+
 
 def pattern_mask(name: str, rng: np.random.Generator, size: int = 52) -> np.ndarray:
     "Boolean mask of the failing dies of one random instance of pattern `name`."
-    if name not in PATTERN_FNS: raise ValueError(f"unknown wafer pattern {name!r}; known: {list(PATTERN_FNS)}")
+    if name not in PATTERN_FNS:
+        raise ValueError(f"unknown wafer pattern {name!r}; known: {list(PATTERN_FNS)}")
     return PATTERN_FNS[name](wafer_coords(size), rng)
 
 # %% ../nbs/11_wafer.ipynb #43d283f3
 NOISE_STREAM = 99
+
 
 def make_wafer(patterns, seed, size: int = 52, noise: float | None = None) -> np.ndarray:
     "A uint8 `size`×`size` map (0 outside, 1 good, 2 failing) showing `patterns`; `noise`: background density (None: random)."
     seed = tuple(np.atleast_1d(seed).tolist())
     patterns = tuple(patterns)
     for p in patterns:
-        if p not in PATTERN_FNS: raise ValueError(f"unknown wafer pattern {p!r}; known: {list(PATTERN_FNS)}")
+        if p not in PATTERN_FNS:
+            raise ValueError(f"unknown wafer pattern {p!r}; known: {list(PATTERN_FNS)}")
     disc = wafer_disc(size)
     bad = np.zeros((size, size), bool)
     for p in patterns:
         bad |= pattern_mask(p, np.random.default_rng(seed + (MIXEDWM38_PATTERNS.index(p),)), size)
     nrng = np.random.default_rng(seed + (NOISE_STREAM,))
     dens = nrng.uniform(0, 0.015) if noise is None else float(noise)
-    if not 0 <= dens <= 1: raise ValueError(f"noise must be a density in [0, 1], got {noise}")
+    if not 0 <= dens <= 1:
+        raise ValueError(f"noise must be a density in [0, 1], got {noise}")
     bad |= disc & (nrng.random((size, size)) < dens)
     m = disc.astype(np.uint8)
     m[bad & disc] = 2
@@ -150,11 +244,17 @@ def make_wafer(patterns, seed, size: int = 52, noise: float | None = None) -> np
 # %% ../nbs/11_wafer.ipynb #9042c306
 def generate_wafers(n_per_class: int, seed: int = 0, size: int = 52, classes=None):
     "(maps uint8 N×size×size, labels int64 N, class_names): `n_per_class` synthetic maps of each MixedWM38 class."
-    if n_per_class < 1: raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
     shorts = list(classes) if classes is not None else PAPER_WAFER_CLASSES
     pats = [class_patterns(c) for c in shorts]
-    maps = np.stack([make_wafer(p, (seed, PAPER_WAFER_CLASSES.index(sh) if sh in PAPER_WAFER_CLASSES else k, i), size)
-                     for k, (sh, p) in enumerate(zip(shorts, pats)) for i in range(n_per_class)])
+    maps = np.stack(
+        [
+            make_wafer(p, (seed, PAPER_WAFER_CLASSES.index(sh) if sh in PAPER_WAFER_CLASSES else k, i), size)
+            for k, (sh, p) in enumerate(zip(shorts, pats))
+            for i in range(n_per_class)
+        ]
+    )
     labels = np.repeat(np.arange(len(pats)), n_per_class)
     return maps, labels, [class_name(p) for p in pats]
 
@@ -163,17 +263,21 @@ def plot_wafer_grid(maps, labels, names=None, per_class: int = 3, ncols: int = 1
     "A figure with the first `per_class` maps of every class (titles: the paper's 'C10 (C+EL)' labels when 38 classes)."
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
-    labels = np.asarray(labels); classes = np.unique(labels)
+
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
     items = [(k, i) for k in classes for i in np.flatnonzero(labels == k)[:per_class]]
     nrows = -(-len(items) // ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * 1.1, nrows * 1.25), squeeze=False)
     cmap = ListedColormap(["white", "0.75", "black"])
-    for ax in axs.flat: ax.axis("off")
+    for ax in axs.flat:
+        ax.axis("off")
     for ax, (k, i) in zip(axs.flat, items):
         ax.imshow(maps[i], cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
         lab = paper_label(k) if names is None or len(names) == 38 else names[k]
         ax.set_title(lab, fontsize=6)
-    if title: fig.suptitle(title, fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -183,11 +287,15 @@ def multi_hot(patterns) -> np.ndarray:
     s = set(patterns)
     return np.array([int(p in s) for p in MIXEDWM38_PATTERNS], np.int64)
 
+
 def write_mixedwm38_npz(folder, maps, labels, names) -> Path:
     "Write `folder`/Wafer_Map_Datasets.npz (arr_0 maps, arr_1 N×8 multi-hot) like the MixedWM38 release."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    rows = np.stack([multi_hot(() if names[k] == "Normal" else names[k].split("+")) for k in np.asarray(labels)])
-    f = folder/"Wafer_Map_Datasets.npz"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = np.stack(
+        [multi_hot(() if names[k] == "Normal" else names[k].split("+")) for k in np.asarray(labels)]
+    )
+    f = folder / "Wafer_Map_Datasets.npz"
     np.savez_compressed(f, arr_0=np.asarray(maps), arr_1=rows)
     return f
 
@@ -195,40 +303,63 @@ def write_mixedwm38_npz(folder, maps, labels, names) -> Path:
 @dataclass
 class WaferData:
     "Wafer maps (N×H×W uint8 in {0,1,2}), class indices into `classes` (the paper's C1..C38 order) and their source."
+
     maps: np.ndarray
     y: np.ndarray
     classes: list
     source: str
     synthetic: bool
 
-    def __len__(self): return len(self.y)
+    def __len__(self):
+        return len(self.y)
+
 
 def real_mixedwm38(root=None) -> WaferData:
     "The MixedWM38 release as a `WaferData` (labels: index of the row's pattern set in `WAFER_CLASSES`)."
     from defect_nb.data import find_dataset_dir
-    f = Path(find_dataset_dir("mixedwm38", root))/"Wafer_Map_Datasets.npz"
-    with np.load(f, allow_pickle=False) as z: maps, rows = np.asarray(z["arr_0"]), np.asarray(z["arr_1"])
+
+    f = Path(find_dataset_dir("mixedwm38", root)) / "Wafer_Map_Datasets.npz"
+    with np.load(f, allow_pickle=False) as z:
+        maps, rows = np.asarray(z["arr_0"]), np.asarray(z["arr_1"])
     index = {tuple(multi_hot(p)): k for k, p in enumerate(WAFER_CLASSES)}
     y = np.array([index.get(tuple(int(v) for v in r), -1) for r in rows])
-    if (y < 0).any(): raise ValueError(f"{f}: {(y < 0).sum()} label rows are not one of the 38 classes (e.g. {rows[y < 0][0]})")
+    if (y < 0).any():
+        raise ValueError(
+            f"{f}: {(y < 0).sum()} label rows are not one of the 38 classes (e.g. {rows[y < 0][0]})"
+        )
     return WaferData(maps.astype(np.uint8), y, list(WAFER_CLASS_NAMES), f"MixedWM38 ({f})", False)
 
-def wafer_arrays(n_per_class: int = 100, seed: int = 0, root=None, source: str = "auto", size: int = 52) -> WaferData:
+
+def wafer_arrays(
+    n_per_class: int = 100, seed: int = 0, root=None, source: str = "auto", size: int = 52
+) -> WaferData:
     "The real MixedWM38 when `source` is 'real' (or 'auto' and it is present), else `n_per_class` synthetic maps per class."
     from defect_nb.data import have_dataset
-    if source not in ("auto", "real", "synthetic"): raise ValueError(f"source must be auto, real or synthetic, got {source!r}")
-    if source == "real" or (source == "auto" and have_dataset("mixedwm38", root)): return real_mixedwm38(root)
+
+    if source not in ("auto", "real", "synthetic"):
+        raise ValueError(f"source must be auto, real or synthetic, got {source!r}")
+    if source == "real" or (source == "auto" and have_dataset("mixedwm38", root)):
+        return real_mixedwm38(root)
     maps, y, names = generate_wafers(n_per_class, seed, size)
-    return WaferData(maps, y, names, f"synthetic wafer maps (defect_nb.wafer generator, {n_per_class}/class, seed {seed})", True)
+    return WaferData(
+        maps,
+        y,
+        names,
+        f"synthetic wafer maps (defect_nb.wafer generator, {n_per_class}/class, seed {seed})",
+        True,
+    )
 
 # %% ../nbs/11_wafer.ipynb #35faf359
 def wafer_to_uint8(maps, size: int | None = None) -> np.ndarray:
     "N×H×W maps in {0,1,2} → N×1×size×size uint8 images with values 0/127/254 (resized when `size` differs)."
     import cv2
+
     maps = np.asarray(maps)
-    if maps.ndim != 3: raise ValueError(f"expected N×H×W wafer maps, got shape {maps.shape}")
-    if maps.size and maps.max() > 2: raise ValueError(f"wafer maps hold 0, 1, 2; found {maps.max()}")
-    img = (maps.astype(np.uint8) * 127)
+    if maps.ndim != 3:
+        raise ValueError(f"expected N×H×W wafer maps, got shape {maps.shape}")
+    if maps.size and maps.max() > 2:
+        raise ValueError(f"wafer maps hold 0, 1, 2; found {maps.max()}")
+    img = maps.astype(np.uint8) * 127
     if size and size != img.shape[-1]:
         interp = cv2.INTER_NEAREST if size > img.shape[-1] else cv2.INTER_AREA
         img = np.stack([cv2.resize(a, (size, size), interpolation=interp) for a in img])
@@ -237,15 +368,20 @@ def wafer_to_uint8(maps, size: int | None = None) -> np.ndarray:
 # %% ../nbs/11_wafer.ipynb #07a1d28e
 def split_per_class(y, test_frac: float = 0.2, seed: int = 0, n_train: int | None = None, n_val: int = 0):
     "(train, val, test) index arrays: `test_frac` of each class to test; from the rest `n_val` per class to validation and `n_train` per class (None: all) to training."
-    y = np.asarray(y); rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
     tr, va, te = [], [], []
     for k in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == k))
         nt = int(round(test_frac * len(idx)))
         rest = idx[nt:]
         if n_train is not None and len(rest) < n_train + n_val:
-            raise ValueError(f"class {k} has {len(rest)} non-test maps, fewer than n_train + n_val = {n_train + n_val}")
-        te.append(idx[:nt]); va.append(rest[:n_val]); tr.append(rest[n_val:][:n_train] if n_train is not None else rest[n_val:])
+            raise ValueError(
+                f"class {k} has {len(rest)} non-test maps, fewer than n_train + n_val = {n_train + n_val}"
+            )
+        te.append(idx[:nt])
+        va.append(rest[:n_val])
+        tr.append(rest[n_val:][:n_train] if n_train is not None else rest[n_val:])
     return tuple(np.sort(np.concatenate(a)).astype(np.int64) for a in (tr, va, te))
 
 # %% ../nbs/11_wafer.ipynb #22a348f6
@@ -257,6 +393,7 @@ def group_accuracies(y, pred, n_classes: int = 38) -> dict:
     if n_classes == len(WAFER_CLASSES):
         for g in GROUPS:
             v = [per[k] for k in per if class_group(WAFER_CLASSES[k]) == g]
-            if v: out["groups"][g] = float(np.mean(v))
+            if v:
+                out["groups"][g] = float(np.mean(v))
     out["groups"]["all"] = float(np.mean(list(per.values())))
     return out

@@ -1,26 +1,39 @@
 "CLI papermill smoke of the agssp detection tables (agssp-t2, t3, t5, t6): registry entries written and well-formed."
+
 import math
 import json
 from conftest import cli, needs
 
 IDS = ("agssp-t2", "agssp-t3", "agssp-t5", "agssp-t6")
 
+
 @needs("neu-det")
 def test_agssp_detect_smoke(tmp_path):
     r = cli("reproduce", *IDS, "--profile", "smoke", "--out", str(tmp_path), timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for tid in IDS:
-        e = json.loads((tmp_path/"smoke"/f"{tid}.json").read_text())
+        e = json.loads((tmp_path / "smoke" / f"{tid}.json").read_text())
         assert e["id"] == tid and e["profile"] == "smoke" and e["rows"]
         for row in e["rows"]:
             m = row["metrics"]
             assert 0 <= m["map50"] <= 1 and 0 <= m["map50_95"] <= m["map50"] + 1e-9, row
         assert "pretraining pool" in e["datasets"] and e["datasets"]["pretraining pool"]["n_images"] > 0
-    methods = [r["method"] for r in json.loads((tmp_path/"smoke"/"agssp-t3.json").read_text())["rows"]]
+    methods = [r["method"] for r in json.loads((tmp_path / "smoke" / "agssp-t3.json").read_text())["rows"]]
     assert any("scratch" in m for m in methods) and any("agssp" in m for m in methods), methods
-    t2 = [r["method"] for r in json.loads((tmp_path/"smoke"/"agssp-t2.json").read_text())["rows"]]
-    for mode in ("scratch", "ImageNet", "in-domain", "+AGBP", "+AGSSP"): assert any(mode in m for m in t2), (mode, t2)
-    t5 = json.loads((tmp_path/"smoke"/"agssp-t5.json").read_text())["rows"]
-    assert len(t5) == 5 and any("L2" in r["method"] for r in t5) and any("last stage only" in r["method"] for r in t5)
-    t6 = json.loads((tmp_path/"smoke"/"agssp-t6.json").read_text())["rows"]
-    for r in t6: assert math.isfinite(r["metrics"]["fps"]) and r["metrics"]["fps"] > 0 and r["metrics"]["params_m"] > 0 and r["metrics"]["peak_mem_mib"] > 0
+    t2 = [r["method"] for r in json.loads((tmp_path / "smoke" / "agssp-t2.json").read_text())["rows"]]
+    for mode in ("scratch", "ImageNet", "in-domain", "+AGBP", "+AGSSP"):
+        assert any(mode in m for m in t2), (mode, t2)
+    t5 = json.loads((tmp_path / "smoke" / "agssp-t5.json").read_text())["rows"]
+    assert (
+        len(t5) == 5
+        and any("L2" in r["method"] for r in t5)
+        and any("last stage only" in r["method"] for r in t5)
+    )
+    t6 = json.loads((tmp_path / "smoke" / "agssp-t6.json").read_text())["rows"]
+    for r in t6:
+        assert (
+            math.isfinite(r["metrics"]["fps"])
+            and r["metrics"]["fps"] > 0
+            and r["metrics"]["params_m"] > 0
+            and r["metrics"]["peak_mem_mib"] > 0
+        )

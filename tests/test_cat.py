@@ -1,6 +1,6 @@
 """CAT tables (cat-t2, t4, t5, fig7) through papermill at the smoke profile, via the CLI; t6/t7 wait for their data."""
+
 import json
-from pathlib import Path
 import pytest
 from defect_nb.core import read_result
 from defect_nb.runner import load_jobs
@@ -9,8 +9,10 @@ from conftest import needs, cli, ROOT
 
 METRICS = {"image_auroc", "pixel_auroc", "pro", "ap_det", "ap_loc"}
 
+
 def _figure_mtimes():
-    return {f.name: f.stat().st_mtime_ns for f in (ROOT/"figures").glob("*.png")}
+    return {f.name: f.stat().st_mtime_ns for f in (ROOT / "figures").glob("*.png")}
+
 
 def _entry(out, tid):
     r = read_result(tid, "smoke", out)
@@ -19,10 +21,13 @@ def _entry(out, tid):
     for row in r["rows"]:
         assert row["metrics"], row
         for k, v in row["metrics"].items():
-            if k in METRICS or k in ("iou", "dice", "fp_rate_normal"): assert 0 <= v <= 1, (tid, row["method"], k, v)
-    for f in r["figures"]: assert (out/"smoke"/"figures"/f).exists(), f
+            if k in METRICS or k in ("iou", "dice", "fp_rate_normal"):
+                assert 0 <= v <= 1, (tid, row["method"], k, v)
+    for f in r["figures"]:
+        assert (out / "smoke" / "figures" / f).exists(), f
     assert "MTD" in json.dumps(r["datasets"])
     return r
+
 
 @needs("mtd")
 def test_cat_ablations_comparison_fig7_smoke(tmp_path):
@@ -36,33 +41,43 @@ def test_cat_ablations_comparison_fig7_smoke(tmp_path):
     assert [r["config"] for r in t2["rows"]] == ["ABCD", "BCD", "ACD", "ABD", "ABC"]
     t4 = _entry(tmp_path, "cat-t4")
     methods = [r["method"] for r in t4["rows"]]
-    assert methods[0].startswith("CAT") and any("PatchCore" in m for m in methods) and any("DeepLab" in m for m in methods)
+    assert (
+        methods[0].startswith("CAT")
+        and any("PatchCore" in m for m in methods)
+        and any("DeepLab" in m for m in methods)
+    )
     assert "SuperSimpleNet" in t4["not_built"]
     f7 = _entry(tmp_path, "cat-fig7")
     assert len(f7["rows"]) == 6 and any(r["method"].startswith("replicate") for r in f7["rows"])
     # smoke figures go under the temporary results root, never into the project's figures/ (compared by name, as other
     # sessions may legitimately write other figures there at the same time)
     from defect_nb.runner import figure_dir
+
     assert figure_dir("smoke", tmp_path).is_relative_to(tmp_path)
     for tid in ("cat-t2", "cat-t4", "cat-fig7"):
         for f in read_result(tid, "smoke", tmp_path)["figures"]:
-            p_ = ROOT/"figures"/f
+            p_ = ROOT / "figures" / f
             assert not p_.exists() or p_.stat().st_mtime_ns == figs.get(f), f"smoke run wrote {p_}"
+
 
 @needs("mtd", "sd-saliency-900", "elpv")
 def test_cat_t5_cross_domain_smoke(tmp_path):
     p = cli("reproduce", "cat-t5", "--profile", "smoke", "--out", str(tmp_path))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     r = _entry(tmp_path, "cat-t5")
-    elpv = [x for x in r["rows"] if "ELPV" in x["method"]]; sd = [x for x in r["rows"] if "SD-saliency-900" in x["method"]]
+    elpv = [x for x in r["rows"] if "ELPV" in x["method"]]
+    sd = [x for x in r["rows"] if "SD-saliency-900" in x["method"]]
     assert elpv and sd and "image_auroc" in elpv[0]["metrics"] and "pixel_auroc" in sd[0]["metrics"]
     assert "image_auroc" not in sd[0]["metrics"], "all SD-900 pictures are defective: no image AUROC"
+
 
 def test_cat_t6_t7_declare_their_datasets():
     "t6/t7 wait for KolektorSDD1 / RSDD through the jobs file's needs (the runner reports them as waiting)."
     jobs = load_jobs()
     assert set(jobs["cat-t6"].needs) == {"ksdd", "mtd"} and set(jobs["cat-t7"].needs) == {"mtd", "rsdd"}
-    for tid in ("cat-t1", "cat-t2", "cat-t4", "cat-t5", "cat-fig7"): assert jobs[tid].notebook == "paper/cat.ipynb"
+    for tid in ("cat-t1", "cat-t2", "cat-t4", "cat-t5", "cat-fig7"):
+        assert jobs[tid].notebook == "paper/cat.ipynb"
+
 
 @pytest.mark.skipif(have("ksdd") and have("rsdd"), reason="both present: nothing to check")
 def test_cat_t6_t7_fail_clearly_without_data(tmp_path):

@@ -1,23 +1,30 @@
 """cat-t3 / cat-fig3 / cat-fig6 (synthetic defects) through papermill at the smoke profile, via the CLI."""
+
 import math
 from defect_nb.core import read_result
 from defect_nb.synth import GENERATORS
 from conftest import needs, cli, ROOT
 
+
 def _figure_mtimes():
     "Our ids' figures in the project's figures/ (other families may write theirs while this test runs)."
-    return {f.name: f.stat().st_mtime_ns for f in (ROOT/"figures").glob("cat-*.png")
-            if f.name.startswith(("cat-t3_", "cat-fig3_", "cat-fig6_"))}
+    return {
+        f.name: f.stat().st_mtime_ns
+        for f in (ROOT / "figures").glob("cat-*.png")
+        if f.name.startswith(("cat-t3_", "cat-fig3_", "cat-fig6_"))
+    }
+
 
 def _entry(out, tid, before):
     r = read_result(tid, "smoke", out)
     assert r is not None, f"no registry entry for {tid}"
     assert r["id"] == tid and r["profile"] == "smoke" and r["rows"] and r["seeds"] and r["figures"]
     for f in r["figures"]:
-        assert (out/"smoke"/"figures"/f).exists(), f
-    assert (out/"smoke"/"executed"/f"{tid}.ipynb").exists()
+        assert (out / "smoke" / "figures" / f).exists(), f
+    assert (out / "smoke" / "executed" / f"{tid}.ipynb").exists()
     assert _figure_mtimes() == before, "a smoke run must not touch the project's real figures"
     return r
+
 
 @needs("mtd", "sd-saliency-900", "neu-cls")
 def test_reproduce_cat_synth_smoke(tmp_path):
@@ -42,4 +49,6 @@ def test_reproduce_cat_synth_smoke(tmp_path):
     assert [r["method"] for r in f6["rows"]] == list(GENERATORS)
     for r in f6["rows"]:
         for ds in ("neu-cls", "mtd", "elpv", "sd-saliency-900"):
-            assert 0 < r["metrics"][f"mask_area_frac_{ds}"] < 1 and r["metrics"][f"mean_abs_change_{ds}"] > 0, (r["method"], ds)
+            assert (
+                0 < r["metrics"][f"mask_area_frac_{ds}"] < 1 and r["metrics"][f"mean_abs_change_{ds}"] > 0
+            ), (r["method"], ds)

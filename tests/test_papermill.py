@@ -1,12 +1,12 @@
 """The table notebooks through papermill at the smoke profile, via the CLI, into a temporary results root."""
-import json
-from pathlib import Path
-import pytest
+
 from defect_nb.core import read_result
 from conftest import needs, cli, ROOT
 
+
 def _figure_mtimes():
-    return {f.name: f.stat().st_mtime_ns for f in (ROOT/"figures").glob("*.png")}
+    return {f.name: f.stat().st_mtime_ns for f in (ROOT / "figures").glob("*.png")}
+
 
 def _check_entry(out, tid, before_figs, paper_rows=True):
     r = read_result(tid, "smoke", out)
@@ -15,11 +15,12 @@ def _check_entry(out, tid, before_figs, paper_rows=True):
     assert "paper" in r and (r["paper"]["rows"] or not paper_rows), "the paper's numbers are attached"
     for row in r["rows"]:
         assert 0 <= row["metrics"]["accuracy"] <= 1 and row["metrics"]["params"] > 0
-    assert (out/"smoke"/"executed"/f"{tid}.ipynb").exists(), "the executed notebook is kept"
+    assert (out / "smoke" / "executed" / f"{tid}.ipynb").exists(), "the executed notebook is kept"
     for f in r["figures"]:
-        assert (out/"smoke"/"figures"/f).exists()
+        assert (out / "smoke" / "figures" / f).exists()
     assert _figure_mtimes() == before_figs, "a smoke run must not touch the project's real figures"
     return r
+
 
 @needs("neu-cls", "mtd")
 def test_reproduce_csrl_t2_smoke(tmp_path):
@@ -29,7 +30,8 @@ def test_reproduce_csrl_t2_smoke(tmp_path):
     r = _check_entry(tmp_path, "csrl-t2", figs)
     assert "neu-cls" in r["datasets"]["fine-tune and test"]
     assert r["datasets"]["pretraining pool"]["composition"].keys() >= {"neu-cls", "mtd", "elpv"}
-    assert "csrl-t2 at profile smoke" in p.stdout          # the result table is printed
+    assert "csrl-t2 at profile smoke" in p.stdout  # the result table is printed
+
 
 def test_reproduce_elpv_smoke_then_resume(tmp_path):
     figs = _figure_mtimes()
@@ -37,28 +39,45 @@ def test_reproduce_elpv_smoke_then_resume(tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     r = _check_entry(tmp_path, "csrl-elpv", figs)
     assert "binary_accuracy" in r["rows"][0]["metrics"]
-    before = (tmp_path/"smoke"/"csrl-elpv.json").read_text()
+    before = (tmp_path / "smoke" / "csrl-elpv.json").read_text()
     p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "--resume")
     assert p.returncode == 0 and "skipped" in p.stdout
-    assert (tmp_path/"smoke"/"csrl-elpv.json").read_text() == before
+    assert (tmp_path / "smoke" / "csrl-elpv.json").read_text() == before
+
 
 def test_img_size_parameter_sets_every_encoders_side(tmp_path):
     # `-p img_size=N` overrides the profile's side for every encoder (ResNet-50's smaller cpu side included), and
     # `-p run_cache=None` turns the run cache off rather than naming a folder "None"
-    p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "-p", "img_size=40",
-            "-p", 'encoders=["convnet","resnet50"]', "-p", "run_cache=None")
+    p = cli(
+        "reproduce",
+        "csrl-elpv",
+        "--profile",
+        "smoke",
+        "--out",
+        str(tmp_path),
+        "-p",
+        "img_size=40",
+        "-p",
+        'encoders=["convnet","resnet50"]',
+        "-p",
+        "run_cache=None",
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     r = read_result("csrl-elpv", "smoke", tmp_path)
     assert r["protocol"]["img_size"] == 40 and r["protocol"]["encoder_img_size"] == {}
     assert {(run["encoder"], run["img_size"]) for run in r["runs"]} == {("convnet", 40), ("resnet50", 40)}
-    assert not (ROOT/"nbs"/"paper"/"None").exists() and not list(tmp_path.rglob("None"))
+    assert not (ROOT / "nbs" / "paper" / "None").exists() and not list(tmp_path.rglob("None"))
+
 
 def test_failing_table_is_reported_and_writes_nothing(tmp_path):
-    p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "-p", "dataset=no-such-set")
+    p = cli(
+        "reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "-p", "dataset=no-such-set"
+    )
     assert p.returncode == 1
     assert "failed" in p.stdout and "no-such-set" in p.stdout
     assert read_result("csrl-elpv", "smoke", tmp_path) is None
-    assert (tmp_path/"smoke"/"executed"/"csrl-elpv.ipynb").exists()
+    assert (tmp_path / "smoke" / "executed" / "csrl-elpv.ipynb").exists()
+
 
 @needs("neu-cls", "mtd")
 def test_reproduce_csrl_t3_t4_smoke(tmp_path):
@@ -68,10 +87,14 @@ def test_reproduce_csrl_t3_t4_smoke(tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     t3 = _check_entry(tmp_path, "csrl-t3", figs, paper_rows=False)
     t4 = _check_entry(tmp_path, "csrl-t4", figs)
-    assert t3["rows"][0]["method"] == "convnet (from scratch)" and t3["datasets"]["pretraining pool"]["n_images"] == 0
+    assert (
+        t3["rows"][0]["method"] == "convnet (from scratch)"
+        and t3["datasets"]["pretraining pool"]["n_images"] == 0
+    )
     assert "probe_acc" not in t3["rows"][0]["metrics"]
     assert t4["rows"][0]["method"] == "convnet (NNCLR)" and t4["protocol"]["queue_size"] == 10000
     assert t4["datasets"]["pretraining pool"]["n_images"] > 0
+
 
 @needs("neu-cls", "mtd")
 def test_reproduce_csrl_t5_and_figures_smoke(tmp_path):
@@ -84,6 +107,6 @@ def test_reproduce_csrl_t5_and_figures_smoke(tmp_path):
     assert len(methods) == 7 and all("from scratch" in m for m in methods if "EfficientNet" not in m)
     assert "EfficientNet-Lite0 (ImageNet)" in methods
     f = read_result("csrl-fig9-15", "smoke", tmp_path)
-    assert len(f["figures"]) == 5 and all((tmp_path/"smoke"/"figures"/n).exists() for n in f["figures"])
+    assert len(f["figures"]) == 5 and all((tmp_path / "smoke" / "figures" / n).exists() for n in f["figures"])
     assert {r["method"] for r in f["rows"]} >= {"convnet SimCLR", "skip-convnet NNCLR"}
     assert all(0 <= r["metrics"]["auc_macro"] <= 1 for r in f["rows"] if "auc_macro" in r["metrics"])

@@ -1,43 +1,62 @@
 """The report, the README's generated blocks, `defect-nb tables` and the rendered tutorial site."""
-import json, re
-from pathlib import Path
+
+import json
+import re
 import pytest
-from defect_nb.report import (report, load_results, update_readme, readme_results, build_site, find_browser,
-                              browser_check, table_cells, by_family, HEADLINES, fmt_value, is_run_here)
+from defect_nb.report import (
+    report,
+    load_results,
+    update_readme,
+    readme_results,
+    build_site,
+    find_browser,
+    browser_check,
+    table_cells,
+    by_family,
+    HEADLINES,
+    fmt_value,
+    is_run_here,
+)
 from defect_nb.runner import TABLES, tables_md_ids
 from conftest import cli, ROOT
 
-RESULTS = ROOT/"results"
+RESULTS = ROOT / "results"
+
 
 def test_readme_blocks_are_current():
     "The README's results and dataset blocks equal what the generators make from results/cpu and the readers."
-    assert update_readme(ROOT/"README.md", check=True, out=RESULTS), \
+    assert update_readme(ROOT / "README.md", check=True, out=RESULTS), (
         "README.md's generated blocks are stale: run `defect-nb readme` (or `make readme`)"
-    text = (ROOT/"README.md").read_text()
+    )
+    text = (ROOT / "README.md").read_text()
     block = text.split("<!-- results:start -->")[1].split("<!-- results:end -->")[0]
     assert block.strip() == readme_results("cpu", RESULTS).strip()
-    assert "make main" in text and "make test" in text          # the two commands stay at the top
+    assert "make main" in text and "make test" in text  # the two commands stay at the top
     assert text.index("make main") < text.index("<!-- results:start -->")
+
 
 def results_lines(family: str) -> list:
     "The body lines of `family`'s table in the README's results block, split into cells."
-    text = (ROOT/"README.md").read_text()
+    text = (ROOT / "README.md").read_text()
     block = text.split("<!-- results:start -->")[1].split("<!-- results:end -->")[0]
     part = block.split(f"### {family}")[1].split("\n### ")[0]
     rows = [l for l in part.splitlines() if l.startswith("| ") and not l.startswith("| table |")]
     return [[c.strip() for c in l.strip("|").split(" | ")] for l in rows]
 
+
 def norm(s: str) -> str:
     return re.sub(r"[^a-z0-9]", "", s.lower())
+
 
 def split_cell(cell: str) -> tuple:
     "(row name or '', number) of a headline cell `name: **number**` or `**number**`."
     name, _, value = cell.rpartition(": **") if ": **" in cell else ("", "", cell.strip("*"))
     return name, value.rstrip("*")
 
+
 def test_readme_results_is_a_summary():
     "Per family one short table with a line per table id, in inventory order; no paper-only rows."
-    text = (ROOT/"README.md").read_text()
+    text = (ROOT / "README.md").read_text()
     block = text.split("<!-- results:start -->")[1].split("<!-- results:end -->")[0]
     families = by_family(load_results("cpu", RESULTS))
     assert families, "no cpu results"
@@ -49,6 +68,7 @@ def test_readme_results_is_a_summary():
     assert "| paper:" not in block and "|  |" not in block, "no per-row dumps"
     assert len(block.splitlines()) < 80
 
+
 def test_every_committed_table_has_a_declared_headline():
     for e in load_results("cpu", RESULTS):
         h = HEADLINES.get(e["id"])
@@ -58,6 +78,7 @@ def test_every_committed_table_has_a_declared_headline():
         assert h.paper_row is None or h.paper_row in [p["method"] for p in e["paper"]["rows"]], e["id"]
         assert h.figure is None or h.figure in e.get("figures", []), (e["id"], h.figure)
         assert h.metric is None or any(h.metric in r["metrics"] for r in e["rows"]), (e["id"], h.metric)
+
 
 def test_readme_headline_cells_are_ours_and_the_papers():
     "Our column holds a number of a row we ran; the paper column only a number of the paper's own rows."
@@ -74,56 +95,87 @@ def test_readme_headline_cells_are_ours_and_the_papers():
             if paper == "–":
                 continue
             pname, pvalue = split_cell(paper)
-            same = lambda p: norm(p["method"]) == norm(pname or name)      # unnamed: the same method as ours
+            same = lambda p: norm(p["method"]) == norm(pname or name)  # unnamed: the same method as ours
             prows = [p for p in e["paper"]["rows"] if metric in p["metrics"] and same(p)]
             assert pvalue in [fmt_value(metric, p["metrics"][metric]) for p in prows], (e["id"], paper)
 
+
 def test_report_of_the_cpu_registry(tmp_path):
     entries = load_results("cpu", RESULTS)
-    if not entries: pytest.skip("no cpu results yet")
+    if not entries:
+        pytest.skip("no cpu results yet")
     md, page = report("cpu", RESULTS, tmp_path)
     md, page = md.read_text(), page.read_text()
     n_figs = 0
     for r in entries:
         assert f"## {r['id']}" in md and f"<section id='{r['id']}'>" in page
-        for row in r["rows"]: assert row["method"] in md
-        for p in r.get("paper", {}).get("rows", []): assert p["method"] in md, "every paper row is shown"
-        for k, v in r["datasets"].items(): assert f"{k}: " in md
-        n_figs += sum((ROOT/"figures"/f).exists() for f in r.get("figures", []))
+        for row in r["rows"]:
+            assert row["method"] in md
+        for p in r.get("paper", {}).get("rows", []):
+            assert p["method"] in md, "every paper row is shown"
+        for k, v in r["datasets"].items():
+            assert f"{k}: " in md
+        n_figs += sum((ROOT / "figures" / f).exists() for f in r.get("figures", []))
     assert page.count("data:image/png;base64,") == n_figs, "figures are embedded in the HTML page"
     assert len(re.findall(r"!\[[^\]]+\]\(([^)]+)\)", md)) == n_figs
-    for link in re.findall(r"!\[[^\]]+\]\(([^)]+)\)", md): assert (tmp_path/link).exists(), link
+    for link in re.findall(r"!\[[^\]]+\]\(([^)]+)\)", md):
+        assert (tmp_path / link).exists(), link
+
 
 def test_ours_beside_the_paper():
-    r = json.loads((RESULTS/"cpu"/"csrl-t2.json").read_text())
+    r = json.loads((RESULTS / "cpu" / "csrl-t2.json").read_text())
     h, body, flags = table_cells(r)
     acc = r["rows"][0]["metrics"]["accuracy"]
-    assert body[0][h.index("accuracy (%)")].startswith(f"{100 * acc:.2f}") and "(paper 97.78)" in body[0][h.index("accuracy (%)")]
+    assert (
+        body[0][h.index("accuracy (%)")].startswith(f"{100 * acc:.2f}")
+        and "(paper 97.78)" in body[0][h.index("accuracy (%)")]
+    )
     ours = {re.sub(r"[^a-z0-9]", "", x["method"].lower()) for x in r["rows"]}
-    unmatched = [f"paper: {p['method']}" for p in r["paper"]["rows"] if re.sub(r"[^a-z0-9]", "", p["method"].lower()) not in ours]
-    assert [b[0] for b, f in zip(body, flags) if f] == unmatched, "paper rows without a row of ours are listed as such"
-    _, _, flags1 = table_cells(dict(r, rows=r["rows"][:1]))            # only our first row (ConvNet): the others are paper-only
+    unmatched = [
+        f"paper: {p['method']}"
+        for p in r["paper"]["rows"]
+        if re.sub(r"[^a-z0-9]", "", p["method"].lower()) not in ours
+    ]
+    assert [b[0] for b, f in zip(body, flags) if f] == unmatched, (
+        "paper rows without a row of ours are listed as such"
+    )
+    _, _, flags1 = table_cells(
+        dict(r, rows=r["rows"][:1])
+    )  # only our first row (ConvNet): the others are paper-only
     assert sum(flags1) == len(r["paper"]["rows"]) - 1
+
 
 def test_tables_lists_the_inventory(tmp_path):
     p = cli("tables", "--json", "--out", str(tmp_path))
     assert p.returncode == 0, p.stderr
     st = json.loads(p.stdout)
-    assert list(st)[:len(TABLES)] == list(TABLES)
-    assert all(st[i]["cpu"] in ("missing", "not implemented") or st[i]["cpu"].startswith("waiting for dataset") for i in st)
+    assert list(st)[: len(TABLES)] == list(TABLES)
+    assert all(
+        st[i]["cpu"] in ("missing", "not implemented") or st[i]["cpu"].startswith("waiting for dataset")
+        for i in st
+    )
     for i in tables_md_ids():
-        assert i in st and (i in TABLES or st[i] == {"smoke": "not implemented", "cpu": "not implemented", "paper": "not implemented"})
+        assert i in st and (
+            i in TABLES
+            or st[i] == {"smoke": "not implemented", "cpu": "not implemented", "paper": "not implemented"}
+        )
+
 
 def test_site_renders_notebooks_and_loads_in_a_browser(tmp_path):
-    nbs = [ROOT/"nbs"/"00_core.ipynb", sorted((ROOT/"nbs"/"paper").glob("*.ipynb"))[0]]
+    nbs = [ROOT / "nbs" / "00_core.ipynb", sorted((ROOT / "nbs" / "paper").glob("*.ipynb"))[0]]
     idx = build_site(tmp_path, notebooks=nbs, profiles=("cpu",), log=lambda *a: None)
     page = idx.read_text()
-    for href in re.findall(r"href='([^'#]+)'", page): assert (tmp_path/href).exists(), href
+    for href in re.findall(r"href='([^'#]+)'", page):
+        assert (tmp_path / href).exists(), href
     imgs = re.findall(r"<img src='([^']+)'", page)
-    assert len(imgs) == len(list((ROOT/"figures").glob("*.png")))
-    for f in imgs: assert (tmp_path/f).stat().st_size > 0
-    assert "<h1" in (tmp_path/"nbs"/"00_core.html").read_text()
+    assert len(imgs) == len(list((ROOT / "figures").glob("*.png")))
+    for f in imgs:
+        assert (tmp_path / f).stat().st_size > 0
+    assert "<h1" in (tmp_path / "nbs" / "00_core.html").read_text()
     browser = find_browser()
-    if not browser: pytest.skip("no chromium / chromium-browser / google-chrome on PATH: the headless-browser check is skipped")
+    if not browser:
+        pytest.skip(
+            "no chromium / chromium-browser / google-chrome on PATH: the headless-browser check is skipped"
+        )
     loaded, total = browser_check(idx, browser)
     assert total == len(imgs) and loaded == total, (loaded, total)

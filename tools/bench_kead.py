@@ -9,6 +9,7 @@ Writes results/bench/kead_speed.json.
 
     python tools/bench_kead.py [--images 8] [--refs 4] [--repeats 3] [--threads 2]
 """
+
 import argparse
 import json
 import platform
@@ -33,6 +34,7 @@ def main():
     args = parse_args()
     from defect_nb.core import project_root, versions
     from defect_nb.kead import ClipAnomaly, benchmark, load_clip, register_tiny_clip
+
     torch.set_num_threads(args.threads)
     name = "defect-nb-tiny-vit-64"
     register_tiny_clip(name, image_size=64, patch_size=8)
@@ -40,10 +42,15 @@ def main():
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (args.images, 1, 224, 224), dtype=torch.uint8, generator=generator)
     refs = torch.randint(0, 256, (args.refs, 1, 224, 224), dtype=torch.uint8, generator=generator)
-    configs = {"KeAD DF + V-V": dict(descriptions=True, vv=True), "WinCLIP": dict(descriptions=False, vv=False)}
-    detectors = {m: ClipAnomaly(model, tokenizer, obj="hot-rolled steel strip", batch_size=4, **cfg)
-                 for m, cfg in configs.items()}
-    benchmark(detectors["KeAD DF + V-V"], refs, images[:1])          # warm-up
+    configs = {
+        "KeAD DF + V-V": dict(descriptions=True, vv=True),
+        "WinCLIP": dict(descriptions=False, vv=False),
+    }
+    detectors = {
+        m: ClipAnomaly(model, tokenizer, obj="hot-rolled steel strip", batch_size=4, **cfg)
+        for m, cfg in configs.items()
+    }
+    benchmark(detectors["KeAD DF + V-V"], refs, images[:1])  # warm-up
     seconds = {m: [] for m in detectors}
     for repeat in range(args.repeats):
         order = list(detectors) if repeat % 2 == 0 else list(reversed(list(detectors)))
@@ -52,18 +59,24 @@ def main():
     median = {m: statistics.median(v) for m, v in seconds.items()}
     result = {
         "what": "few-shot fit + scoring, KeAD dense V-V features vs WinCLIP sliding windows, same model and images",
-        "model": f"{name} (random init)", "images": args.images, "refs": args.refs, "threads": args.threads,
-        "repeats": args.repeats, "seconds": seconds, "median_seconds": median,
+        "model": f"{name} (random init)",
+        "images": args.images,
+        "refs": args.refs,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "seconds": seconds,
+        "median_seconds": median,
         "speedup": median["WinCLIP"] / median["KeAD DF + V-V"],
         "paper": "52 min vs 5 min on one RTX 3090 (Steel Pipe), about 10x",
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "versions": versions(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "versions": versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(args.out) if args.out else project_root()/"results"/"bench"
+    out = Path(args.out) if args.out else project_root() / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    (out/"kead_speed.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "kead_speed.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: result[k] for k in ("median_seconds", "speedup")}, indent=1))
-    print(f"wrote {out/'kead_speed.json'}")
+    print(f"wrote {out / 'kead_speed.json'}")
 
 
 if __name__ == "__main__":
