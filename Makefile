@@ -22,9 +22,10 @@ setup: $(STAMP)
 main: $(STAMP)
 	$(BIN)/defect-nb reproduce csrl-elpv --profile cpu -p 'seeds=[0]' -p 'encoders=["convnet"]'
 
-# Tests: every component notebook (nbdev_test), then pytest: the real-data tests and every paper notebook at the smoke
+# Tests: the style check (ruff, rules in ruff.toml), every component notebook (nbdev_test), then pytest: the real-data tests and every paper notebook at the smoke
 # profile through the CLI and papermill (tests/test_*.py), so each paper notebook runs once.
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/nbdev_test --path nbs --skip_file_re '^_' --skip_folder_re '^(paper|[_.])'
 	$(BIN)/python -m pytest tests -q -rs
 

@@ -12,7 +12,8 @@ from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
 # %% auto #0
-__all__ = ['image_auroc', 'ap_det', 'pixel_auroc', 'ap_loc', 'pro_curve', 'pro_score', 'anomaly_metrics']
+__all__ = ['image_auroc', 'ap_det', 'pixel_auroc', 'ap_loc', 'pro_curve', 'pro_score', 'anomaly_metrics', 'defined_metrics',
+           'cross_rows', 'resize_for_metrics', 'metrics_at_size']
 
 # %% ../nbs/21_anomaly_metrics.ipynb #3f3c8f21
 def _as_tensor(x, name: str, dtype=torch.float64) -> Tensor:
@@ -39,7 +40,7 @@ def _pair(scores, labels, what: str):
 
 
 def _normalise(s: Tensor) -> Tensor:
-    "Min-max scale to [0, 1] (float64): monotone, so AUROC/AP are unchanged, and torchmetrics applies no sigmoid."
+    "Min-max scale to [0, 1] (float64): monotone (AUROC/AP unchanged), and torchmetrics applies no sigmoid."
     lo, hi = s.min(), s.max()
     return torch.zeros_like(s) if hi == lo else (s - lo) / (hi - lo)
 
@@ -49,7 +50,7 @@ from contextlib import contextmanager
 
 @contextmanager
 def _cpu_counting():
-    "Lift `torch.use_deterministic_algorithms` while a metric counts on the CPU (torch.bincount is deterministic there)."
+    "Lift `torch.use_deterministic_algorithms` while a metric counts on the CPU (bincount is deterministic)."
     on, warn_only = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
@@ -64,7 +65,7 @@ def _cpu_counting():
 
 
 def _metric(fn, scores, labels, what: str, thresholds) -> float:
-    "Pair and check the inputs, then `fn` (a torchmetrics binary metric) on min-max scaled scores; nan for one class."
+    "Pair the inputs, then `fn` (a torchmetrics binary metric) on min-max scaled scores; one class: nan."
     s, y = _pair(scores, labels, what)
     if not _both_classes(y, what):
         return math.nan
@@ -100,7 +101,7 @@ def ap_loc(maps, masks, thresholds=None) -> float:
 
 # %% ../nbs/21_anomaly_metrics.ipynb #34a6585e
 def _components(masks: np.ndarray):
-    "Connected components (8-connectivity) of each N×H×W mask: integer labels, 0 = background, unique over the set."
+    "8-connected components of each N×H×W mask: integer labels, 0 = background, unique over the whole set."
     from scipy.ndimage import label
 
     out = np.zeros(masks.shape, np.int64)
@@ -153,7 +154,7 @@ def _area_to(x: np.ndarray, y: np.ndarray, x_max: float) -> float:
 
 
 def pro_score(maps, masks, fpr_limit: float = 0.3) -> float:
-    "PRO: area under the per-region-overlap curve up to FPR `fpr_limit`, normalised by `fpr_limit` (MVTec AD)."
+    "PRO: area under the per-region-overlap curve up to FPR `fpr_limit`, divided by `fpr_limit` (MVTec AD)."
     if not 0 < fpr_limit <= 1:
         raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit}")
     fpr, pro = pro_curve(maps, masks)
@@ -161,7 +162,7 @@ def pro_score(maps, masks, fpr_limit: float = 0.3) -> float:
 
 # %% ../nbs/21_anomaly_metrics.ipynb #6f8788e8
 def anomaly_metrics(image_scores, image_labels, maps, masks, fpr_limit: float = 0.3, thresholds=None) -> dict:
-    "image_auroc, pixel_auroc, pro, ap_det, ap_loc for N images: scores (N,), labels (N,), maps and masks (N,H,W)."
+    "image_auroc, pixel_auroc, pro, ap_det, ap_loc of N images: scores, labels (N,); maps, masks (N,H,W)."
     m = _as_tensor(masks, "masks")
     if image_labels is None:
         image_labels = (m.flatten(1).amax(1) > 0.5).long()
@@ -179,3 +180,49 @@ def anomaly_metrics(image_scores, image_labels, maps, masks, fpr_limit: float = 
         warnings.warn(str(e))
         out["pro"] = math.nan
     return {k: out[k] for k in ("image_auroc", "pixel_auroc", "pro", "ap_det", "ap_loc")}
+
+# %% ../nbs/21_anomaly_metrics.ipynb #f9547a0d
+def defined_metrics(image_scores, image_labels, maps, masks) -> dict:
+    "`anomaly_metrics` as floats, without those the set leaves undefined (nan); masks N×H×W or N×1×H×W."
+    masks = masks[:, 0] if masks.ndim == 4 else masks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an undefined metric is left out, not warned about
+        metrics = anomaly_metrics(image_scores, image_labels, maps, masks)
+    return {k: float(v) for k, v in metrics.items() if v == v}
+
+
+def cross_rows(scorers: dict, x, masks, labels, what: str, pixel: bool = True, image: bool = True) -> tuple:
+    "(rows, maps per scorer): each scorer's metrics on `x` (masks N×1×H×W or None, labels N or None)."
+    rows, maps_by = [], {}
+    for name, scorer in scorers.items():
+        maps, scores = scorer(x)
+        metrics = {}
+        if image and labels is not None and 0 < int(labels.sum()) < len(labels):
+            metrics.update(image_auroc=image_auroc(scores, labels), ap_det=ap_det(scores, labels))
+        if pixel and masks is not None and masks.any():
+            mk = masks[:, 0]
+            metrics.update(pixel_auroc=pixel_auroc(maps, mk), pro=pro_score(maps, mk))
+            metrics["ap_loc"] = ap_loc(maps, mk)
+        defined = {k: float(v) for k, v in metrics.items() if v == v}
+        rows.append({"method": f"{name} → {what}", "metrics": defined})
+        maps_by[name] = maps
+    return rows, maps_by
+
+# %% ../nbs/21_anomaly_metrics.ipynb #3882f804
+def resize_for_metrics(maps: Tensor, masks: Tensor, size: int) -> tuple:
+    "(maps area-averaged, masks nearest-resized) N×size×size; unchanged when the maps have that size."
+    import torch.nn.functional as F
+
+    if maps.shape[-1] == size:
+        return maps, masks
+    resized_maps = F.interpolate(maps[:, None], size=(size, size), mode="area")[:, 0]
+    resized_masks = F.interpolate(masks[:, None].float(), size=(size, size), mode="nearest")[:, 0]
+    return resized_maps, resized_masks
+
+
+def metrics_at_size(maps: Tensor, scores, labels, masks: Tensor, size: int) -> dict:
+    "The five metrics on maps and masks resized to `size`²; `labels=None` (no normal pictures): pixel ones."
+    m, k = resize_for_metrics(maps, masks, size)
+    if labels is not None:
+        return anomaly_metrics(scores, labels, m, k)
+    return {"pixel_auroc": pixel_auroc(m, k), "pro": pro_score(m, k), "ap_loc": ap_loc(m, k)}

@@ -16,10 +16,11 @@ from importlib import resources
 import numpy as np
 
 # %% auto #0
-__all__ = ['DEFAULT_DATA_ROOT', 'RESULT_MODE', 'SOURCE_SHA_ENV', 'FRACTION_METRICS', 'seed_everything', 'get_device', 'n_cores',
-           'set_threads', 'data_root', 'cache_root', 'DatasetMissingError', 'missing_dataset', 'atomic_write',
-           'atomic_write_json', 'atomic_torch_save', 'project_root', 'git_sha', 'versions', 'run_context', 'code_hash',
-           'paper_numbers', 'results_root', 'runs_root', 'output_root', 'result_path', 'write_result', 'read_result']
+__all__ = ['DEFAULT_DATA_ROOT', 'RESULT_MODE', 'SOURCE_SHA_ENV', 'PRECISIONS', 'ENGINE_PRECISION', 'FRACTION_METRICS',
+           'seed_everything', 'get_device', 'n_cores', 'set_threads', 'data_root', 'cache_root', 'DatasetMissingError',
+           'missing_dataset', 'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'project_root', 'git_sha',
+           'versions', 'native_bf16', 'default_precision', 'run_context', 'code_hash', 'paper_numbers', 'results_root',
+           'runs_root', 'output_root', 'result_path', 'write_result', 'read_result']
 
 # %% ../nbs/00_core.ipynb #a933a8de
 # re-exported: `core.Profile` and `core.PROFILES` predate the registry and stay importable from here
@@ -63,7 +64,10 @@ def n_cores() -> int:
 
 
 def set_threads(n: int | None = None) -> int:
-    "Set torch's intra-op threads to `n` (default: `$DEFECT_NB_THREADS`, else the available cores); return it."
+    (
+        "Set torch's intra-op threads to `n` (default: `$DEFECT_NB_THREADS`, else the available cores); "
+        "return it."
+    )
     import torch
 
     n = n or int(os.environ.get("DEFECT_NB_THREADS") or 0) or n_cores()
@@ -214,15 +218,49 @@ def versions() -> dict:
         out["device"] = torch.cuda.get_device_name(0)
     else:
         out["device"] = f"cpu x{n_cores()}"
-    # the kernels torch dispatches to on this CPU (e.g. AVX512): results are bit-identical only on the same one
+    # the kernels torch dispatches to on this CPU (e.g. AVX512):
+    # results are bit-identical only on the same one
     out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return out
+
+
+# the engine's precision policy lives here, beside the other run-wide settings, so that `run_context` can
+# record it without importing the engine; the measurement behind ENGINE_PRECISION is in nbs/06a_train.ipynb
+# ("Precision")
+PRECISIONS = ("fp32", "bf16")
+# bf16 not adopted: its paired accuracy check was inconclusive (nbs/06a_train.ipynb)
+ENGINE_PRECISION = "fp32"
+
+
+def native_bf16(device_type: str = "cpu") -> bool:
+    "Whether `device_type` computes bf16 natively (AVX512-BF16/AMX on the CPU, bf16 support on CUDA)."
+    import torch
+
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def default_precision(device_type: str | None = None) -> str:
+    (
+        "`$DEFECT_NB_PRECISION`, else `ENGINE_PRECISION` where bf16 is native, else fp32 (device: the "
+        "machine's default)."
+    )
+    import torch
+
+    if device_type is None:
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    chosen = os.environ.get("DEFECT_NB_PRECISION")
+    if chosen:
+        if chosen not in PRECISIONS:
+            raise ValueError(f"DEFECT_NB_PRECISION={chosen!r}; choose one of {', '.join(PRECISIONS)}")
+        return chosen
+    return ENGINE_PRECISION if native_bf16(device_type) else "fp32"
 
 
 def run_context() -> dict:
     "What a run's numbers depend on beyond its seed: threads, deterministic kernels, the engine's precision."
     import torch
-    from defect_nb.train import default_precision
 
     return {
         "threads": torch.get_num_threads(),
@@ -265,6 +303,7 @@ FRACTION_METRICS = (
     "ap",
     "pro",
     "binary_accuracy",
+    "binary_balanced_accuracy",
     "image_auroc",
     "pixel_auroc",
     "map50",
@@ -281,7 +320,10 @@ def _named_root(out, default: Path) -> Path:
 
 
 def results_root(out: str | os.PathLike | None = None) -> Path:
-    "Where results are read: `out`, else `$DEFECT_NB_RESULTS`, else the committed registry `<project>/results`."
+    (
+        "Where results are read: `out`, else `$DEFECT_NB_RESULTS`, else the committed registry "
+        "`<project>/results`."
+    )
     return _named_root(out, project_root() / "results")
 
 
@@ -291,7 +333,10 @@ def runs_root() -> Path:
 
 
 def output_root(out: str | os.PathLike | None = None) -> Path:
-    "Where a run writes: `out`, else `$DEFECT_NB_RESULTS`, else `runs_root()`; never the registry unless named."
+    (
+        "Where a run writes: `out`, else `$DEFECT_NB_RESULTS`, else `runs_root()`; never the registry unless "
+        "named."
+    )
     return _named_root(out, runs_root())
 
 

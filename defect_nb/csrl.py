@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from .core import Profile, get_profile, seed_everything, atomic_write_json, cache_root, code_hash
-from .train import default_precision
+from .core import default_precision
 from defect_nb.data import (
     load_dataset,
     neu_split,
@@ -30,9 +30,10 @@ from .ssl import pretrain_simclr, fit_classifier, evaluate
 from .metrics import classification_metrics
 
 # %% auto #0
-__all__ = ['NEU_VIEWS', 'MODES', 'RUN_CACHE_VERSION', 'RUN_CODE', 'COMPARISON_MODELS', 'SplitData', 'default_fracs',
-           'classification_splits', 'pretrain_pool', 'encoder_size', 'resize_u8', 'elpv_binary_accuracy', 'run_encoder',
-           'summarise', 'run_record', 'run_key', 'default_run_cache', 'cached_run', 'Pooled', 'CNNLSTM',
+__all__ = ['NEU_VIEWS', 'MODES', 'PRETRAIN_KEPT', 'FINETUNE_KEPT', 'RUN_CACHE_VERSION', 'RUN_CODE', 'COMPARISON_MODELS',
+           'COMPARISON_ENCODERS', 'SplitData', 'default_fracs', 'classification_splits', 'pretrain_pool',
+           'encoder_size', 'resize_u8', 'elpv_binary_accuracy', 'elpv_binary_balanced_accuracy', 'run_encoder',
+           'summarise', 'run_record', 'record_from_entry', 'run_key', 'default_run_cache', 'cached_run',
            'build_comparison', 'run_supervised']
 
 # %% ../nbs/08_csrl.ipynb #4c3b64f3
@@ -160,6 +161,12 @@ def elpv_binary_accuracy(y_true, y_pred) -> float:
     return float(((y_true >= 2) == (y_pred >= 2)).mean())
 
 
+def elpv_binary_balanced_accuracy(y_true, y_pred) -> float:
+    "ELPV functional vs defective, the mean of the two classes' recalls (defective: probability ≥ 0.5)."
+    t, p = np.asarray(y_true) >= 2, np.asarray(y_pred) >= 2
+    return float(np.mean([(p[t == c] == c).mean() for c in (False, True) if (t == c).any()]))
+
+
 MODES = {"simclr": "SimCLR", "nnclr": "NNCLR", "none": "from scratch", "supervised": "supervised"}
 
 
@@ -219,11 +226,16 @@ def run_encoder(
     metrics = {k: float(m[k]) for k in ("accuracy", "precision", "recall", "f1")}
     if sd.dataset == "elpv":
         metrics["binary_accuracy"] = elpv_binary_accuracy(yt, pred)
+        metrics["binary_balanced_accuracy"] = elpv_binary_balanced_accuracy(yt, pred)
     metrics["params"] = float(count_params(model))
-    metrics["ms_per_step"] = float(np.mean((pre or ft)["ms_per_step"]))
+    metrics["finetune_ms_per_step"] = float(np.mean(ft["ms_per_step"]))
     if pre:
+        metrics["ssl_ms_per_step"] = float(np.mean(pre["ms_per_step"]))
         metrics["contrastive_acc"] = float(pre["contrastive_acc"][-1])
-        metrics["probe_acc"] = float(pre["probe_acc"][-1])
+        metrics["probe_acc_epoch0"] = float(pre["probe_acc_epoch0"])
+        metrics["probe_acc"] = float(pre["probe_acc"][-1])  # the probe always runs after the last epoch
+        if "nn_other_image" in pre:
+            metrics["nn_other_image"] = float(pre["nn_other_image"][-1])
     return {
         "encoder": name,
         "seed": seed,
@@ -266,25 +278,68 @@ def summarise(runs: list, method_fmt: str = "{encoder} ({mode})") -> list:
     return rows
 
 # %% ../nbs/08_csrl.ipynb #6efe139f
+def _number_or_none(v):
+    "A float, or None for NaN (an epoch without a probe): JSON has no NaN."
+    return float(v) if np.isfinite(float(v)) else None
+
+
+def _kept(history: dict | None, keys) -> dict:
+    "The listed per-epoch curves and scalars of a training history, JSON-ready."
+    if not history:
+        return {}
+    return {
+        k: [_number_or_none(v) for v in history[k]]
+        if isinstance(history[k], (list, tuple))
+        else _number_or_none(history[k])
+        for k in keys
+        if k in history
+    }
+
+
+PRETRAIN_KEPT = ("loss", "contrastive_acc", "probe_acc", "nn_other_image", "probe_acc_epoch0", "queue_size")
+FINETUNE_KEPT = ("train_loss", "train_acc", "val_loss", "val_acc", "best_epoch")
+
+
 def run_record(run: dict) -> dict:
-    "JSON-ready record of one `run_encoder`/`run_supervised` run (confusion, curves, test labels and probabilities)."
-    keep = lambda h, ks: {k: [float(v) for v in h[k]] for k in ks if h and k in h}
+    "JSON-ready record of a `run_encoder`/`run_supervised` run (confusion, curves, test labels, probabilities)."
     return {
         "encoder": run["encoder"],
         "seed": int(run["seed"]),
         "method": run["method"],
         **{k: run[k] for k in ("img_size", "wall_s") if k in run},
         "confusion": np.asarray(run["confusion"]).astype(int).tolist(),
-        "pretrain": keep(run.get("pretrain"), ("loss", "contrastive_acc", "probe_acc")),
-        "finetune": keep(run.get("finetune"), ("train_loss", "train_acc", "val_loss", "val_acc")),
+        "pretrain": _kept(run.get("pretrain"), PRETRAIN_KEPT),
+        "finetune": _kept(run.get("finetune"), FINETUNE_KEPT),
         "y": np.asarray(run["y"]).astype(int).tolist(),
         "probs": np.round(np.asarray(run["probs"], float), 4).tolist(),
     }
 
+# %% ../nbs/08_csrl.ipynb #34f70a7d
+def record_from_entry(entry: dict | None, dataset: str, encoder: str, method: str, seed: int) -> dict | None:
+    "The run record of (`encoder`, `method`, `seed`) kept in a registry `entry` made on `dataset`, else None."
+    if not entry or entry["datasets"].get("fine-tune and test", "").split(" ")[0] != dataset:
+        return None
+    for record in entry.get("runs", []):
+        if record["encoder"] == encoder and record["method"] == method and record["seed"] == seed:
+            return record
+    return None
+
 # %% ../nbs/08_csrl.ipynb #c3a8d4f8
-RUN_CACHE_VERSION = 2
+RUN_CACHE_VERSION = 3  # 3: records carry the probe before pretraining, NNCLR ids, named step times
 # the modules whose code decides what a csrl run gives (their source is hashed into the run key)
-RUN_CODE = ("augment", "core", "csrl", "data", "encoders", "losses", "metrics", "ssl", "train")
+RUN_CODE = (
+    "augment",
+    "core",
+    "csrl",
+    "data",
+    "encoders",
+    "imageops",
+    "losses",
+    "metrics",
+    "readers",
+    "ssl",
+    "train",
+)
 
 
 def run_key(
@@ -370,125 +425,6 @@ def cached_run(
     return r
 
 # %% ../nbs/08_csrl.ipynb #8e1a47a1
-import torch.nn as nn
-import torch.nn.functional as F
-import torchvision
-
-
-class Pooled(nn.Module):
-    "Encoder: a feature extractor, then global average pooling (the Keras `pooling='avg'` top); `out_dim` features."
-
-    def __init__(self, features: nn.Module, out_dim: int, min_size: int = 0):
-        super().__init__()
-        self.features, self.out_dim, self.min_size = features, out_dim, min_size
-
-    def forward(self, x):
-        if self.min_size and x.shape[-1] < self.min_size:
-            x = F.interpolate(x, size=(self.min_size, self.min_size), mode="bilinear", align_corners=False)
-        f = self.features(x)
-        return f.mean((2, 3)) if f.dim() == 4 else f
-
-
-def _first_conv(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
-    return nn.Conv2d(
-        in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None
-    )
-
-
-def _resnet_features(m):
-    return nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4)
-
-
-class CNNLSTM(nn.Module):
-    "Encoder: four conv blocks, then the feature-map rows as a sequence through a bidirectional LSTM."
-
-    def __init__(self, in_chans: int, width: int = 32, hidden: int = 128):
-        super().__init__()
-        blocks, c = [], in_chans
-        for k in range(4):
-            o = width * 2**k
-            blocks += [
-                nn.Conv2d(c, o, 3, padding=1, bias=False),
-                nn.BatchNorm2d(o),
-                nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
-            ]
-            c = o
-        self.cnn = nn.Sequential(*blocks)
-        self.lstm = nn.LSTM(c, hidden, batch_first=True, bidirectional=True)
-        self.out_dim = 2 * hidden
-
-    def forward(self, x):
-        f = self.cnn(x).mean(3).transpose(1, 2)  # B × rows × channels (columns averaged)
-        out, _ = self.lstm(f)
-        return out[:, -1]
-
-
-def build_comparison(name: str, in_chans: int, n_classes: int, img_size: int) -> nn.Module:
-    "A csrl Table 5 model by name (see `COMPARISON_MODELS`), from scratch except EfficientNet-Lite0 (ImageNet)."
-    tv = torchvision.models
-    if name == "vgg19":
-        m = tv.vgg19_bn(weights=None)
-        m.features[0] = _first_conv(m.features[0], in_chans)
-        enc = Pooled(m.features, 512)
-    elif name == "inception-v3":
-        m = tv.inception_v3(weights=None, aux_logits=False, init_weights=True)
-        m.Conv2d_1a_3x3.conv = _first_conv(m.Conv2d_1a_3x3.conv, in_chans)
-        m.transform_input = False
-        m.fc = nn.Identity()
-        m.avgpool = nn.Identity()
-        m.dropout = nn.Identity()
-        feats = nn.Sequential(
-            *[
-                getattr(m, k)
-                for k in (
-                    "Conv2d_1a_3x3",
-                    "Conv2d_2a_3x3",
-                    "Conv2d_2b_3x3",
-                    "maxpool1",
-                    "Conv2d_3b_1x1",
-                    "Conv2d_4a_3x3",
-                    "maxpool2",
-                    "Mixed_5b",
-                    "Mixed_5c",
-                    "Mixed_5d",
-                    "Mixed_6a",
-                    "Mixed_6b",
-                    "Mixed_6c",
-                    "Mixed_6d",
-                    "Mixed_6e",
-                    "Mixed_7a",
-                    "Mixed_7b",
-                    "Mixed_7c",
-                )
-            ]
-        )
-        enc = Pooled(feats, 2048, min_size=80)
-    elif name in ("resnet152", "resnet101-svm"):
-        m = (tv.resnet152 if name == "resnet152" else tv.resnet101)(weights=None)
-        m.conv1 = _first_conv(m.conv1, in_chans)
-        enc = Pooled(_resnet_features(m), 2048)
-    elif name == "cnn-lstm":
-        enc = CNNLSTM(in_chans)
-    elif name == "vit-tiny":
-        import timm
-
-        vit = timm.create_model(
-            "vit_tiny_patch16_224",
-            pretrained=False,
-            img_size=img_size,
-            in_chans=in_chans,
-            patch_size=16 if img_size >= 200 else 8,
-            num_classes=0,
-        )
-        enc = Pooled(vit, vit.num_features)
-    elif name == "efficientnet-lite0":
-        enc = build_encoder("efficientnet-lite0", in_chans=in_chans, img_size=img_size, pretrained=True)
-    else:
-        raise ValueError(f"unknown comparison model {name!r}; known: {list(COMPARISON_MODELS)}")
-    return Classifier(enc, n_classes)
-
-
 COMPARISON_MODELS = {
     "vgg19": "VGG19 (BN, from scratch)",
     "inception-v3": "InceptionV3 (from scratch)",
@@ -498,6 +434,15 @@ COMPARISON_MODELS = {
     "vit-tiny": "ViT-Tiny (from scratch)",
     "efficientnet-lite0": "EfficientNet-Lite0 (ImageNet)",
 }
+COMPARISON_ENCODERS = {"resnet101-svm": "resnet101"}  # models whose encoder has another name in the registry
+
+
+def build_comparison(name: str, in_chans: int, n_classes: int, img_size: int) -> torch.nn.Module:
+    "A csrl Table 5 model by name (see `COMPARISON_MODELS`): its registered encoder and a linear head."
+    if name not in COMPARISON_MODELS:
+        raise ValueError(f"unknown comparison model {name!r}; known: {list(COMPARISON_MODELS)}")
+    encoder = build_encoder(COMPARISON_ENCODERS.get(name, name), in_chans=in_chans, img_size=img_size)
+    return Classifier(encoder, n_classes)
 
 # %% ../nbs/08_csrl.ipynb #0c3c117a
 def run_supervised(

@@ -24,14 +24,18 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from tqdm import tqdm
 from .core import get_device, atomic_torch_save, code_hash
 from .data import load_dataset, neu_split, decode_cached, subsample, build_pool, DefectDataset
-from .train import fit, make_optimizer, make_schedule, default_precision
-from .distill import StagedBackbone, staged_backbone
+from .train import fit, make_optimizer, make_schedule, predict_batched
+from .core import default_precision
+from .augment import coin_flips
+from .imageops import uint8_to_float
+from .encoders import StagedBackbone, staged_backbone
+from .profiles import AgsspDetectSettings
 
 # %% auto #0
 __all__ = ['POOL_SOURCES', 'IOU_THRESHOLDS', 'CACHE_VERSION', 'CACHE_CODE', 'FPNBackbone', 'build_detector', 'transfer_detector',
            'DetSet', 'det_set', 'draw_exact', 'neu_det_splits', 'pool_images', 'pool_anomaly_maps', 'pool_pseudo_boxes',
-           'train_detector', 'coco_map', 'map_backend', 'mean_ap', 'predict', 'evaluate_detector', 'efficiency',
-           'cache_key', 'to_plain', 'cached']
+           'detector_schedule', 'train_detector', 'coco_map', 'map_backend', 'mean_ap', 'predict', 'evaluate_detector',
+           'efficiency', 'cache_key', 'to_plain', 'cached']
 
 # %% ../nbs/33_detect.ipynb #64c5b1e2
 class FPNBackbone(nn.Module):
@@ -60,14 +64,14 @@ def build_detector(
     score_thresh: float = 0.05,
     detections_per_img: int = 100,
 ) -> FCOS:
-    "FCOS over an FPN on `backbone` (a name from `defect_nb.distill.BACKBONES` or a built `StagedBackbone`)."
+    "FCOS over an FPN on `backbone` (a name in `encoders.STAGED_BACKBONES` or a built `StagedBackbone`)."
     if num_classes < 1:
         raise ValueError(f"num_classes must be ≥ 1, got {num_classes}")
     body = staged_backbone(backbone, pretrained=pretrained) if isinstance(backbone, str) else backbone
     bb = FPNBackbone(body, fpn_channels)
     anchors = AnchorGenerator(((8,), (16,), (32,), (64,)), ((1.0,),) * 4)
     head = FCOSHead(fpn_channels, 1, num_classes, num_convs=head_convs)
-    # inputs are 1-channel images in [0, 1]; (x - 0.5) / 0.5 gives the [-1, 1] range every StagedBackbone expects
+    # inputs are 1-channel images in [0, 1]; (x - 0.5) / 0.5 gives the [-1, 1] every StagedBackbone expects
     return FCOS(
         bb,
         num_classes,
@@ -85,7 +89,7 @@ def build_detector(
 
 # %% ../nbs/33_detect.ipynb #b3b5e7be
 def transfer_detector(src: FCOS, dst: FCOS) -> FCOS:
-    "Copy every weight of `src` into `dst` except tensors whose shapes differ (the class logits); return `dst`."
+    "Copy every weight of `src` into `dst` but tensors whose shapes differ (the class logits); return `dst`."
     s, d = src.state_dict(), dst.state_dict()
     keep = {k: v for k, v in s.items() if k in d and d[k].shape == v.shape}
     skipped = [k for k in d if k not in keep]
@@ -112,7 +116,7 @@ class DetSet:
 
 
 def det_set(ds: DefectDataset, size: int, progress: bool = False) -> DetSet:
-    "Decode the records of a detection dataset at `size`² and scale their boxes (cls, x1, y1, x2, y2) to match."
+    "Decode the records of a detection dataset at `size`², their boxes (cls, x1, y1, x2, y2) scaled to match."
     tc = decode_cached(ds, size, progress=progress)
     targets = []
     for r in ds.records:
@@ -151,7 +155,7 @@ def neu_det_splits(
     max_images: int | None = None,
     progress: bool = False,
 ) -> dict:
-    "NEU-DET as DetSets: 'train' (all training ids), 'mini', 'mini50', 'val', 'test' (the NEU split of `seed`)."
+    "NEU-DET as DetSets: 'train' (every training id), 'mini', 'mini50', 'val', 'test' (NEU split of `seed`)."
     ds = load_dataset("neu-det", root)
     split = neu_split(0, root=root)
     parts = {
@@ -237,7 +241,7 @@ def pool_anomaly_maps(
 def pool_pseudo_boxes(
     maps: Tensor, categories: list, img_size: int, delta: float = 0.1, top_k: int = 10, nms_iou: float = 0.5
 ) -> list:
-    "Per-category pseudo boxes (xyxy in `img_size` pixels, one class 'defect') as FCOS targets, one per image."
+    "Per-category pseudo boxes (xyxy in `img_size` pixels, one class 'defect') as FCOS targets per image."
     from defect_nb.boxes import pseudo_boxes, minmax_scale
 
     groups = ["mtd" if c.startswith("mtd:") else c for c in categories]
@@ -250,6 +254,32 @@ def pool_pseudo_boxes(
         b = torch.as_tensor(r["boxes"], dtype=torch.float32).reshape(-1, 4) * scale
         out.append({"boxes": b, "labels": torch.zeros(len(b), dtype=torch.long)})
     return out
+
+# %% ../nbs/33_detect.ipynb #7e4db312
+def detector_schedule(settings: AgsspDetectSettings, stage: str) -> dict:
+    "The training budget of `stage`: `'pretrain'` (pseudo boxes: the `dp_*` settings) or a fine-tuning set."
+    if stage == "pretrain":
+        plan = {
+            "epochs": settings.dp_epochs,
+            "batch_size": settings.dp_bs,
+            "lr": settings.dp_lr,
+            "freeze": settings.dp_freeze,
+        }
+    elif stage in settings.ft_epochs:
+        plan = {
+            "epochs": settings.ft_epochs[stage],
+            "batch_size": settings.ft_bs,
+            "lr": settings.ft_lr,
+            "freeze": 0,
+        }
+    else:
+        sets = ", ".join(settings.ft_epochs)
+        raise ValueError(f"stage must be 'pretrain' or a fine-tuning set ({sets}), got {stage!r}")
+    if settings.val_evals < 1:
+        raise ValueError(f"val_evals must be ≥ 1, got {settings.val_evals}")
+    plan.update(optimizer=settings.opt, weight_decay=settings.weight_decay, warmup=settings.warmup)
+    plan["eval_every"] = max(1, plan["epochs"] // settings.val_evals)  # about `val_evals` evaluations
+    return plan
 
 # %% ../nbs/33_detect.ipynb #f59efb4b
 def _hflip(x: Tensor, t: dict) -> tuple:
@@ -264,10 +294,11 @@ def _detection_batches(data: DetSet, keep: list, dev) -> Callable:
 
     def make_batch(idx: Tensor, generator: torch.Generator) -> tuple:
         xs, ts = [], []
-        for j in idx.tolist():
-            x = data.images[keep[j]].float().div(255)
+        flips = coin_flips(len(idx), 0.5, generator)
+        for j, flip in zip(idx.tolist(), flips.tolist()):
+            x = uint8_to_float(data.images[keep[j]])
             t = data.targets[keep[j]]
-            if torch.rand(1, generator=generator).item() < 0.5:
+            if flip:
                 x, t = _hflip(x, t)
             xs.append(x.to(dev))
             ts.append({k: v.to(dev) for k, v in t.items()})
@@ -309,24 +340,17 @@ def _detection_epoch_end(model: FCOS, val: DetSet | None, eval_every: int, epoch
 def train_detector(
     model: FCOS,
     data: DetSet,
+    settings: AgsspDetectSettings,
+    stage: str,
     *,
-    epochs: int = 1,
-    batch_size: int = 8,
-    lr: float = 1e-3,
-    optimizer: str = "adamw",
-    weight_decay: float = 1e-4,
-    warmup: int = 50,
-    freeze: int = 0,
     val: DetSet | None = None,
-    eval_every: int = 1,
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
-    desc: str = "detector",
+    desc: str | None = None,
 ) -> dict:
-    "Train `model` in place on `data` (skipping images without boxes); return the history (and keep the best on `val`)."
-    if eval_every < 1:
-        raise ValueError(f"eval_every must be ≥ 1, got {eval_every}")
+    "Train `model` in place on `data` for `stage` (skipping images without boxes); return the history."
+    plan = detector_schedule(settings, stage)
     if val is not None and not val.n_boxes():
         raise ValueError("val has no boxes: there is no mAP to keep the best weights by")
     keep = [i for i, t in enumerate(data.targets) if len(t["boxes"])]
@@ -334,14 +358,17 @@ def train_detector(
         raise ValueError("no image with boxes to train on")
     dev = get_device(device)
     model.to(dev)
-    model.backbone.body.freeze(freeze)
-    bs = min(batch_size, len(keep))
+    model.backbone.body.freeze(plan["freeze"])
+    epochs = plan["epochs"]
+    bs = min(plan["batch_size"], len(keep))
     lone = len(keep) % bs == 1  # one image would be left over: drop it
     steps = epochs * (len(keep) // bs if lone else math.ceil(len(keep) / bs))
-    opt = make_optimizer(model.parameters(), optimizer, lr=lr, weight_decay=weight_decay)
-    schedule = make_schedule(opt, "cosine", steps, warmup)
+    opt = make_optimizer(
+        model.parameters(), plan["optimizer"], lr=plan["lr"], weight_decay=plan["weight_decay"]
+    )
+    schedule = make_schedule(opt, "cosine", steps, plan["warmup"])
     make_batch = _detection_batches(data, keep, dev)
-    end_of_epoch = _detection_epoch_end(model, val, eval_every, epochs)
+    end_of_epoch = _detection_epoch_end(model, val, plan["eval_every"], epochs)
     monitor = "val_map50_95_latest" if val is not None else None
     try:
         hist = fit(
@@ -360,7 +387,7 @@ def train_detector(
             monitor=monitor,
             mode="max",
             progress=progress,
-            desc=desc,
+            desc=desc or f"detector {stage}",
         )
     finally:
         model.backbone.body.freeze(0)
@@ -441,7 +468,7 @@ def map_backend() -> str | None:
 
 
 def mean_ap(preds: list, targets: list) -> dict:
-    "mAP@0.5 and mAP@0.5:0.95: torchmetrics with an installed backend, else `coco_map`; says which in 'backend'."
+    "mAP@0.5 and mAP@0.5:0.95: torchmetrics with an installed backend, else `coco_map` (named in 'backend')."
     b = map_backend()
     if b is None:
         return {**coco_map(preds, targets), "backend": "defect_nb.detect.coco_map"}
@@ -453,20 +480,19 @@ def mean_ap(preds: list, targets: list) -> dict:
     return {"map50": float(r["map_50"]), "map50_95": float(r["map"]), "backend": f"torchmetrics/{b}"}
 
 # %% ../nbs/33_detect.ipynb #8dab5385
-@torch.no_grad()
+def _detections(model: FCOS, images: Tensor) -> list:
+    "FCOS's detections (one dict per image) of a batch of uint8 images."
+    return model(list(uint8_to_float(images)))
+
+
 def predict(model: FCOS, images: Tensor, batch_size: int = 16, device: str = "auto") -> list:
-    "FCOS detections (CPU tensors) for uint8 images N×1×S×S."
-    dev = get_device(device)
-    model.to(dev).eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        xs = [x.float().div(255).to(dev) for x in images[i : i + batch_size]]
-        out += [{k: v.cpu() for k, v in o.items()} for o in model(xs)]
-    return out
+    "FCOS detections (CPU tensors) for uint8 images N×1×S×S, with `train.predict_batched` (eval mode)."
+    model.to(get_device(device))
+    return predict_batched(model, images, _detections, batch_size)
 
 
 def evaluate_detector(model: FCOS, data: DetSet, batch_size: int = 16) -> dict:
-    "mAP@0.5 and mAP@0.5:0.95 of `model` on `data` (model left in eval mode)."
+    "mAP@0.5 and mAP@0.5:0.95 of `model` on `data` (its training mode is put back afterwards)."
     return mean_ap(predict(model, data.images, batch_size), data.targets)
 
 # %% ../nbs/33_detect.ipynb #d1470501
@@ -520,7 +546,20 @@ def efficiency(
 # %% ../nbs/33_detect.ipynb #87926984
 CACHE_VERSION = 2
 # the modules whose code decides a cached pretrained backbone, detector or anomaly map
-CACHE_CODE = ("boxes", "core", "data", "detect", "distill", "encoders", "kead", "train")
+CACHE_CODE = (
+    "augment",
+    "boxes",
+    "core",
+    "data",
+    "detect",
+    "distill",
+    "encoders",
+    "imageops",
+    "kead",
+    "losses",
+    "readers",
+    "train",
+)
 
 
 def cache_key(*parts, **kw) -> str:

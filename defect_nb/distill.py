@@ -9,142 +9,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from .core import get_device
-from .encoders import build_encoder
-from .ssl import to_input
+from .imageops import to_signed_unit, uint8_to_float
 from .train import fit, make_optimizer
 from .augment import SimCLRAugment, two_views
-from .losses import NTXentLoss
-from .encoders import ProjectionHead
+from .losses import NTXentLoss, AttentionDistillLoss
+from .encoders import ProjectionHead, StagedBackbone
+from .profiles import AgsspDetectSettings
 
 # %% auto #0
-__all__ = ['BACKBONES', 'StagedBackbone', 'staged_backbone', 'attention_map', 'target_map', 'distill_loss', 'first_iter_lambda',
-           'pretrain_agbp']
-
-# %% ../nbs/32_distill.ipynb #c1aaecf9
-BACKBONES = ("efficientnet-lite0", "resnet50", "shufflenet")
-
-
-class StagedBackbone(nn.Module):
-    "A backbone cut into four stages (strides 4, 8, 16, 32); input B×1×H×W in [-1, 1]."
-
-    def __init__(self, stages: list, channels: tuple, name: str, pre: nn.Module | None = None):
-        super().__init__()
-        self.pre = pre if pre is not None else nn.Identity()
-        self.stages = nn.ModuleList(stages)
-        self.channels, self.name, self.strides, self.frozen = tuple(channels), name, (4, 8, 16, 32), 0
-        self.out_dim = self.channels[-1]
-
-    def stage_outputs(self, x: Tensor) -> list:
-        x = self.pre(x)
-        outs = []
-        for s in self.stages:
-            x = s(x)
-            outs.append(x)
-        return outs
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.stage_outputs(x)[-1].mean((2, 3))
-
-    def freeze(self, n: int) -> "StagedBackbone":
-        "Freeze the first `n` stages (0 ≤ n ≤ 4); the others become trainable."
-        if not 0 <= n <= len(self.stages):
-            raise ValueError(f"can freeze 0..{len(self.stages)} stages, got {n}")
-        self.frozen = n
-        for i, s in enumerate(self.stages):
-            for p in s.parameters():
-                p.requires_grad_(i >= n)
-        return self.train(self.training)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        for s in self.stages[: self.frozen]:
-            s.eval()
-        return self
-
-
-class _Normalise(nn.Module):
-    "[-1, 1] grey → ImageNet-normalised RGB, as `EfficientNetLite0.normalise`."
-
-    def __init__(self, mean, std):
-        super().__init__()
-        self.register_buffer("mean", mean.clone(), persistent=False)
-        self.register_buffer("std", std.clone(), persistent=False)
-
-    def forward(self, x):
-        x = (x + 1) / 2
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        return (x - self.mean) / self.std
-
-
-def staged_backbone(name: str, pretrained: bool = True) -> StagedBackbone:
-    "Build backbone `name` (see `BACKBONES`) as four stages; `pretrained` only applies to EfficientNet-Lite0."
-    if name == "efficientnet-lite0":
-        enc = build_encoder(name, in_chans=1, img_size=224, pretrained=pretrained)
-        m = enc.model
-        b = m.blocks
-        return StagedBackbone(
-            [
-                nn.Sequential(m.conv_stem, m.bn1, b[0], b[1]),
-                b[2],
-                nn.Sequential(b[3], b[4]),
-                nn.Sequential(b[5], b[6]),
-            ],
-            (24, 40, 112, 320),
-            name,
-            pre=_Normalise(enc.mean, enc.std),
-        )
-    if name == "resnet50":
-        m = build_encoder(name, in_chans=1, img_size=224)
-        return StagedBackbone(
-            [nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1), m.layer2, m.layer3, m.layer4],
-            (256, 512, 1024, 2048),
-            name,
-        )
-    if name == "shufflenet":
-        f = build_encoder(
-            name, in_chans=1, img_size=64
-        ).features  # [stem, pool, u, u, u, u, u, u, conv, gap, flat]
-        return StagedBackbone(
-            [
-                nn.Sequential(f[0], f[1]),
-                nn.Sequential(f[2], f[3]),
-                nn.Sequential(f[4], f[5]),
-                nn.Sequential(f[6], f[7]),
-            ],
-            (24, 76, 152, 304),
-            name,
-        )
-    raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
-
-# %% ../nbs/32_distill.ipynb #a5db8cba
-def attention_map(f: Tensor, p: int = 2, normalise: bool = True, eps: float = 1e-12) -> Tensor:
-    "B×C×H×W features → B×(H·W) attention: Σ_c |f_c|^p, flattened and (when `normalise`) L2-normalised."
-    if f.dim() != 4:
-        raise ValueError(f"features must be B×C×H×W, got shape {tuple(f.shape)}")
-    a = f.abs().pow(p).sum(1).flatten(1)
-    return F.normalize(a, dim=1, eps=eps) if normalise else a
-
-
-def target_map(anomaly: Tensor, size: tuple, eps: float = 1e-12) -> Tensor:
-    "B×h×w anomaly maps → B×(H·W): resized (bilinear) to `size`, clipped at 0, flattened and L2-normalised."
-    if anomaly.dim() != 3:
-        raise ValueError(f"anomaly maps must be B×h×w, got shape {tuple(anomaly.shape)}")
-    a = F.interpolate(anomaly[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
-    return F.normalize(a.clamp_min(0).flatten(1), dim=1, eps=eps)
-
-# %% ../nbs/32_distill.ipynb #fbd4a00b
-def distill_loss(feats: list, anomaly: Tensor, kind: str = "cos") -> Tensor:
-    "AGBP loss between the attention maps of `feats` (list of B×C×H×W) and the B×h×w `anomaly` maps, mean over layers."
-    if kind not in ("cos", "l2"):
-        raise ValueError(f"distillation loss must be 'cos' or 'l2', got {kind!r}")
-    if not feats:
-        raise ValueError("no feature maps to distil into")
-    total = 0.0
-    for f in feats:
-        q, t = attention_map(f), target_map(anomaly, f.shape[-2:]).to(f.dtype)
-        total = total + ((1 - (q * t).sum(1)).mean() if kind == "cos" else (q - t).pow(2).mean())
-    return total / len(feats)
+__all__ = ['first_iter_lambda', 'pretrain_agbp']
 
 # %% ../nbs/32_distill.ipynb #c18b0898
 def first_iter_lambda(task_loss: float | None, distill: float, eps: float = 1e-8) -> float:
@@ -191,7 +64,7 @@ def _agbp_batches(images: Tensor, maps: Tensor | None, labels: Tensor | None, au
     "fit's `make_batch`: images in [0, 1], two views (when `aug`), and the anomaly maps and labels in use."
 
     def make_batch(idx: Tensor, generator: torch.Generator) -> dict:
-        x = images[idx].float().div(255)
+        x = uint8_to_float(images[idx])
         batch = {"x": x}
         if aug is not None:
             batch["v1"], batch["v2"] = two_views(x, aug, generator)
@@ -210,26 +83,26 @@ def _agbp_step(
     dev,
     task: str,
     distill: bool,
-    layers,
-    loss: str,
-    temperature: float,
+    settings: AgsspDetectSettings,
     weight: dict,
 ):
     "fit's `step`: task loss + λ·distillation loss, λ fixed at the first call (kept in `weight['lambda']`)."
-    nt = NTXentLoss(temperature)
+    nt = NTXentLoss(settings.bp_temperature)
+    distil = AttentionDistillLoss(settings.bp_loss)
+    layers = settings.bp_layers
 
     def step(batch: dict) -> dict:
         lt = ld = None
         if task == "simclr":
-            z1 = heads["g"](backbone(to_input(batch["v1"].to(dev))))
-            z2 = heads["g"](backbone(to_input(batch["v2"].to(dev))))
+            z1 = heads["g"](backbone(to_signed_unit(batch["v1"].to(dev))))
+            z2 = heads["g"](backbone(to_signed_unit(batch["v2"].to(dev))))
             lt = nt(z1, z2)
         if distill or task == "cls":
-            outs = backbone.stage_outputs(to_input(batch["x"].to(dev)))
+            outs = backbone.stage_outputs(to_signed_unit(batch["x"].to(dev)))
             if task == "cls":
                 lt = F.cross_entropy(heads["fc"](outs[-1].mean((2, 3))), batch["labels"].to(dev))
             if distill:
-                ld = distill_loss([outs[i] for i in layers], batch["maps"].to(dev), loss)
+                ld = distil([outs[i] for i in layers], batch["maps"].to(dev))
         if distill and weight["lambda"] is None and _finite(lt, ld):
             weight["lambda"] = first_iter_lambda(None if lt is None else lt.item(), ld.item())
         total = 0.0
@@ -248,41 +121,35 @@ def pretrain_agbp(
     backbone: StagedBackbone,
     images: Tensor,
     maps: Tensor | None,
+    settings: AgsspDetectSettings,
     *,
     task: str = "simclr",
     labels: Tensor | None = None,
     distill: bool = True,
-    layers=(2, 3),
-    loss: str = "cos",
     freeze: int = 2,
-    epochs: int = 1,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    optimizer: str = "adam",
-    temperature: float = 0.1,
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
     desc: str | None = None,
 ) -> dict:
     "Anomaly-map guided backbone pretraining (or the plain task when `distill=False`); returns the history."
-    _check_agbp(images, maps, task, labels, distill, layers)
+    _check_agbp(images, maps, task, labels, distill, settings.bp_layers)
     dev = get_device(device)
     backbone.to(dev).freeze(freeze).train()
     heads = _agbp_heads(backbone, task, labels).to(dev)
-    decay = 1e-4 if optimizer == "sgd" else 0.0
-    opt = make_optimizer([*backbone.parameters(), *heads.parameters()], optimizer, lr=lr, weight_decay=decay)
+    params = [*backbone.parameters(), *heads.parameters()]
+    opt = make_optimizer(params, settings.bp_opt, lr=settings.bp_lr, weight_decay=settings.bp_weight_decay)
     aug = SimCLRAugment(images.shape[-1]) if task == "simclr" else None
     weight = {"lambda": None}
-    step = _agbp_step(backbone, heads, dev, task, distill, layers, loss, temperature, weight)
+    step = _agbp_step(backbone, heads, dev, task, distill, settings, weight)
     make_batch = _agbp_batches(images, maps if distill else None, labels if task == "cls" else None, aug)
     hist = fit(
         [backbone, heads],
         len(images),
         step,
-        epochs=epochs,
+        epochs=settings.bp_epochs,
         optimizer=opt,
-        batch_size=batch_size,
+        batch_size=settings.bp_bs,
         seed=seed,
         make_batch=make_batch,
         drop_last=True,

@@ -14,12 +14,12 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
 # %% auto #0
-__all__ = ['last_spatial_module', 'target_layer_for', 'ReferenceScoreTarget', 'class_centroids', 'hook_count', 'gradcam_maps',
-           'EmbedForward', 'gray_to_rgb01', 'cam_overlay', 'plot_cam_rows']
+__all__ = ['STRIDED_LAYERS', 'last_spatial_module', 'target_layer_for', 'ReferenceScoreTarget', 'class_centroids', 'hook_count',
+           'gradcam_maps', 'EmbedForward', 'class_cams', 'gray_to_rgb01', 'cam_overlay', 'plot_cam_rows']
 
 # %% ../nbs/12_gradcam.ipynb #1b567fcd
 def last_spatial_module(module: nn.Module, in_chans: int = 1, img_size: int = 64) -> nn.Module:
-    "The last module whose output is a B×C×H×W map with more than one cell (a dummy forward pass of `module`)."
+    "The last module whose output is a B×C×H×W map with more than one cell (found by a dummy forward pass)."
     seen, handles = [], []
     for m in module.modules():
         if m is module:
@@ -48,8 +48,23 @@ def last_spatial_module(module: nn.Module, in_chans: int = 1, img_size: int = 64
     return (spatial or [m for m, _ in seen])[-1]
 
 
-def target_layer_for(backbone_name: str, module: nn.Module) -> nn.Module:
-    "The Grad-CAM layer of backbone `backbone_name` inside the backbone `module` (see the table above)."
+STRIDED_LAYERS = {  # backbone → {stride of the layer's map: the layer}, for Grad-CAM at a finer map
+    "resnet50": {8: lambda m: m.layer2[-1], 16: lambda m: m.layer3[-1], 32: lambda m: m.layer4[-1]},
+    "efficientnet-lite0": {
+        8: lambda m: m.model.blocks[2],
+        16: lambda m: m.model.blocks[4],
+        32: lambda m: m.model.bn2,
+    },
+}
+
+
+def target_layer_for(backbone_name: str, module: nn.Module, stride: int | None = None) -> nn.Module:
+    "The Grad-CAM layer of `backbone_name` inside `module`: the last (table above), or the one at `stride`."
+    if stride is not None and backbone_name in STRIDED_LAYERS:
+        if stride not in STRIDED_LAYERS[backbone_name]:
+            known = sorted(STRIDED_LAYERS[backbone_name])
+            raise ValueError(f"{backbone_name}: Grad-CAM layers at strides {known}, not {stride}")
+        return STRIDED_LAYERS[backbone_name][stride](module)
     if backbone_name == "resnet50":
         return module.layer4[-1]
     if backbone_name == "efficientnet-lite0":
@@ -104,9 +119,9 @@ def gradcam_maps(model: nn.Module, x: Tensor, target_layer: nn.Module, targets=N
     if x.dim() != 4:
         raise ValueError(f"x must be a B×C×H×W batch, got shape {tuple(x.shape)}")
     if x.dtype == torch.uint8:
-        from defect_nb.ssl import to_input
+        from defect_nb.imageops import to_signed_unit
 
-        x = to_input(x)
+        x = to_signed_unit(x)
     if targets is not None:
         targets = [
             ClassifierOutputTarget(int(t))
@@ -144,6 +159,19 @@ class EmbedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model.embed(x)
+
+# %% ../nbs/12_gradcam.ipynb #3e80a1b5
+def class_cams(model: nn.Module, layer: nn.Module, x: Tensor, y, centroids=None, batch_size: int = 32):
+    "N×H×W Grad-CAMs of `x` toward each image's class `y`: its logit, or its centroid in `centroids` (C×D)."
+    classes = [int(c) for c in torch.as_tensor(y)]
+    targets = classes if centroids is None else [ReferenceScoreTarget(centroids[c]) for c in classes]
+    cams = [
+        gradcam_maps(model, x[j : j + batch_size], layer, targets[j : j + batch_size])
+        for j in range(0, len(x), batch_size)
+    ]
+    if hook_count(model):
+        raise RuntimeError("Grad-CAM left a hook on the model")
+    return np.concatenate(cams)
 
 # %% ../nbs/12_gradcam.ipynb #1d073b86
 def gray_to_rgb01(img) -> np.ndarray:

@@ -32,7 +32,10 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def classification_metrics(y_true, y_pred, n_classes: int | None = None) -> dict:
-    "Accuracy, macro precision / recall / F1 (fractions) and the confusion matrix (rows = true) of integer labels."
+    (
+        "Accuracy, macro precision / recall / F1 (fractions) and the confusion matrix (rows = true) of "
+        "integer labels."
+    )
     cm = confusion(y_true, y_pred, n_classes)
     tp, pred, true = np.diag(cm), cm.sum(0), cm.sum(1)
     prec, rec = _safe_div(tp, pred), _safe_div(tp, true)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, asdict, replace
 
 # %% auto #0
-__all__ = ['PROFILE_NAMES', 'CSRL', 'CSRL_T5', 'SCL', 'SCL_WAFER', 'SCL_FIGURES', 'CAT', 'CAT_SYNTH', 'AGSSP_DETECT',
+__all__ = ['PROFILE_NAMES', 'CSRL', 'CSRL_ELPV', 'CSRL_T5', 'SCL', 'SCL_WAFER', 'SCL_FIGURES', 'CAT', 'CAT_SYNTH', 'AGSSP_DETECT',
            'AGSSP_BOXES', 'AGSSP_KEAD', 'REGISTRY', 'PROFILES', 'Settings', 'Profile', 'CsrlT5Settings', 'SclSettings',
            'SclWaferSettings', 'SclFigureSettings', 'CATSettings', 'CatSynthSettings', 'AgsspDetectSettings',
            'AgsspBoxesSettings', 'AgsspKeadSettings', 'settings', 'given', 'get_profile']
@@ -17,7 +17,7 @@ PROFILE_NAMES = ("smoke", "cpu", "paper")
 
 
 class Settings:
-    "Behaviour shared by every family's frozen settings: item access by field name, `get`, `as_dict`, `with_`."
+    "Behaviour shared by every family's frozen settings: item access by field name, `get`, `as_dict`, `with_`"
 
     def __getitem__(self, key: str):
         if key not in self.field_names():
@@ -54,16 +54,20 @@ class Profile(Settings):
     name: str
     img_size: int  # square side images are cached and trained at
     batch_size: int
-    pretrain_epochs: int  # self-supervised pretraining epochs
+    pretrain_epochs: int  # self-supervised pretraining epochs (passes over the pool)
     finetune_epochs: int  # supervised fine-tuning epochs (upper bound: early stopping)
     patience: int  # early stopping patience on validation loss
     lr: float  # learning rate of pretraining and fine-tuning (csrl: Adam 1e-4)
     seeds: tuple = (0,)
     max_images: int | None = None  # cap on images per split (None: all)
-    probe_epochs: int = 1  # linear-probe epochs after every pretraining epoch (on cached features: cheap)
+    probe_epochs: int = 1  # linear-probe epochs (on cached features: cheap)
     description: str = ""
     pool_max: int | None = None  # cap on the unlabeled pretraining pool (a seeded subsample; None: all of it)
     encoder_img_size: tuple = ()  # (encoder name, side) pairs: encoders trained at another side than img_size
+    probe_every: int = 1  # linear probe: before pretraining, every `probe_every` epochs, after the last
+    finetune_aug: str = "flip"  # fine-tuning augmentation: flip (h/v flips) | dihedral (90° turns and flips)
+    class_weighted: bool = False  # fine-tuning loss weighted by inverse training-class frequency
+    encoder_seeds: tuple = ()  # (encoder name, seeds) pairs: encoders run with other seeds than `seeds`
 
 
 CSRL = {
@@ -84,18 +88,21 @@ CSRL = {
         "cpu",
         img_size=64,
         batch_size=64,
-        pretrain_epochs=8,
+        pretrain_epochs=30,
         finetune_epochs=50,
         patience=10,
         lr=1e-3,
-        seeds=(0, 1, 2),
+        seeds=(0, 1, 2, 3, 4),
         max_images=None,
         probe_epochs=30,
         pool_max=2048,
         encoder_img_size=(("resnet50", 32),),
+        probe_every=3,
+        encoder_seeds=(("resnet50", (0, 1, 2)),),
         description="real results on 2 CPU cores: 64x64 inputs (ResNet-50: 32x32, its step costs 6x the "
-        "ConvNet's at 64), batch 64, Adam 1e-3, 8 SimCLR/NNCLR epochs over a 2,048-image "
-        "pool subsample, at most 50 fine-tuning epochs with patience 10",
+        "ConvNet's at 64), batch 64, Adam 1e-3, 30 SimCLR/NNCLR epochs over a 2,048-image pool subsample "
+        "(linear probe every 3 epochs), at most 50 fine-tuning epochs with patience 10; seeds 0-4 "
+        "(ResNet-50: 0-2)",
     ),
     "paper": Profile(
         "paper",
@@ -108,8 +115,47 @@ CSRL = {
         seeds=(0, 1, 2),
         max_images=None,
         probe_epochs=50,
+        probe_every=5,
         description="the papers' protocol (csrl: Adam 1e-4, batch 32, 100 epochs, patience 15); "
         "NEU is 200x200 so the native size is used, not 128x800",
+    ),
+}
+
+CSRL_ELPV = {
+    "smoke": CSRL["smoke"].with_(finetune_aug="dihedral", class_weighted=True),
+    "cpu": Profile(
+        "cpu",
+        img_size=128,
+        batch_size=64,
+        pretrain_epochs=6,
+        finetune_epochs=20,
+        patience=5,
+        lr=1e-3,
+        seeds=(0, 1, 2),
+        max_images=None,
+        probe_epochs=30,
+        finetune_aug="dihedral",
+        class_weighted=True,
+        description="ELPV on 2 CPU cores: 128x128 cells (thin cracks survive; 64 px loses them), batch 64, "
+        "Adam 1e-3, 6 SimCLR epochs over the 1,968 train+val cells, at most 20 fine-tuning epochs with "
+        "patience 5, class-weighted cross-entropy, 90-degree rotations and flips while fine-tuning",
+    ),
+    "paper": Profile(
+        "paper",
+        img_size=300,
+        batch_size=32,
+        pretrain_epochs=100,
+        finetune_epochs=100,
+        patience=15,
+        lr=1e-4,
+        seeds=(0, 1, 2),
+        max_images=None,
+        probe_epochs=50,
+        probe_every=5,
+        finetune_aug="dihedral",
+        class_weighted=True,
+        description="csrl's protocol (Adam 1e-4, batch 32, 100 epochs, patience 15) on ELPV's native "
+        "300x300 cells, class-weighted, 90-degree rotations and flips while fine-tuning",
     ),
 }
 
@@ -157,6 +203,7 @@ class SclSettings(Settings):
     fracs: tuple = (0.6, 0.7, 0.8)
     per_class: tuple = (10, 20, 50)
     shots: tuple = (1, 3, 5)
+    embedding: str = "projection"  # the proposed model's inference vector: projection (z) | backbone (h)
 
 
 SCL = {
@@ -176,13 +223,12 @@ SCL = {
         backbone="efficientnet-lite0",
         img_size=64,
         batch_size=32,
-        epochs=4,
-        epochs_t2=3,
-        epochs_t3=4,
-        epochs_t4=4,
-        runs=3,
+        epochs=5,
+        epochs_t2=5,
+        epochs_t3=30,
+        epochs_t4=8,
+        runs=5,
         runs_t2=1,
-        runs_t4=1,
         episodes=1000,
         max_eval=None,
     ),
@@ -205,15 +251,17 @@ SCL = {
 class SclWaferSettings(Settings):
     "Sizes of the wafer-map tables (scl-t5, scl-t6)."
 
+    backbone: str  # the wafer tables' own backbone (a low-stride encoder at cpu)
     n_per_class: dict  # maps drawn per class, per table
     img_size: int  # side the 52x52 maps are resized to
-    epochs: dict  # per table
+    epochs: dict  # per table, the same for every data size of the table
     per_class: tuple  # t6: training maps per class
     runs: int  # t6: runs (seeds)
 
 
 SCL_WAFER = {
     "smoke": SclWaferSettings(
+        backbone="skip-convnet",
         n_per_class={"scl-t5": 6, "scl-t6": 6},
         img_size=32,
         epochs={"scl-t5": 1, "scl-t6": 1},
@@ -221,13 +269,15 @@ SCL_WAFER = {
         runs=1,
     ),
     "cpu": SclWaferSettings(
-        n_per_class={"scl-t5": 60, "scl-t6": 125},
+        backbone="skip-convnet",
+        n_per_class={"scl-t5": 200, "scl-t6": 200},
         img_size=64,
-        epochs={"scl-t5": 3, "scl-t6": 1},
+        epochs={"scl-t5": 12, "scl-t6": 8},
         per_class=(20, 50, 100),
-        runs=1,
+        runs=5,
     ),
     "paper": SclWaferSettings(
+        backbone="resnet50",
         n_per_class={"scl-t5": 1000, "scl-t6": 1000},
         img_size=208,
         epochs={"scl-t5": 100, "scl-t6": 100},
@@ -247,6 +297,8 @@ class SclFigureSettings(Settings):
     wafer_train: int  # fig3: training maps per class
     wafer_test: int  # fig3: test maps per class
     max_eval: int | None  # cap on test images; None: all
+    backbone: dict  # per figure
+    cam_stride: dict  # per figure: stride of the Grad-CAM layer (its map is img_size / cam_stride cells wide)
 
 
 SCL_FIGURES = {
@@ -257,14 +309,18 @@ SCL_FIGURES = {
         wafer_train=2,
         wafer_test=1,
         max_eval=96,
+        backbone={"scl-fig2": "efficientnet-lite0", "scl-fig3": "skip-convnet"},
+        cam_stride={"scl-fig2": 16, "scl-fig3": 8},
     ),
     "cpu": SclFigureSettings(
-        img_size={"scl-fig2": 96, "scl-fig3": 104},
-        epochs={"scl-fig2": 20, "scl-fig3": 1},
+        img_size={"scl-fig2": 128, "scl-fig3": 64},
+        epochs={"scl-fig2": 20, "scl-fig3": 10},
         neu_k=10,
         wafer_train=50,
         wafer_test=10,
         max_eval=None,
+        backbone={"scl-fig2": "efficientnet-lite0", "scl-fig3": "skip-convnet"},
+        cam_stride={"scl-fig2": 16, "scl-fig3": 8},
     ),
     "paper": SclFigureSettings(
         img_size={"scl-fig2": 200, "scl-fig3": 208},
@@ -273,6 +329,8 @@ SCL_FIGURES = {
         wafer_train=50,
         wafer_test=10,
         max_eval=None,
+        backbone={"scl-fig2": "resnet50", "scl-fig3": "resnet50"},
+        cam_stride={"scl-fig2": 32, "scl-fig3": 32},
     ),
 }
 
@@ -363,6 +421,10 @@ class AgsspDetectSettings(Settings):
     bp_bs: int
     bp_lr: float
     bp_opt: str
+    bp_weight_decay: float  # the paper's SGD: 1e-4; Adam: none
+    bp_temperature: float  # NT-Xent temperature of the SimCLR task
+    bp_layers: tuple  # stages distilled into (0-based; (2, 3): the last two)
+    bp_loss: str  # distillation loss: cos | l2
     dp_epochs: int  # detector pretraining on pseudo boxes
     dp_bs: int
     dp_lr: float
@@ -371,6 +433,9 @@ class AgsspDetectSettings(Settings):
     ft_bs: int
     ft_lr: float
     opt: str  # detector optimizer (pretraining and fine-tuning)
+    weight_decay: float  # detector weight decay (pretraining and fine-tuning)
+    warmup: int  # detector learning-rate warm-up steps (then a cosine decay)
+    val_evals: int  # validation evaluations per fine-tuning run (when `select_on_val`)
     select_on_val: bool  # keep the best epoch on validation mAP (else the last)
     fpn: int  # FPN channels
     head_convs: int
@@ -394,6 +459,10 @@ AGSSP_DETECT = {
         bp_bs=16,
         bp_lr=1e-3,
         bp_opt="adam",
+        bp_weight_decay=0.0,
+        bp_temperature=0.1,
+        bp_layers=(2, 3),
+        bp_loss="cos",
         dp_epochs=1,
         dp_bs=8,
         dp_lr=1e-3,
@@ -402,6 +471,9 @@ AGSSP_DETECT = {
         ft_bs=8,
         ft_lr=1e-3,
         opt="adamw",
+        weight_decay=1e-4,
+        warmup=50,
+        val_evals=10,
         select_on_val=False,
         fpn=64,
         head_convs=1,
@@ -422,6 +494,10 @@ AGSSP_DETECT = {
         bp_bs=32,
         bp_lr=1e-3,
         bp_opt="adam",
+        bp_weight_decay=0.0,
+        bp_temperature=0.1,
+        bp_layers=(2, 3),
+        bp_loss="cos",
         dp_epochs=3,
         dp_bs=16,
         dp_lr=1e-3,
@@ -430,6 +506,9 @@ AGSSP_DETECT = {
         ft_bs=8,
         ft_lr=1e-3,
         opt="adamw",
+        weight_decay=1e-4,
+        warmup=50,
+        val_evals=10,
         select_on_val=False,
         fpn=64,
         head_convs=2,
@@ -451,6 +530,10 @@ AGSSP_DETECT = {
         bp_bs=512,
         bp_lr=0.01,
         bp_opt="sgd",
+        bp_weight_decay=0.0001,
+        bp_temperature=0.1,
+        bp_layers=(2, 3),
+        bp_loss="cos",
         dp_epochs=10,
         dp_bs=128,
         dp_lr=0.0025,
@@ -459,6 +542,9 @@ AGSSP_DETECT = {
         ft_bs=32,
         ft_lr=0.0025,
         opt="sgd",
+        weight_decay=1e-4,
+        warmup=50,
+        val_evals=10,
         select_on_val=True,
         fpn=256,
         head_convs=4,
@@ -555,6 +641,7 @@ AGSSP_KEAD = {
 # %% ../nbs/00a_profiles.ipynb #91223ab9
 REGISTRY = {
     "csrl": CSRL,
+    "csrl-elpv": CSRL_ELPV,
     "csrl-t5": CSRL_T5,
     "scl": SCL,
     "scl-wafer": SCL_WAFER,
@@ -568,7 +655,7 @@ REGISTRY = {
 
 
 def settings(family: str, profile, **overrides) -> Settings:
-    "The frozen settings of `family` at `profile` (a name or a csrl `Profile`), with fields overridden by name."
+    "The frozen settings of `family` at `profile` (a name or a csrl `Profile`), fields overridden by name."
     if family not in REGISTRY:
         raise ValueError(f"unknown settings family {family!r}; choose one of {', '.join(REGISTRY)}")
     name = profile.name if isinstance(profile, Profile) else profile

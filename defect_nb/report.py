@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from .core import project_root, results_root, FRACTION_METRICS
 from defect_nb.runner import (
-    TABLES,
     FAMILIES,
     figure_dir,
-    executed_path,
     fmt_time,
     all_table_ids,
     valid_result,
@@ -26,14 +24,14 @@ from defect_nb.runner import (
 )
 
 # %% auto #0
-__all__ = ['METRIC_ORDER', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS', 'LOAD_SCRIPT', 'load_results',
-           'is_fraction', 'fmt_value', 'metric_label', 'metric_columns', 'ours_cell', 'match_paper', 'table_cells',
-           'describe', 'substitutes', 'short_data', 'md_table', 'entry_facts', 'entry_markdown', 'entry_html',
-           'status_rows', 'report', 'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named',
-           'our_headline_row', 'matched_paper_row', 'paper_headline_row', 'bold', 'ours_headline', 'paper_headline',
-           'figure_link', 'summary_row', 'family_of', 'by_family', 'family_block', 'readme_intro', 'readme_results',
-           'readme_datasets', 'replace_block', 'update_readme', 'nb_title', 'render_notebook', 'build_site',
-           'find_browser', 'browser_check']
+__all__ = ['METRIC_ORDER', 'CLAIMS_CSS', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS', 'LOAD_SCRIPT',
+           'load_results', 'is_fraction', 'fmt_value', 'metric_label', 'metric_columns', 'ours_cell', 'match_paper',
+           'table_cells', 'describe', 'substitutes', 'short_data', 'md_table', 'entry_facts', 'entry_markdown',
+           'entry_html', 'claims_markdown', 'readme_claims', 'claims_html', 'claims_page', 'status_rows', 'report',
+           'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named', 'our_headline_row', 'matched_paper_row',
+           'paper_headline_row', 'bold', 'ours_headline', 'paper_headline', 'figure_link', 'summary_row', 'family_of',
+           'by_family', 'family_block', 'readme_intro', 'readme_results', 'readme_datasets', 'replace_block',
+           'update_readme', 'nb_title', 'render_notebook', 'build_site', 'find_browser', 'browser_check']
 
 # %% ../nbs/92_report.ipynb #30233835
 def load_results(profile: str = "cpu", out=None, ids=None) -> list:
@@ -165,7 +163,10 @@ def match_paper(rows, paper_rows) -> tuple:
 
 
 def table_cells(entry: dict) -> tuple:
-    "(header, body rows, is-paper-row flags) of one registry entry: ours beside the paper, then unmatched paper rows."
+    (
+        "(header, body rows, is-paper-row flags) of one registry entry: ours beside the paper, then "
+        "unmatched paper rows."
+    )
     rows, prows = entry["rows"], entry.get("paper", {}).get("rows", [])
     cols = metric_columns(rows, prows)
     matched, rest = match_paper(rows, prows)
@@ -233,7 +234,10 @@ def substitutes(v, path=()) -> list:
 
 
 def short_data(datasets: dict) -> str:
-    "One short phrase for the README: dataset names per role, the pool's sources, '(substitute)' where one is used."
+    (
+        "One short phrase for the README: dataset names per role, the pool's sources, '(substitute)' where "
+        "one is used."
+    )
     parts = []
     for k, v in datasets.items():
         if k == "paper":
@@ -269,14 +273,18 @@ def md_table(header, body) -> str:
 
 
 def entry_facts(entry: dict) -> list:
-    "(label, text) lines shown under a table: data, substitutes, seeds and time, protocol, paper source and note."
+    (
+        "(label, text) lines shown under a table: data, substitutes, seeds and time, protocol, paper source "
+        "and note."
+    )
     facts = [("data", f"{k}: {describe(v)}") for k, v in entry.get("datasets", {}).items()]
     facts += [("substitute", f"{w}: {t}") for w, t in substitutes(entry.get("datasets", {}))]
     v = entry.get("versions", {})
     facts.append(
         (
             "run",
-            f"seeds {', '.join(map(str, entry.get('seeds', [])))}; wall time {fmt_time(entry.get('wall_s', 0))}"
+            f"seeds {', '.join(map(str, entry.get('seeds', [])))}; "
+            f"wall time {fmt_time(entry.get('wall_s', 0))}"
             + (f"; device {v['device']}" if v.get("device") else "")
             + (f"; commit {entry['git_sha'][:12]}" if entry.get("git_sha") else ""),
         )
@@ -333,19 +341,90 @@ def entry_html(entry: dict, profile: str, out=None, dest=None, embed: bool = Tru
         for k, v in entry_facts(entry)
     )
     figs = "".join(
-        f"<figure><img src='{_img_src(f, dest, embed)}' alt='{e(f.name)}'><figcaption>{e(f.name)}</figcaption></figure>"
+        f"<figure><img src='{_img_src(f, dest, embed)}' alt='{e(f.name)}'>"
+        f"<figcaption>{e(f.name)}</figcaption></figure>"
         if f.exists()
         else f"<p>figure {e(f.name)} not found</p>"
         for f in _figures(entry, profile, out)
     )
-    return f"<section id='{e(entry['id'])}'><h2>{e(entry['id'])}</h2>{''.join(t)}<ul>{facts}</ul><div class='figs'>{figs}</div></section>"
+    return (
+        f"<section id='{e(entry['id'])}'><h2>{e(entry['id'])}</h2>{''.join(t)}"
+        f"<ul>{facts}</ul><div class='figs'>{figs}</div></section>"
+    )
+
+# %% ../nbs/92_report.ipynb #6eb96806
+from .claims import LEDGER_HEADER, LEDGER_HEADER_FULL, counts_line, ledger, ledger_row
+
+CLAIMS_CSS = """table.claims td{text-align:left;vertical-align:top;font-size:.85em}
+tr.supported td:nth-child(7){color:#060;font-weight:bold}
+tr.contradicted td:nth-child(7){color:#a00;font-weight:bold}
+tr.stale td:nth-child(7),tr.inconclusive td:nth-child(7),tr.not-testable-here td:nth-child(7){color:#666}"""
+
+
+def _by_paper(results: list) -> dict:
+    return {p: rs for p in FAMILIES if (rs := [r for r in results if r.claim.paper == p])}
+
+
+def claims_markdown(results: list, full: bool = False) -> str:
+    "The ledger as Markdown: the counts, then per paper one table (`full`: tests, reasons, budgets in words)."
+    header = LEDGER_HEADER_FULL if full else LEDGER_HEADER
+    parts = [f"**{counts_line(results)}**"]
+    for paper, rs in _by_paper(results).items():
+        parts.append(f"### {paper}: claims\n\n" + md_table(header, [ledger_row(r, full) for r in rs]))
+    return "\n\n".join(parts)
+
+
+def readme_claims(profile: str = "cpu", out=None) -> str:
+    "The README's claims block: the ledger of `profile`, one short line per claim."
+    intro = (
+        f"Generated from `results/{profile}/*.json` by `defect-nb readme` (do not edit by hand); the\n"
+        "claims and their tests are declared in `nbs/93_claims.ipynb`. A comparison is paired over seeds\n"
+        "and decided by an exact one-sided sign test at 5 % (it needs five seeds or more), shown with the\n"
+        "mean difference and its 95 % bootstrap interval; \"stale: rerun <ids>\" replaces the verdict while\n"
+        "an entry cannot be traced to today's code. Budget: training images seen, a share of the paper's.\n"
+        f"In full, with every test and reason: `defect-nb claims --profile {profile}`."
+    )
+    return intro + "\n\n" + claims_markdown(ledger(profile, out))
+
+
+def claims_html(results: list) -> str:
+    "The full ledger as an HTML section: the counts, then per paper one table."
+    e = html.escape
+    head = "<tr>" + "".join(f"<th>{e(h)}</th>" for h in LEDGER_HEADER_FULL) + "</tr>"
+    parts = [f"<section id='claims'><style>{CLAIMS_CSS}</style><h2>Claims</h2>"]
+    parts.append(f"<p><b>{e(counts_line(results))}</b></p>")
+    for paper, rs in _by_paper(results).items():
+        rows = "".join(
+            f"<tr class='{r.verdict.replace(' ', '-')}'>"
+            + "".join(f"<td>{e(c)}</td>" for c in ledger_row(r, full=True))
+            + "</tr>"
+            for r in rs
+        )
+        parts.append(f"<h3>{e(paper)}</h3><table class='claims'>{head}{rows}</table>")
+    return "".join(parts) + "</section>"
+
+
+def claims_page(profile: str, results: list, css: str = "") -> str:
+    "The ledger as a page of its own (the site's claims page)."
+    e = html.escape
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb claims — {e(profile)}</title>"
+        f"<style>{css}</style></head><body><h1>defect_nb claims ledger — profile {e(profile)}</h1>"
+        f"{claims_html(results)}</body></html>"
+    )
 
 # %% ../nbs/92_report.ipynb #aeb60beb
-CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}
-td:first-child,th:first-child{text-align:left}tr.paper{color:#555;background:#f6f6f6;font-style:italic}
-li.subst{color:#a33}.figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}img{max-width:380px;border:1px solid #ddd}
-figcaption{font-size:.8em;color:#666}section{border-top:1px solid #ddd;margin-top:1.5em}table.status td{text-align:left}"""
+CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\n"
+    "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}"
+    "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}\n"
+    "td:first-child,th:first-child{text-align:left}"
+    "tr.paper{color:#555;background:#f6f6f6;font-style:italic}\n"
+    "li.subst{color:#a33}.figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}"
+    "img{max-width:380px;border:1px solid #ddd}\n"
+    "figcaption{font-size:.8em;color:#666}section{border-top:1px solid #ddd;margin-top:1.5em}"
+    "table.status td{text-align:left}"
+)
 
 
 def status_rows(profile: str, out=None, root=None) -> list:
@@ -353,15 +432,16 @@ def status_rows(profile: str, out=None, root=None) -> list:
 
 
 def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=None) -> tuple:
-    "Write `report.md` and `report.html` for `profile`; return their paths."
+    "Write `report.md`, `report.html` and the claims page `claims.html` for `profile`; return the first two."
     dest = Path(dest or results_root(out) / profile / "report")
     dest.mkdir(parents=True, exist_ok=True)
     entries = load_results(profile, out)
     status = status_rows(profile, out, root)
+    claims = ledger(profile, out)
     intro = (
-        f"Results of the `{profile}` profile: ours (mean ± std over seeds) with the paper's number for the same "
-        f"cell in parentheses; paper rows that match none of ours are listed beneath (in italics in HTML). "
-        f"Fractions (accuracy, AUROC, AP, ...) in %."
+        f"Results of the `{profile}` profile: ours (mean ± std over seeds) with the paper's number for the "
+        f"same cell in parentheses; paper rows that match none of ours are listed beneath (in italics in "
+        f"HTML). Fractions (accuracy, AUROC, AP, ...) in %."
     )
     md = [
         f"# defect_nb report — profile {profile}",
@@ -371,6 +451,10 @@ def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=N
         "## Status",
         "",
         md_table(["id", "status"], status),
+        "",
+        "## Claims",
+        "",
+        claims_markdown(claims, full=True),
         "",
     ]
     md += [entry_markdown(r, profile, out, dest) for r in entries]
@@ -387,11 +471,13 @@ def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=N
         f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb report — {e(profile)}</title>"
         f"<style>{CSS}</style></head><body><h1>defect_nb report — profile {e(profile)}</h1><p>{e(intro)}</p>"
         f"<h2>Status</h2><table class='status'><tr><th>id</th><th>status</th></tr>{body}</table>"
+        + claims_html(claims)
         + "".join(entry_html(r, profile, out, dest, embed) for r in entries)
         + "</body></html>"
     )
     html_path = dest / "report.html"
     html_path.write_text(page)
+    (dest / "claims.html").write_text(claims_page(profile, claims, CSS))
     return md_path, html_path
 
 # %% ../nbs/92_report.ipynb #beb2dd0b
@@ -425,25 +511,39 @@ HEADLINES = {
     "scl-t5": Headline(
         "38 wafer-map classes",
         "accuracy",
-        row="Proposed (synthetic wafer maps): Avg (all 38 classes)",
+        row="Proposed (synthetic wafer maps, Skip-ConvNet, from scratch): Avg (all 38 classes)",
         paper_row="Proposed (average)",
         figure="scl-t5_per_class.png",
     ),
     "scl-t6": Headline(
         "wafer maps, 20/50/100 per class",
         "accuracy",
-        row="Proposed (100/class, synthetic wafer maps)",
+        row="Proposed (100/class, synthetic wafer maps, Skip-ConvNet, from scratch)",
         figure="scl-t6_accuracy.png",
     ),
     "scl-fig2": Headline(
-        "Grad-CAM, backbone vs proposed", "accuracy", row="Proposed (SCL + ArcFace) (NEU-CLS)"
+        "Grad-CAM, backbone vs proposed",
+        "accuracy",
+        row="Proposed (SCL + ArcFace, EfficientNet-Lite0, ImageNet init.) (NEU-CLS)",
     ),
     "scl-fig3": Headline(
-        "Grad-CAM on wafer maps", "accuracy", row="Proposed (SCL + ArcFace) (synthetic wafer maps)"
+        "Grad-CAM on wafer maps",
+        "accuracy",
+        row="Proposed (SCL + ArcFace, Skip-ConvNet, from scratch) (synthetic wafer maps)",
     ),
-    "scl-t2": Headline("60/70/80 % of NEU for training", "accuracy", row="Proposed (80 %)"),
-    "scl-t3": Headline("10/20/50 training images per class", "accuracy", row="Proposed (50/class)"),
-    "scl-t4": Headline("few-shot on unseen classes", "accuracy", row="Proposed 5-shot"),
+    "scl-t2": Headline(
+        "60/70/80 % of NEU for training",
+        "accuracy",
+        row="Proposed (80 %), EfficientNet-Lite0 (ImageNet init.)",
+    ),
+    "scl-t3": Headline(
+        "10/20/50 training images per class",
+        "accuracy",
+        row="Proposed (50/class), EfficientNet-Lite0 (ImageNet init.)",
+    ),
+    "scl-t4": Headline(
+        "few-shot on unseen classes", "accuracy", row="Proposed 5-shot, EfficientNet-Lite0 (ImageNet init.)"
+    ),
     "cat-t3": Headline("synthetic vs real defects", "ssim", row="droplet"),
     "cat-fig3": Headline("the droplet, step by step", None),
     "cat-fig6": Headline("8 generators on 4 datasets", None, figure="cat-fig6_grid.png"),
@@ -618,7 +718,6 @@ def readme_results(profile: str = "cpu", out=None) -> str:
 # %% ../nbs/92_report.ipynb #fdb3d9d6
 def readme_datasets() -> str:
     "The README's dataset block: every reader with its expected layout under the data root and its source."
-    import defect_nb.formats  # registers the readers of datasets that are not bundled
     from defect_nb.data import READERS
 
     body = [[f"`{n}`", s.task, f"`{s.layout}`", s.source] for n, s in sorted(READERS.items())]
@@ -628,7 +727,7 @@ def readme_datasets() -> str:
     )
 
 
-BLOCKS = {"results": readme_results, "datasets": readme_datasets}
+BLOCKS = {"results": readme_results, "datasets": readme_datasets, "claims": readme_claims}
 
 
 def replace_block(text: str, name: str, content: str) -> str:
@@ -646,6 +745,7 @@ def update_readme(path=None, check: bool = False, profile: str = "cpu", out=None
     text = path.read_text()
     new = replace_block(text, "results", readme_results(profile, out))
     new = replace_block(new, "datasets", readme_datasets())
+    new = replace_block(new, "claims", readme_claims(profile, out))
     if new == text:
         return True
     if not check:
@@ -681,7 +781,10 @@ def render_notebook(src, dst, back: str = "index.html") -> Path:
     exp = HTMLExporter(template_name="lab")
     exp.embed_images = True
     body, _ = exp.from_filename(str(src))
-    nav = f"<div style='padding:.5em 1em;font-family:sans-serif'><a href='{html.escape(back)}'>&larr; defect_nb index</a></div>"
+    nav = (
+        f"<div style='padding:.5em 1em;font-family:sans-serif'>"
+        f"<a href='{html.escape(back)}'>&larr; defect_nb index</a></div>"
+    )
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -689,11 +792,14 @@ def render_notebook(src, dst, back: str = "index.html") -> Path:
     return dst
 
 
-LOAD_SCRIPT = """<script>window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  document.body.setAttribute('data-images-total', imgs.length);
-  document.body.setAttribute('data-images-loaded', imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length);
-});</script>"""
+LOAD_SCRIPT = (
+    "<script>window.addEventListener('load', function () {\n"
+    "  var imgs = Array.prototype.slice.call(document.images);\n"
+    "  document.body.setAttribute('data-images-total', imgs.length);\n"
+    "  document.body.setAttribute('data-images-loaded', "
+    "imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length);\n"
+    "});</script>"
+)
 
 
 def build_site(
@@ -742,21 +848,27 @@ def build_site(
         or "<li>none yet</li>"
     )
     rep_html = (
-        "".join(f"<li><a href='report/{e(p)}/report.html'>report, profile {e(p)}</a></li>" for p in reports)
+        "".join(
+            f"<li><a href='report/{e(p)}/report.html'>report, profile {e(p)}</a> and its "
+            f"<a href='report/{e(p)}/claims.html'>claims ledger</a></li>"
+            for p in reports
+        )
         or "<li>no results yet</li>"
     )
     fig_html = "".join(
-        f"<figure><a href='figures/{e(f)}'><img src='figures/{e(f)}' alt='{e(f)}'></a><figcaption>{e(f)}</figcaption></figure>"
+        f"<figure><a href='figures/{e(f)}'><img src='figures/{e(f)}' alt='{e(f)}'></a>"
+        f"<figcaption>{e(f)}</figcaption></figure>"
         for f in figs
     )
     page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb — rendered tutorial</title><style>{CSS}"
-        f"img{{max-width:260px}}</style></head><body><h1>defect_nb — rendered tutorial</h1>"
-        f"<p>Self-supervised and anomaly-guided learning for surface-defect recognition: the component notebooks "
-        f"(each explains, implements and tests one part of the package), the papermill notebooks that make the "
-        f"papers' tables, their executed copies, and the results.</p>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb — rendered tutorial</title>"
+        f"<style>{CSS}img{{max-width:260px}}</style></head><body><h1>defect_nb — rendered tutorial</h1>"
+        f"<p>Self-supervised and anomaly-guided learning for surface-defect recognition: the component "
+        f"notebooks (each explains, implements and tests one part of the package), the papermill notebooks "
+        f"that make the papers' tables, their executed copies, and the results.</p>"
         f"<h2>Results</h2><ul>{rep_html}</ul><h2>Component notebooks</h2><ul>{li(comp)}</ul>"
-        f"<h2>Paper notebooks (as stored)</h2><ul>{li(paper)}</ul><h2>Executed paper notebooks</h2><ul>{ex_html}</ul>"
+        f"<h2>Paper notebooks (as stored)</h2><ul>{li(paper)}</ul>"
+        f"<h2>Executed paper notebooks</h2><ul>{ex_html}</ul>"
         f"<h2>Figures</h2><div class='figs'>{fig_html}</div>{LOAD_SCRIPT}</body></html>"
     )
     (dest / "index.html").write_text(page)

@@ -22,7 +22,6 @@ from defect_nb.core import (
     project_root,
     results_root,
     result_path,
-    read_result,
     get_profile,
     data_root,
     atomic_write_json,
@@ -36,9 +35,10 @@ from defect_nb.core import (
 # %% auto #0
 __all__ = ['FAMILIES', 'TABLES', 'KERNEL_QUIET', 'TableJob', 'load_jobs', 'tables_md_ids', 'table_job', 'all_table_ids',
            'figure_dir', 'executed_path', 'partial_path', 'failed_path', 'running_path', 'valid_result', 'run_marker',
-           'missing_needs', 'table_status', 'table_statuses', 'code_changed_since', 'entry_provenance',
-           'notebook_parameters', 'fits_annotation', 'expected_type', 'params_per_job', 'check_params', 'JobOutcome',
-           'fmt_time', 'run_table', 'clean_stale', 'batch_out', 'describe_outputs', 'reproduce']
+           'missing_needs', 'table_status', 'table_statuses', 'table_modules', 'provenance_paths', 'code_changed_since',
+           'entry_provenance', 'notebook_parameters', 'fits_annotation', 'expected_type', 'params_per_job',
+           'check_params', 'JobOutcome', 'fmt_time', 'run_table', 'clean_stale', 'batch_out', 'describe_outputs',
+           'reproduce']
 
 # %% ../nbs/90_runner.ipynb #7c82dd17
 @dataclass(frozen=True)
@@ -53,7 +53,10 @@ FAMILIES = ("csrl", "scl", "cat", "agssp")
 
 
 def load_jobs(folder=None) -> dict:
-    "Every table job declared in `nbs/paper/*.jobs.json`, in family order (csrl, scl, cat, agssp, then others)."
+    (
+        "Every table job declared in `nbs/paper/*.jobs.json`, in family order (csrl, scl, cat, agssp, then "
+        "others)."
+    )
     folder = Path(folder or project_root() / "nbs" / "paper")
     fam = lambda f: f.name.split(".")[0].split("-")[0]
     files = sorted(
@@ -75,7 +78,10 @@ TABLES = load_jobs()
 
 
 def tables_md_ids(path=None) -> list:
-    "Table ids in the first column of the Markdown tables of `TABLES.md` (default `../shared/TABLES.md`), in order."
+    (
+        "Table ids in the first column of the Markdown tables of `TABLES.md` (default "
+        "`../shared/TABLES.md`), in order."
+    )
     path = Path(
         path or os.environ.get("DEFECT_NB_TABLES_MD") or project_root().parent / "shared" / "TABLES.md"
     )
@@ -103,7 +109,10 @@ def all_table_ids(tables_md=None) -> list:
 
 # %% ../nbs/90_runner.ipynb #5adad70a
 def figure_dir(profile: str, out=None) -> Path:
-    "Where a table notebook saves its figures: `figures/` for the committed registry, else `<out>/<profile>/figures`."
+    (
+        "Where a table notebook saves its figures: `figures/` for the committed registry, else "
+        "`<out>/<profile>/figures`."
+    )
     name = get_profile(profile).name
     base = results_root(out)
     is_registry = base.resolve() == (project_root() / "results").resolve()
@@ -129,7 +138,10 @@ def running_path(tid: str, profile: str, out=None) -> Path:
 
 # %% ../nbs/90_runner.ipynb #da5bf73c
 def valid_result(tid: str, profile: str, out=None) -> dict | None:
-    "The registry entry when it is a complete JSON entry for `tid`, else None (absent, truncated, another id)."
+    (
+        "The registry entry when it is a complete JSON entry for `tid`, else None (absent, truncated, "
+        "another id)."
+    )
     p = result_path(tid, profile, out)
     try:
         r = json.loads(p.read_text())
@@ -149,7 +161,10 @@ def _pid_alive(pid) -> bool:
 
 
 def run_marker(tid: str, profile: str, out=None) -> str | None:
-    "'running' when a live runner holds the table, 'interrupted' when the runner that held it is gone, else None."
+    (
+        "'running' when a live runner holds the table, 'interrupted' when the runner that held it is gone, "
+        "else None."
+    )
     p = running_path(tid, profile, out)
     try:
         m = json.loads(p.read_text())
@@ -197,9 +212,59 @@ def table_statuses(profiles=None, out=None, root=None, tables_md=None, provenanc
             statuses[tid][p] = status
     return statuses
 
+# %% ../nbs/90_runner.ipynb #d13feafa
+def _package_imports(tree: ast.AST) -> set[str]:
+    "Names of the `defect_nb` modules that `tree` imports (absolute or relative, at any depth of the code)."
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+            found |= {n.split(".")[1] for n in names if n.startswith("defect_nb.")}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level == 0 and module.startswith("defect_nb."):
+                found.add(module.split(".")[1])
+            elif (node.level == 0 and module == "defect_nb") or (node.level == 1 and not module):
+                found |= {alias.name for alias in node.names}
+            elif node.level == 1:
+                found.add(module.split(".")[0])
+    return found
+
+
+def table_modules(notebook, root=None) -> list[str]:
+    "The `defect_nb` modules a table notebook runs: those its code imports, then theirs, to the end (sorted)."
+    root = Path(root or project_root())
+    nb = json.loads((root / "nbs" / notebook).read_text())
+    code = [c["source"] for c in nb["cells"] if c["cell_type"] == "code"]
+    lines = ["".join(s) if isinstance(s, list) else s for s in code]
+    kept = [ln for ln in "\n".join(lines).splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    todo = _package_imports(ast.parse("\n".join(kept)))
+    todo |= _package_imports(ast.parse((root / "defect_nb" / "__init__.py").read_text()))  # the readers
+    seen = set()
+    while todo:
+        name = todo.pop()
+        path = root / "defect_nb" / f"{name}.py"
+        if name in seen or not path.exists():
+            continue
+        seen.add(name)
+        todo |= _package_imports(ast.parse(path.read_text()))
+    return sorted(seen)
+
+def provenance_paths(notebook, root=None) -> list[Path]:
+    (
+        "What decides a table's entry: the modules it runs (`table_modules`), the package init, paper "
+        "numbers, notebook."
+    )
+    code = [Path("defect_nb") / f"{m}.py" for m in table_modules(notebook, root)]
+    package = [Path("defect_nb") / "__init__.py", Path("defect_nb") / "paper_numbers.json"]
+    return [*code, *package, Path("nbs") / notebook]
+
 # %% ../nbs/90_runner.ipynb #c22e6e7a
 def code_changed_since(sha: str, paths, root=None) -> bool | None:
-    "Whether `paths` differ between commit `sha` and the working tree (None: git cannot tell, e.g. unknown commit)."
+    (
+        "Whether `paths` differ between commit `sha` and the working tree (None: git cannot tell, e.g. "
+        "unknown commit)."
+    )
     root = Path(root or project_root())
     try:
         p = subprocess.run(
@@ -216,7 +281,10 @@ def code_changed_since(sha: str, paths, root=None) -> bool | None:
 
 
 def entry_provenance(tid: str, profile: str, out=None, jobs=None) -> str:
-    "`done`, `dirty` (made on a tree with uncommitted changes, or an unknown commit) or `stale` (its code changed)."
+    (
+        "`done`, `dirty` (made on a tree with uncommitted changes, or an unknown commit) or `stale` (its "
+        "code changed)."
+    )
     entry = valid_result(tid, profile, out)
     if entry is None:
         raise ValueError(f"{tid} has no complete entry at profile {profile}")
@@ -224,14 +292,17 @@ def entry_provenance(tid: str, profile: str, out=None, jobs=None) -> str:
     if sha.endswith("-dirty") or sha == "unknown":
         return "dirty"
     job = (TABLES if jobs is None else jobs)[tid]
-    changed = code_changed_since(sha, ["defect_nb", Path("nbs") / job.notebook])
+    changed = code_changed_since(sha, provenance_paths(job.notebook))
     if changed is None:
         return "dirty"
     return "stale" if changed else "done"
 
 # %% ../nbs/90_runner.ipynb #8a26be9a
 def _die_with_parent(parent: int | None) -> bool:
-    "Linux: SIGTERM this process when `parent` (the runner) dies; False when it is already gone (or no prctl)."
+    (
+        "Linux: SIGTERM this process when `parent` (the runner) dies; False when it is already gone (or no "
+        "prctl)."
+    )
     try:
         import ctypes
 
@@ -241,12 +312,16 @@ def _die_with_parent(parent: int | None) -> bool:
     return parent is None or os.getppid() == parent
 
 
-# the kernel talks to papermill on the loopback interface; its warning about unencrypted TCP is noise in every run
+# the kernel talks to papermill on the loopback interface;
+# its warning about unencrypted TCP is noise in every run
 KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
 
 
 class _DropUnknownParameterNote(logging.Filter):
-    "papermill's own parameter check reads only plain annotations (`str`, not `str | None`): `check_params` did it."
+    (
+        "papermill's own parameter check reads only plain annotations (`str`, not `str | None`): "
+        "`check_params` did it."
+    )
 
     def filter(self, record) -> bool:
         return not record.getMessage().startswith("Passed unknown parameter")
@@ -359,7 +434,10 @@ def expected_type(annotation: str | None, default) -> str | None:
 
 
 def params_per_job(jobs, params: dict) -> dict:
-    "`{id: the params its notebook declares}`, each checked; a name that no table of the batch declares is an error."
+    (
+        "`{id: the params its notebook declares}`, each checked; a name that no table of the batch declares "
+        "is an error."
+    )
     declared = {job.id: notebook_parameters(project_root() / "nbs" / job.notebook) for job in jobs}
     for name in params:
         if not any(name in d for d in declared.values()):
@@ -426,7 +504,10 @@ def run_table(
     threads: int | None = None,
     source_sha: str | None = None,
 ) -> JobOutcome:
-    "Execute one table notebook with papermill in a child process (time limits per cell and per notebook; `threads`)."
+    (
+        "Execute one table notebook with papermill in a child process (time limits per cell and per "
+        "notebook; `threads`)."
+    )
     job = tid if isinstance(tid, TableJob) else table_job(tid)
     tid = job.id
     get_profile(profile)
@@ -542,7 +623,10 @@ def clean_stale(profile: str, out=None, min_age_s: float = 60.0) -> list:
 
 
 def batch_out(out=None, publish: bool = False, allow_dirty: bool = False) -> Path:
-    "Where a batch writes: `runs/` or `out`; the committed `results/` only with `publish`, and then from a clean tree."
+    (
+        "Where a batch writes: `runs/` or `out`; the committed `results/` only with `publish`, and then from "
+        "a clean tree."
+    )
     if not publish:
         return output_root(out)
     if out:
@@ -580,7 +664,10 @@ def reproduce(
     publish: bool = False,
     allow_dirty: bool = False,
 ) -> list:
-    "Run the notebooks of `ids` (default: all; ids or `TableJob`s), `jobs` at a time; one failure does not stop the others."
+    (
+        "Run the notebooks of `ids` (default: all; ids or `TableJob`s), `jobs` at a time; one failure does "
+        "not stop the others."
+    )
     from concurrent.futures import ThreadPoolExecutor
 
     get_profile(profile)
@@ -591,7 +678,8 @@ def reproduce(
     log(f"writing to {out} -- {describe_outputs(profile, out)}")
     clean_stale(profile, out)
     t0, n, jobs = time.time(), len(todo), max(1, int(jobs))
-    # several notebooks at once: their bars would interleave (quiet children), and each gets its share of the cores
+    # several notebooks at once: their bars would interleave (quiet children),
+    # and each gets its share of the cores
     threads, progress = (max(1, n_cores() // jobs), False) if jobs > 1 else (None, progress)
     lock = threading.Lock()
 
@@ -627,7 +715,8 @@ def reproduce(
             log(f"{head}: done in {fmt_time(o.wall_s)} ({total})")
         else:
             log(
-                f"{head}: FAILED after {fmt_time(o.wall_s)} ({total})\n    error: {o.error}\n    executed notebook: {o.executed or '-'}"
+                f"{head}: FAILED after {fmt_time(o.wall_s)} ({total})\n    error: {o.error}\n"
+                f"    executed notebook: {o.executed or '-'}"
             )
         return o
 

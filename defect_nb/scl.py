@@ -12,58 +12,18 @@ import torch.nn.functional as F
 from torch import Tensor
 from .core import seed_everything, get_device
 from .augment import crop_params, resized_crop
-from .losses import NTXentLoss
+from .losses import ArcFaceLoss, SelfContrastiveLoss, arcface_logits
 from .encoders import build_encoder, count_params
-from .ssl import to_input
+from .imageops import to_signed_unit, uint8_to_float
 from .train import fit, make_optimizer, predict_batched
 
 # %% auto #0
-__all__ = ['arcface_logits', 'ArcFaceLoss', 'self_contrastive_loss', 'SCLViews', 'SCLNet', 'BackboneNet', 'BackboneFeatures',
-           'embed_images', 'reference_scores', 'reference_predict', 'few_shot_episodes', 'build_model', 'train_scl',
-           'predict_logits', 'neu_tensors', 'rows_of']
+__all__ = ['BACKBONE_LABELS', 'SCLViews', 'SCLNet', 'BackboneNet', 'BackboneFeatures', 'backbone_label', 'embed_images',
+           'reference_scores', 'reference_predict', 'few_shot_episodes', 'build_model', 'train_scl', 'predict_logits',
+           'steps_per_epoch', 'size_budgets', 'neu_tensors', 'rows_of']
 
 # %% ../nbs/10_scl.ipynb #97fe9c6d
 from .profiles import settings
-
-# %% ../nbs/10_scl.ipynb #f15c1c86
-def arcface_logits(
-    emb: Tensor, weight: Tensor, labels: Tensor | None, scale: float = 30.0, margin: float = 0.5
-) -> Tensor:
-    "ArcFace logits s·cos θ_j, with s·cos(θ_y + m) for the true class (s·(cos θ − m·sin m) when θ_y + m > π)."
-    if emb.dim() != 2 or weight.dim() != 2 or emb.shape[1] != weight.shape[1]:
-        raise ValueError(f"emb must be B×D and weight C×D, got {tuple(emb.shape)} and {tuple(weight.shape)}")
-    cos = F.linear(F.normalize(emb.float(), dim=1), F.normalize(weight.float(), dim=1)).clamp(-1, 1)
-    if labels is None:
-        return scale * cos
-    if labels.shape != (emb.shape[0],) or labels.min() < 0 or labels.max() >= weight.shape[0]:
-        raise ValueError(f"labels must be {emb.shape[0]} class indices in [0, {weight.shape[0]})")
-    sin = (1 - cos * cos).clamp_min(1e-7).sqrt()
-    phi = cos * math.cos(margin) - sin * math.sin(margin)  # cos(θ + m)
-    phi = torch.where(cos > math.cos(math.pi - margin), phi, cos - margin * math.sin(margin))
-    target = F.one_hot(labels, weight.shape[0]).bool()
-    return scale * torch.where(target, phi, cos)
-
-
-class ArcFaceLoss(nn.Module):
-    "Cross-entropy of `arcface_logits` (Eq. 4 of the paper)."
-
-    def __init__(self, scale: float = 30.0, margin: float = 0.5):
-        super().__init__()
-        if not 0 <= margin < math.pi / 2:
-            raise ValueError(f"margin must be in [0, π/2), got {margin}")
-        self.scale, self.margin = scale, margin
-
-    def forward(self, emb: Tensor, weight: Tensor, labels: Tensor) -> Tensor:
-        return F.cross_entropy(arcface_logits(emb, weight, labels, self.scale, self.margin), labels)
-
-    def extra_repr(self):
-        return f"scale={self.scale}, margin={self.margin}"
-
-# %% ../nbs/10_scl.ipynb #9381edf6
-def self_contrastive_loss(z0: Tensor, z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
-    "Mean of the NT-Xent losses of (original, view 1), (original, view 2) and (view 1, view 2) (Eq. 2)."
-    nt = NTXentLoss(temperature)
-    return (nt(z0, z1) + nt(z0, z2) + nt(z1, z2)) / 3
 
 # %% ../nbs/10_scl.ipynb #51df4860
 def _rot_flip(k: Tensor, hf: Tensor, vf: Tensor) -> Tensor:
@@ -187,9 +147,22 @@ class BackboneFeatures(nn.Module):
     def embed(self, x: Tensor) -> Tensor:
         return F.normalize(self.backbone(x), dim=1)
 
+# %% ../nbs/10_scl.ipynb #095dc21a
+BACKBONE_LABELS = {
+    "efficientnet-lite0": "EfficientNet-Lite0 (ImageNet init.)",
+    "resnet50": "ResNet-50 (from scratch)",
+    "skip-convnet": "Skip-ConvNet (from scratch)",
+    "convnet": "ConvNet (from scratch)",
+}
+
+
+def backbone_label(name: str) -> str:
+    "The backbone as table rows name it: architecture and initialisation."
+    return BACKBONE_LABELS.get(name, f"{name} (from scratch)")
+
 # %% ../nbs/10_scl.ipynb #408d5321
 def _embed(model: nn.Module, batch: Tensor) -> Tensor:
-    return model.embed(to_input(batch))
+    return model.embed(to_signed_unit(batch))
 
 
 def embed_images(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
@@ -312,20 +285,23 @@ def build_model(
     img_size: int = 64,
     settings: dict | None = None,
 ):
-    "An `SCLNet` (kind 'proposed', sized by `settings`) or `BackboneNet` (kind 'backbone')."
+    "An `SCLNet` (kind 'proposed', sized by `settings`) or `BackboneNet` (kinds 'backbone' and 'plain')."
     if kind == "proposed":
         s = _require(settings or {}, ("proj_dim", "scale", "margin"))
         return SCLNet(backbone, n_classes, in_chans, img_size, s["proj_dim"], s["scale"], s["margin"])
-    if kind == "backbone":
+    if kind in ("backbone", "plain"):
         return BackboneNet(backbone, n_classes, in_chans, img_size)
-    raise ValueError(f"kind must be 'proposed' or 'backbone', got {kind!r}")
+    raise ValueError(f"kind must be 'proposed', 'backbone' or 'plain', got {kind!r}")
 
 # %% ../nbs/10_scl.ipynb #87e34d2e
-def _scl_batches(x_uint8: Tensor, y: Tensor, views: SCLViews):
+def _scl_batches(x_uint8: Tensor, y: Tensor, views: SCLViews | None):
     "fit's `make_batch`: the originals and two random views of each (3B float images), and the B labels."
+    # views None (kind "plain"): the B originals alone
 
     def make_batch(idx: Tensor, generator: torch.Generator):
-        x0 = x_uint8[idx].float().div_(255)
+        x0 = uint8_to_float(x_uint8[idx])
+        if views is None:
+            return x0, y[idx]
         v1 = views(x0, generator)
         v2 = views(x0, generator)
         return torch.cat([x0, v1, v2]), y[idx]
@@ -336,15 +312,16 @@ def _scl_batches(x_uint8: Tensor, y: Tensor, views: SCLViews):
 def _scl_step(model: nn.Module, kind: str, s: dict, dev):
     "fit's `step`: the loss of one batch (α·L_con + β·L_arc, or cross-entropy) and its logged metrics."
     arc = ArcFaceLoss(s["scale"], s["margin"]) if kind == "proposed" else None
+    con = SelfContrastiveLoss(s["temperature"]) if kind == "proposed" else None
 
     def step(batch):
         xb, yb = batch
-        y3 = yb.to(dev).repeat(3)
-        out = model(to_input(xb.to(dev)))
-        if kind == "backbone":
+        y3 = yb.to(dev).repeat(len(xb) // len(yb))  # one label per image: originals (and views)
+        out = model(to_signed_unit(xb.to(dev)))
+        if kind in ("backbone", "plain"):
             return {"loss": F.cross_entropy(out, y3), "train_acc": (out.argmax(1) == y3).float().mean()}
         z0, z1, z2 = out.float().chunk(3)
-        l_con = self_contrastive_loss(z0, z1, z2, s["temperature"])
+        l_con = con(z0, z1, z2)
         l_arc = arc(out, model.arc_weight, y3)
         with torch.no_grad():
             acc = (arcface_logits(out, model.arc_weight, None).argmax(1) == y3).float().mean()
@@ -389,7 +366,7 @@ def train_scl(
     seed_everything(seed)
     n, size = len(x_uint8), x_uint8.shape[-1]
     model = build_model(kind, backbone, n_classes, x_uint8.shape[1], size, s).to(dev)
-    views = SCLViews(size, scale=tuple(s["crop_scale"]))
+    views = None if kind == "plain" else SCLViews(size, scale=tuple(s["crop_scale"]))
     bs = min(int(s["batch_size"]), n)
     drop_last = n % bs == 1
     validate = _scl_validate(model, kind, x_uint8, y, val) if val is not None else None
@@ -414,12 +391,28 @@ def train_scl(
 
 
 def _logits(model: nn.Module, batch: Tensor) -> Tensor:
-    return model.logits(to_input(batch))
+    return model.logits(to_signed_unit(batch))
 
 
 def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
     "Argmax of `model.logits` (the baseline's softmax head; the proposed model's nearest ArcFace weight)."
     return predict_batched(model, x, _logits, batch_size).argmax(1)
+
+# %% ../nbs/10_scl.ipynb #89e6457e
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    "Optimiser steps of one `train_scl` epoch over `n` images (a last batch of a single image is left out)."
+    bs = min(int(batch_size), n)
+    return n // bs if n % bs == 1 else math.ceil(n / bs)
+
+
+def size_budgets(settings: dict, n_train: dict) -> dict:
+    "Per data size (name → training images): the table's one budget in epochs and the steps it means."
+    s = _require(settings, ("epochs", "batch_size"))
+    epochs = int(s["epochs"])
+    return {
+        k: {"epochs": epochs, "n_train": int(n), "steps": epochs * steps_per_epoch(n, s["batch_size"])}
+        for k, n in n_train.items()
+    }
 
 # %% ../nbs/10_scl.ipynb #b2b214f8
 def neu_tensors(img_size: int, root=None, progress: bool = True):

@@ -9,26 +9,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import Profile, get_profile, get_device
-from .augment import SimCLRAugment, NNCLRAugment, two_views
+from .augment import SimCLRAugment, NNCLRAugment, random_flip, two_views
+from .imageops import to_signed_unit, uint8_to_float
 from .losses import NTXentLoss, NNCLRLoss, SupportQueue, contrastive_accuracy
 from .encoders import ProjectionHead
 from .train import fit, make_optimizer, predict_batched
 
 # %% auto #0
-__all__ = ['to_input', 'embed', 'linear_probe', 'pretrain_simclr', 'evaluate', 'fit_classifier']
+__all__ = ['PROJECTION_DIM', 'FINETUNE_AUGS', 'embed', 'linear_probe', 'support_size', 'pretrain_simclr', 'class_weights',
+           'evaluate', 'fit_classifier']
 
 # %% ../nbs/07_ssl.ipynb #e1541409
-def to_input(x_uint8_or_float: torch.Tensor) -> torch.Tensor:
-    "uint8 [0, 255] or float [0, 1] images → float in [-1, 1]."
-    x = x_uint8_or_float
-    if x.dtype == torch.uint8:
-        x = x.float().div_(255)
-    return x.mul(2).sub_(1)
-
-
 def _forward_input(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    "`module` on images `x` scaled by `to_input` (the `fn` of `train.predict_batched`)."
-    return module(to_input(x))
+    "`module` on images `x` scaled to [-1, 1] by `to_signed_unit` (the `fn` of `train.predict_batched`)."
+    return module(to_signed_unit(x))
 
 # %% ../nbs/07_ssl.ipynb #5b20ec7b
 def embed(encoder: nn.Module, x: torch.Tensor, batch_size: int = 256, device=None) -> torch.Tensor:
@@ -79,46 +73,69 @@ def linear_probe(
     }
 
 # %% ../nbs/07_ssl.ipynb #f735af49
+PROJECTION_DIM = 128  # the projection head's output, the space the contrastive losses work in
+
+
+def support_size(queue_size: int, n_pool: int) -> int:
+    "The NNCLR support-queue size on a pool of `n_pool` images: `queue_size`, but never more than the pool."
+    return max(1, min(int(queue_size), int(n_pool)))
+
+
 def _contrastive_objective(method: str, size: int, temperature: float, queue_size: int, device) -> tuple:
-    "The default view augmentation of `method` and its loss `(z1, z2) -> loss`."
+    "The default view augmentation of `method` and its loss `(z1, z2, image ids) -> (loss, logged metrics)`."
     if method == "simclr":
         nt_xent = NTXentLoss(temperature)
-        return SimCLRAugment(size), lambda z1, z2: nt_xent(z1, z2)
+        return SimCLRAugment(size), lambda z1, z2, ids: (nt_xent(z1, z2), {})
     if method == "nnclr":
         nn_loss = NNCLRLoss(temperature)
-        support = SupportQueue(queue_size, 128).to(device)
-        return NNCLRAugment(size), lambda z1, z2: nn_loss(z1, z2, support)
+        support = SupportQueue(queue_size, PROJECTION_DIM).to(device)
+
+        def loss_fn(z1, z2, ids):
+            ids = ids.to(device)
+            _, nn_ids = support.nearest_with_ids(z1, ids)  # the positives of view 1, before the update
+            other = (nn_ids != ids).float().mean()
+            return nn_loss(z1, z2, support, ids), {"nn_other_image": other}
+
+        return NNCLRAugment(size), loss_fn
     raise ValueError(f"method must be 'simclr' or 'nnclr', got {method!r}")
 
 
 def _views_maker(images: torch.Tensor, aug: nn.Module):
-    "`make_batch` of pretraining: two augmented views of the indexed uint8 images, as floats in [0, 1]."
+    "`make_batch` of pretraining: two views (floats in [0, 1]) of the indexed images, and the indices"
 
     def make_batch(idx, generator):
-        x = images[idx].float().div_(255)
-        return two_views(x, aug, generator)
+        x = uint8_to_float(images[idx])
+        return (*two_views(x, aug, generator), idx)
 
     return make_batch
 
 
 def _contrastive_step(encoder: nn.Module, head: nn.Module, loss_fn, device):
-    "`step` of pretraining: the contrastive loss of the two views and the contrastive accuracy."
+    "`step` of pretraining: the two views' contrastive loss, the contrastive accuracy, the loss's metrics"
 
     def step(views):
-        v1, v2 = views
-        z1 = head(encoder(to_input(v1.to(device))))
-        z2 = head(encoder(to_input(v2.to(device))))
-        loss = loss_fn(z1, z2)
-        return {"loss": loss, "contrastive_acc": contrastive_accuracy(z1.detach(), z2.detach())}
+        v1, v2, idx = views
+        z1 = head(encoder(to_signed_unit(v1.to(device))))
+        z2 = head(encoder(to_signed_unit(v2.to(device))))
+        loss, logged = loss_fn(z1, z2, idx)
+        return {"loss": loss, "contrastive_acc": contrastive_accuracy(z1.detach(), z2.detach()), **logged}
 
     return step
 
 
-def _probe_hook(encoder: nn.Module, probe: tuple | None, n_classes: int | None, epochs: int, seed: int):
-    "`end_of_epoch` of pretraining: the linear-probe accuracy and loss (NaN without probe data)."
+def _probe_hook(
+    encoder: nn.Module,
+    probe: tuple | None,
+    n_classes: int | None,
+    epochs: int,
+    seed: int,
+    every: int = 1,
+    last: int = 0,
+):
+    "`end_of_epoch` of pretraining: the linear probe every `every` epochs and at epoch `last` (else NaN)."
 
     def end_of_epoch(epoch: int) -> dict:
-        if probe is None:
+        if probe is None or (epoch % every and epoch != last):
             return {"probe_acc": float("nan"), "probe_loss": float("nan")}
         return linear_probe(encoder, *probe, n_classes=n_classes, epochs=epochs, seed=seed)
 
@@ -141,19 +158,23 @@ def pretrain_simclr(
     desc: str = "SimCLR",
     method: str = "simclr",
     queue_size: int = 10000,
+    probe_every: int | None = None,
 ) -> dict:
     "Pretrain `encoder` in place on uint8 `images` (N×C×S×S) with SimCLR (or NNCLR); return the history."
     P = get_profile(profile)
     dev = get_device(device)
     epochs = P.pretrain_epochs if epochs is None else epochs
-    default_aug, loss_fn = _contrastive_objective(method, images.shape[-1], temperature, queue_size, dev)
+    every = P.probe_every if probe_every is None else probe_every
+    queue = support_size(queue_size, len(images))
+    default_aug, loss_fn = _contrastive_objective(method, images.shape[-1], temperature, queue, dev)
     encoder.to(dev).train()
-    head = ProjectionHead(encoder.out_dim, 128, 128).to(dev)
+    head = ProjectionHead(encoder.out_dim, 128, PROJECTION_DIM).to(dev)
     opt = make_optimizer([*encoder.parameters(), *head.parameters()], "adam", lr=P.lr)
     step = _contrastive_step(encoder, head, loss_fn, dev)
     make_batch = _views_maker(images, aug or default_aug)
-    end_of_epoch = _probe_hook(encoder, probe, n_classes, P.probe_epochs, seed)
-    return fit(
+    before = _probe_hook(encoder, probe, n_classes, P.probe_epochs, seed)(0)  # the probe before pretraining
+    end_of_epoch = _probe_hook(encoder, probe, n_classes, P.probe_epochs, seed, every, last=epochs)
+    hist = fit(
         [encoder, head],
         len(images),
         step,
@@ -167,56 +188,84 @@ def pretrain_simclr(
         progress=progress,
         desc=desc,
     )
+    hist["probe_acc_epoch0"], hist["probe_loss_epoch0"] = before["probe_acc"], before["probe_loss"]
+    if method == "nnclr":
+        hist["queue_size"] = queue
+    return hist
 
 # %% ../nbs/07_ssl.ipynb #390603a7
 def _flip_aug(x, g):
     "Random horizontal and vertical flips, per sample (the light augmentation used while fine-tuning)."
+    return random_flip(random_flip(x, 0.5, -1, g), 0.5, -2, g)
+
+
+def _dihedral_aug(x, g):
+    "One of the eight rotations by a multiple of 90° and their mirror images, drawn per (square) sample."
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"90-degree rotations need square images, got {tuple(x.shape[-2:])}")
     n = len(x)
-    h = torch.rand(n, generator=g) < 0.5
-    v = torch.rand(n, generator=g) < 0.5
-    x = torch.where(h.view(-1, 1, 1, 1), x.flip(-1), x)
-    return torch.where(v.view(-1, 1, 1, 1), x.flip(-2), x)
+    k = torch.randint(0, 4, (n,), generator=g)
+    x = random_flip(x, 0.5, -1, g)  # the mirror images
+    out = x.clone()
+    for quarter_turns in (1, 2, 3):
+        sel = k == quarter_turns
+        out[sel] = torch.rot90(x[sel], quarter_turns, dims=(-2, -1))
+    return out
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> dict:
-    "Loss, accuracy and softmax probabilities of `model` on uint8 images `x`."
+FINETUNE_AUGS = {"none": None, "flip": _flip_aug, "dihedral": _dihedral_aug}
+
+
+def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    "Inverse-frequency weights N / (C · n_c) of the classes of labels `y` (0 for a class without samples)."
+    counts = torch.bincount(torch.as_tensor(y).long(), minlength=n_classes).float()
+    w = len(y) / (n_classes * counts.clamp_min(1))
+    return torch.where(counts > 0, w, torch.zeros_like(w))
+
+
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, class_weight=None
+) -> dict:
+    "Loss (weighted by `class_weight` when given), accuracy and softmax probabilities of `model` on `x`."
     logits = predict_batched(model, x, _forward_input, batch_size=batch_size)
     return {
-        "loss": F.cross_entropy(logits, y).item(),
+        "loss": F.cross_entropy(logits, y, weight=class_weight).item(),
         "acc": (logits.argmax(1) == y).float().mean().item(),
         "probs": logits.softmax(1),
     }
 
 
-def _labelled_batch_maker(x: torch.Tensor, y: torch.Tensor, augment: bool):
-    "`make_batch` of fine-tuning: the indexed images (randomly flipped when `augment`) and their labels."
+def _labelled_batch_maker(x: torch.Tensor, y: torch.Tensor, augment):
+    "`make_batch` of fine-tuning: the indexed images (through `augment(x, generator)` when given) and labels."
 
     def make_batch(idx, generator):
         xb = x[idx]
-        if augment:
-            xb = _flip_aug(xb, generator)
+        if augment is not None:
+            xb = augment(xb, generator)
         return xb, y[idx]
 
     return make_batch
 
 
-def _classify_step(model: nn.Module, device):
-    "`step` of fine-tuning: the cross-entropy of the batch and its accuracy."
+def _classify_step(model: nn.Module, device, class_weight=None):
+    "`step` of fine-tuning: the (class-weighted) cross-entropy of the batch and its accuracy."
+    weight = None if class_weight is None else class_weight.to(device)
 
     def step(batch):
         xb, yb = batch
-        logits = model(to_input(xb.to(device)))
+        logits = model(to_signed_unit(xb.to(device)))
         yb = yb.to(device)
-        return {"loss": F.cross_entropy(logits, yb), "train_acc": (logits.argmax(1) == yb).float().mean()}
+        loss = F.cross_entropy(logits, yb, weight=weight)
+        return {"loss": loss, "train_acc": (logits.argmax(1) == yb).float().mean()}
 
     return step
 
 
-def _validator(model: nn.Module, val: tuple):
-    "`validate` of fine-tuning: loss and accuracy on the validation split."
+def _validator(model: nn.Module, val: tuple, class_weight=None):
+    "`validate` of fine-tuning: loss (weighted as the training loss) and accuracy on the validation split."
 
     def validate() -> dict:
-        v = evaluate(model, *val)
+        v = evaluate(model, *val, class_weight=class_weight)
         return {"val_loss": v["loss"], "val_acc": v["acc"]}
 
     return validate
@@ -231,6 +280,15 @@ def _finetune_history(hist: dict) -> dict:
     return hist
 
 
+def _augmentation(augment, profile: Profile) -> str:
+    "The fine-tuning augmentation's name: the profile's when `augment` is None; True is 'flip', False 'none'."
+    name = profile.finetune_aug if augment is None else {True: "flip", False: "none"}.get(augment, augment)
+    if name not in FINETUNE_AUGS:
+        choices = ", ".join(FINETUNE_AUGS)
+        raise ValueError(f"unknown fine-tuning augmentation {name!r}; choose one of {choices}")
+    return name
+
+
 def fit_classifier(
     model: nn.Module,
     train: tuple,
@@ -242,7 +300,8 @@ def fit_classifier(
     epochs: int | None = None,
     patience: int | None = None,
     seed: int = 0,
-    augment: bool = True,
+    augment: bool | str | None = None,
+    class_weighted: bool | None = None,
     device: str = "auto",
     ckpt: str | Path | None = None,
     progress: bool = True,
@@ -254,11 +313,14 @@ def fit_classifier(
     epochs = P.finetune_epochs if epochs is None else epochs
     patience = P.patience if patience is None else patience
     lr = P.lr if lr is None else lr
+    weighted = P.class_weighted if class_weighted is None else class_weighted
     x, y = train
+    n_classes = getattr(getattr(model, "head", None), "out_features", None) or int(y.max()) + 1
+    weight = class_weights(y, n_classes) if weighted else None
     model.to(dev).train()
     opt = make_optimizer(model.parameters(), optimizer, lr=lr)
-    step = _classify_step(model, dev)
-    make_batch = _labelled_batch_maker(x, y, augment)
+    step = _classify_step(model, dev, weight)
+    make_batch = _labelled_batch_maker(x, y, FINETUNE_AUGS[_augmentation(augment, P)])
     hist = fit(
         model,
         len(x),
@@ -268,11 +330,13 @@ def fit_classifier(
         batch_size=P.batch_size,
         seed=seed,
         make_batch=make_batch,
-        validate=_validator(model, val),
+        validate=_validator(model, val, weight),
         monitor="val_loss",
         patience=patience,
         checkpoint=ckpt,
         progress=progress,
         desc=desc,
     )
-    return _finetune_history(hist)
+    hist = _finetune_history(hist)
+    hist["class_weight"] = None if weight is None else weight.tolist()
+    return hist

@@ -9,11 +9,13 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .imageops import gaussian_kernel1d
 
 # %% auto #0
 __all__ = ['GENERATORS', 'PAPER_NAMES', 'perlin1d', 'perlin_circle', 'droplet_polygon', 'polygon_mask', 'droplet', 'random_boxes',
            'box_mask', 'gaussian_kernels', 'motion_kernels', 'perspective', 'sharpen', 'motion_blur', 'gaussian_blur',
-           'color_jitter', 'salt_pepper', 'patch_swap', 'cutpaste', 'synthesize']
+           'color_jitter', 'salt_pepper', 'patch_swap', 'cutpaste', 'synthesize', 'components', 'grow', 'make_pairs',
+           'crops', 'psnr_db', 'compare', 'size_params', 'synthesize_at', 'compare_pairs']
 
 # %% ../nbs/20_synth.ipynb #c4f7f186
 def _check_img(img: Tensor) -> Tensor:
@@ -42,7 +44,7 @@ def _fade(f: Tensor) -> Tensor:
 
 
 def perlin1d(t: Tensor, grads: Tensor, period: Tensor) -> Tensor:
-    "Periodic 1-D Perlin noise in [-1, 1]: `t` B×T positions, `grads` B×G slopes (G ≥ max period), `period` B ints."
+    "Periodic 1-D Perlin noise in [-1, 1] at B×T positions `t`: B×G slopes `grads` (G ≥ each `period`, B)."
     period = period.to(t.device).long().view(-1, 1)
     if (period < 1).any() or grads.shape[1] < int(period.max()):
         raise ValueError("need 1 <= period <= grads.shape[1]")
@@ -84,7 +86,7 @@ def droplet_polygon(
     periods=(2, 6),
     octaves: int = 2,
 ) -> dict:
-    "Sample B droplet outlines: centre (B×2, x y), base radius R, vertex count n, vertex radii r (B×n_max), noise N."
+    "B droplet outlines: centre (B×2, x y), base radius R, vertex count n, vertex radii r (B×n_max), noise N."
     device = device or generator.device
     n = torch.randint(
         n_vertices[0], n_vertices[1] + 1, (B,), generator=generator, device=generator.device
@@ -108,7 +110,7 @@ def droplet_polygon(
 
 
 def polygon_mask(poly: dict, H: int, W: int):
-    "Rasterise star-shaped polygons (pixel centres at integer coordinates): mask B×1×H×W and inner depth ∈ [0, 1]."
+    "Rasterise star-shaped polygons (pixel centres at integers): mask B×1×H×W and inner depth ∈ [0, 1]."
     c, n, r = poly["center"], poly["n"], poly["r"]
     dev = r.device
     ys, xs = torch.meshgrid(
@@ -249,12 +251,10 @@ def _filter(img: Tensor, kernels: Tensor) -> Tensor:
 
 
 def gaussian_kernels(sigma: Tensor, K: int | None = None) -> Tensor:
-    "B×K×K normalised Gaussian kernels (K odd, default covering ±3σ_max)."
+    "B×K×K normalised 2-D Gaussian kernels (K odd, default covering ±3σ_max): outer products of 1-D ones."
     K = K or 2 * int(math.ceil(3 * float(sigma.max()))) + 1
-    x = torch.arange(K, dtype=torch.float32, device=sigma.device) - K // 2
-    g1 = torch.exp(-(x.view(1, -1) ** 2) / (2 * sigma.view(-1, 1).float() ** 2))
-    k = g1.unsqueeze(2) * g1.unsqueeze(1)
-    return k / k.sum((1, 2), keepdim=True)
+    g = gaussian_kernel1d(sigma.float(), K)
+    return g.unsqueeze(2) * g.unsqueeze(1)
 
 
 def motion_kernels(length: Tensor, angle: Tensor, K: int | None = None) -> Tensor:
@@ -497,3 +497,124 @@ def synthesize(img: Tensor, name: str, generator: torch.Generator, **params):
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; known: {sorted(GENERATORS)}")
     return GENERATORS[name](img, generator, **params)
+
+# %% ../nbs/20_synth.ipynb #944c6375
+import numpy as np
+
+
+def components(mask, min_area: int) -> list:
+    "Boxes (x1, y1, x2, y2; end exclusive) of the 8-connected components of `mask` of ≥ `min_area` pixels."
+    from scipy.ndimage import label, find_objects
+
+    labels, n = label(np.asarray(mask, bool), structure=np.ones((3, 3), int))  # numbered in raster order
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    boxes = [(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in find_objects(labels)]
+    return [tuple(int(v) for v in box) for box, area in zip(boxes, areas) if area >= min_area]
+
+
+def grow(box, min_side: int, size: int) -> tuple:
+    "Grow a box symmetrically to at least `min_side` per side, shifted to stay inside the `size`² image."
+    x1, y1, x2, y2 = box
+    sides = []
+    for a, b in ((x1, x2), (y1, y2)):
+        if b - a < min_side:
+            c = (a + b) / 2
+            a = int(round(c - min_side / 2))
+            b = a + min_side
+        if a < 0:
+            a, b = 0, b - a
+        if b > size:
+            a, b = a - (b - size), size
+        sides.append((max(a, 0), min(b, size)))
+    return (sides[0][0], sides[1][0], sides[0][1], sides[1][1])
+
+# %% ../nbs/20_synth.ipynb #27220f74
+def make_pairs(labels, masks, rng, min_area: int, min_crop: int, max_pairs=None, host: str = "free"):
+    "(pairs, fallbacks): each real defect component with a host picture and a crop box; masks N×S×S bool."
+    if host not in ("free", "same-class"):
+        raise ValueError(f"host must be 'free' or 'same-class', got {host!r}")
+    size = masks.shape[-1]
+    defective = [i for i, label in enumerate(labels) if masks[i].any() and label != "Free"]
+    pairs = [(i, box) for i in defective for box in components(masks[i], min_area)]
+    if max_pairs and len(pairs) > max_pairs:
+        pairs = [pairs[j] for j in sorted(rng.choice(len(pairs), max_pairs, replace=False))]
+    integral = np.pad(masks.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))  # mask pixels in any box in O(1)
+    free = [i for i, label in enumerate(labels) if label == "Free"]
+    out, fallback = [], 0
+    for i, box in pairs:
+        crop = grow(box, min_crop, size)
+        if host == "free":
+            h = int(rng.choice(free))
+        else:
+            x1, y1, x2, y2 = crop
+            inside = integral[:, y2, x2] - integral[:, y1, x2] - integral[:, y2, x1] + integral[:, y1, x1]
+            same = [j for j in range(len(labels)) if j != i and labels[j] == labels[i]]
+            clean = [j for j in same if inside[j] == 0]
+            if clean:
+                h = int(rng.choice(clean))
+            else:
+                h = int(min(same, key=lambda j: inside[j]))
+                fallback += 1
+        box, crop = tuple(int(v) for v in box), tuple(int(v) for v in crop)
+        out.append({"real": i, "host": h, "box": box, "crop": crop})
+    return out, fallback
+
+# %% ../nbs/20_synth.ipynb #174d7c64
+def crops(imgs: Tensor, boxes, size: int) -> Tensor:
+    "Cut each image's box (x1, y1, x2, y2), resize it to `size`² (bilinear, antialiased), clamp to [0, 1]."
+    cut = [
+        F.interpolate(im[None, :, y1:y2, x1:x2], size=(size, size), mode="bilinear", antialias=True)
+        for im, (x1, y1, x2, y2) in zip(imgs, boxes)
+    ]
+    return torch.cat(cut).clamp(0, 1)
+
+
+def psnr_db(a: Tensor, b: Tensor) -> Tensor:
+    "Per-image PSNR in dB of two batches in [0, 1]: 10 log₁₀(1 / MSE), MSE floored at 1e-10 (≤ 100 dB)."
+    mse = ((a - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(1 / mse)
+
+
+def compare(a: Tensor, b: Tensor) -> tuple:
+    "(SSIM, PSNR in dB) per pair of two N×1×s×s batches in [0, 1]; SSIM: Gaussian window 11, σ 1.5."
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    window = {"gaussian_kernel": True, "sigma": 1.5, "kernel_size": 11}
+    s = ssim(a.float(), b.float(), data_range=1.0, reduction="none", **window)
+    return s, psnr_db(a, b)
+
+# %% ../nbs/20_synth.ipynb #746a82f6
+def size_params(name: str, size: int) -> dict:
+    "Generator keywords that follow the working size: the blur ranges are set for 256 px pictures."
+    return {"scale": size / 256} if name in ("motion_blur", "gaussian_blur") else {}
+
+
+def synthesize_at(host: Tensor, name: str, generator: torch.Generator, box: Tensor, **params) -> tuple:
+    "(images, masks): generator `name` (or 'none') at boxes B×4; a droplet centred in each, R = (w + h)/4."
+    if name == "none":
+        return host, torch.zeros_like(host[:, :1])
+    if name == "droplet":
+        center = torch.stack([(box[:, 0] + box[:, 2]) / 2.0 - 0.5, (box[:, 1] + box[:, 3]) / 2.0 - 0.5], 1)
+        radius = ((box[:, 2] - box[:, 0]) + (box[:, 3] - box[:, 1])).float() / 4
+        return droplet(host, generator, center=center, R=radius.clamp_min(2.0), **params)
+    return synthesize(host, name, generator, box=box, **params)
+
+
+def compare_pairs(images: Tensor, pairs: list, name: str, seed: int, cmp_size: int, batch_size=64, **params):
+    "(SSIM, PSNR, a few example crops (synthetic, real)) of generator `name` over `pairs` of uint8 `images`."
+    g = torch.Generator().manual_seed(seed)
+    ssim, psnr, examples = [], [], None
+    for k in range(0, len(pairs), batch_size):
+        chunk = pairs[k : k + batch_size]
+        host = images[[p["host"] for p in chunk]].float().div_(255)
+        real = images[[p["real"] for p in chunk]].float().div_(255)
+        box = torch.tensor([p["box"] for p in chunk])
+        synthetic, _ = synthesize_at(host, name, g, box, **params)
+        crop_boxes = [p["crop"] for p in chunk]
+        a, b = crops(synthetic, crop_boxes, cmp_size), crops(real, crop_boxes, cmp_size)
+        s, p = compare(a, b)
+        ssim.append(s)
+        psnr.append(p)
+        if examples is None:
+            examples = (a[:6], b[:6])
+    return torch.cat(ssim), torch.cat(psnr), examples

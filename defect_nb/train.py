@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
 import queue
 import threading
 import time
@@ -16,11 +15,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 from tqdm import tqdm
-from .core import atomic_torch_save
+from .core import atomic_torch_save, default_precision, PRECISIONS
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'PRECISIONS', 'ENGINE_PRECISION', 'batch_indices', 'prefetch', 'make_optimizer', 'make_schedule',
-           'DivergedError', 'finite_weights', 'native_bf16', 'default_precision', 'autocast', 'fit', 'predict_batched']
+__all__ = ['OPTIMIZERS', 'batch_indices', 'prefetch', 'make_optimizer', 'make_schedule', 'DivergedError', 'finite_weights',
+           'autocast', 'fit', 'predict_batched']
 
 # %% ../nbs/06a_train.ipynb #40272f74
 def batch_indices(
@@ -125,29 +124,6 @@ def _load(modules, states) -> None:
         module.load_state_dict(state)
 
 # %% ../nbs/06a_train.ipynb #87fa05dc
-PRECISIONS = ("fp32", "bf16")
-ENGINE_PRECISION = "fp32"  # bf16 not adopted: its paired accuracy check was inconclusive (see above)
-
-
-def native_bf16(device_type: str = "cpu") -> bool:
-    "Whether `device_type` computes bf16 natively (AVX512-BF16/AMX on the CPU, bf16 support on CUDA)."
-    if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def default_precision(device_type: str | None = None) -> str:
-    "`$DEFECT_NB_PRECISION`, else `ENGINE_PRECISION` where bf16 is native, else fp32 (device: the machine's default)."
-    if device_type is None:
-        device_type = "cuda" if torch.cuda.is_available() else "cpu"
-    chosen = os.environ.get("DEFECT_NB_PRECISION")
-    if chosen:
-        if chosen not in PRECISIONS:
-            raise ValueError(f"DEFECT_NB_PRECISION={chosen!r}; choose one of {', '.join(PRECISIONS)}")
-        return chosen
-    return ENGINE_PRECISION if native_bf16(device_type) else "fp32"
-
-
 def autocast(precision: str, device_type: str = "cpu"):
     "The context a training step runs in: bf16 autocast, or nothing for fp32."
     if precision not in PRECISIONS:
@@ -207,7 +183,10 @@ def fit(
     desc: str = "train",
     precision: str | None = None,
 ) -> dict:
-    "Train `modules` (a module or a list) for `epochs` passes over `n_items` items; return the per-epoch history."
+    (
+        "Train `modules` (a module or a list) for `epochs` passes over `n_items` items; return the per-epoch "
+        "history."
+    )
     modules = [modules] if isinstance(modules, nn.Module) else list(modules)
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
     device_type = params[0].device.type if params else "cpu"
@@ -311,19 +290,44 @@ def fit(
     return hist
 
 # %% ../nbs/06a_train.ipynb #3f1993ca
+def _to_cpu(out):
+    "One batch's result on the CPU, floating tensors as float32: a tensor, or a dict or list of tensors."
+    if isinstance(out, torch.Tensor):
+        return (out.float() if out.is_floating_point() else out).cpu()
+    if isinstance(out, dict):
+        return {k: _to_cpu(v) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return [_to_cpu(v) for v in out]
+    raise TypeError(f"fn must return a tensor, or a dict or list of tensors, got {type(out).__name__}")
+
+
+def _join(outs: list):
+    "The batches' results joined: tensors concatenated, dicts key by key, lists end to end."
+    if isinstance(outs[0], dict):
+        return {k: _join([o[k] for o in outs]) for k in outs[0]}
+    if isinstance(outs[0], list):
+        return [v for o in outs for v in o]
+    return torch.cat(outs)
+
+
 @torch.no_grad()
 def predict_batched(
-    module: nn.Module, x: torch.Tensor, fn: Callable | None = None, batch_size: int = 256, device=None
-) -> torch.Tensor:
-    "`fn(module, batch)` (default `module(batch)`) over `x` in batches, in eval mode; the float results on the CPU."
+    module: nn.Module,
+    x: torch.Tensor,
+    fn: Callable | None = None,
+    batch_size: int = 256,
+    device=None,
+    progress: bool = False,
+    desc: str | None = None,
+):
+    "`fn(module, batch)` (default `module(batch)`) over `x` batch by batch in eval mode, joined on the CPU."
     device = device or next(module.parameters()).device
     fn = fn or (lambda m, b: m(b))
     was_training = module.training
     module.eval()
+    starts = tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False)
     try:
-        outs = [
-            fn(module, x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)
-        ]
+        outs = [_to_cpu(fn(module, x[i : i + batch_size].to(device))) for i in starts]
     finally:
         module.train(was_training)
-    return torch.cat(outs)
+    return _join(outs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
-from .formats import MIXEDWM38_PATTERNS
+from .readers import MIXEDWM38_PATTERNS
 
 # %% auto #0
 __all__ = ['WAFER_ABBR', 'PAPER_WAFER_CLASSES', 'GROUPS', 'WAFER_CLASSES', 'WAFER_CLASS_NAMES', 'PATTERN_FNS', 'NOISE_STREAM',

@@ -1,4 +1,5 @@
-"CLI papermill smoke of the agssp detection tables (agssp-t2, t3, t5, t6): registry entries written and well-formed."
+"""CLI papermill smoke of the agssp detection tables (agssp-t2, t3, t5, t6):
+registry entries written and well-formed."""
 
 import math
 import json

@@ -1,4 +1,5 @@
-"""agssp part a (KeAD, pseudo boxes): the table notebooks through papermill at the smoke profile, via the CLI."""
+"""agssp part a (KeAD, pseudo boxes): the table notebooks through papermill at the smoke profile,
+via the CLI."""
 
 import json
 import math
@@ -24,7 +25,10 @@ def _entry(out, tid, before):
 
 @needs("mtd", "sd-saliency-900", "neu-det")
 def test_agssp_kead_and_boxes_smoke(tmp_path):
-    "All five ids in one batch; agssp-t4 also goes through the CLIP-checkpoint path with a saved random tiny CLIP."
+    (
+        "All five ids in one batch; agssp-t4 also goes through the CLIP-checkpoint path with a saved random "
+        "tiny CLIP."
+    )
     from defect_nb.kead import register_tiny_clip, load_clip
 
     name = register_tiny_clip()  # the notebook registers the same default config
@@ -71,7 +75,8 @@ def test_agssp_kead_and_boxes_smoke(tmp_path):
 
     sp = _entry(tmp_path, "agssp-speed", figs)
     s = {r["method"]: r["metrics"] for r in sp["rows"]}
-    # the speed itself is measured by `make bench` (tools/bench_kead.py) and the cpu entry, never asserted in a test
+    # the speed itself is measured by `make bench` (tools/bench_kead.py) and the cpu entry,
+    # never asserted in a test
     assert {"speedup", "memory_ratio"} <= set(s["WinCLIP / KeAD"])
     assert all(math.isfinite(v) for r in s.values() for v in r.values())
     assert s["KeAD DF + V-V"]["seconds"] > 0 and s["WinCLIP"]["seconds"] > 0  # measured, whatever the speed

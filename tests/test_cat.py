@@ -1,4 +1,5 @@
-"""CAT tables (cat-t2, t4, t5, fig7) through papermill at the smoke profile, via the CLI; t6/t7 wait for their data."""
+"""CAT tables (cat-t2, t4, t5, fig7) through papermill at the smoke profile, via the CLI;
+t6/t7 wait for their data."""
 
 import json
 import pytest
@@ -31,7 +32,11 @@ def _entry(out, tid):
 
 @needs("mtd")
 def test_cat_ablations_comparison_fig7_smoke(tmp_path):
-    "t2, then t4 and fig7 (which reuse t2's cached Full model); one CLI call, all through papermill. (t1 runs the same\n    cell as t2 with the other five configurations; it is left out to keep the family's smoke time low.)"
+    (
+        "t2, then t4 and fig7 (which reuse t2's cached Full model); one CLI call, all through papermill. "
+        "(t1 is t2's\n    protocol with the other five configurations; "
+        "it is left out to keep the family's smoke time low.)"
+    )
     figs = _figure_mtimes()
     p = cli("reproduce", "cat-t2", "cat-t4", "cat-fig7", "--profile", "smoke", "--out", str(tmp_path))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -49,8 +54,8 @@ def test_cat_ablations_comparison_fig7_smoke(tmp_path):
     assert "SuperSimpleNet" in t4["not_built"]
     f7 = _entry(tmp_path, "cat-fig7")
     assert len(f7["rows"]) == 6 and any(r["method"].startswith("replicate") for r in f7["rows"])
-    # smoke figures go under the temporary results root, never into the project's figures/ (compared by name, as other
-    # sessions may legitimately write other figures there at the same time)
+    # smoke figures go under the temporary results root, never into the project's figures/ (compared by name,
+    # as other sessions may legitimately write other figures there at the same time)
     from defect_nb.runner import figure_dir
 
     assert figure_dir("smoke", tmp_path).is_relative_to(tmp_path)
@@ -72,11 +77,12 @@ def test_cat_t5_cross_domain_smoke(tmp_path):
 
 
 def test_cat_t6_t7_declare_their_datasets():
-    "t6/t7 wait for KolektorSDD1 / RSDD through the jobs file's needs (the runner reports them as waiting)."
+    "t6/t7 wait for KolektorSDD1 / RSDD through the jobs file's needs; every table has its own notebook."
     jobs = load_jobs()
     assert set(jobs["cat-t6"].needs) == {"ksdd", "mtd"} and set(jobs["cat-t7"].needs) == {"mtd", "rsdd"}
-    for tid in ("cat-t1", "cat-t2", "cat-t4", "cat-t5", "cat-fig7"):
-        assert jobs[tid].notebook == "paper/cat.ipynb"
+    for tid in ("cat-t1", "cat-t2", "cat-t4", "cat-t5", "cat-t6", "cat-t7", "cat-fig7"):
+        assert jobs[tid].notebook == f"paper/{tid.replace('-', '_')}.ipynb"
+        assert (ROOT / "nbs" / jobs[tid].notebook).exists()
 
 
 @pytest.mark.skipif(have("ksdd") and have("rsdd"), reason="both present: nothing to check")

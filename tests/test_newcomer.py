@@ -1,9 +1,9 @@
 """A newcomer's first hour, end to end: the README's two commands in the order given, on a fresh clone.
 
-`make main` runs the Makefile's main command; `make test` then checks, among the rest, that the README's generated
-blocks match the committed results. The main job once rewrote the committed csrl-elpv entry and its figures, so the
-second command failed and the clone was left modified. Here the main command's code path runs on a clone (at the
-smoke profile, so CI stays quick), then the README check, then `git status` must be empty.
+`make main` runs the Makefile's main command; `make test` then checks, among the rest, that the README's
+generated blocks match the committed results. The main job once rewrote the committed csrl-elpv entry and its
+figures, so the second command failed and the clone was left modified. Here the main command's code path runs
+on a clone (at the smoke profile, so CI stays quick), then the README check, then `git status` must be empty.
 """
 
 import os

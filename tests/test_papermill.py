@@ -38,7 +38,12 @@ def test_reproduce_elpv_smoke_then_resume(tmp_path):
     p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     r = _check_entry(tmp_path, "csrl-elpv", figs)
-    assert "binary_accuracy" in r["rows"][0]["metrics"]
+    assert {"binary_accuracy", "binary_balanced_accuracy"} <= set(r["rows"][0]["metrics"])
+    methods = [row["method"] for row in r["rows"]]
+    assert {"convnet (SimCLR)", "convnet (from scratch)"} <= set(methods), "both arms, with the same seeds"
+    assert r["paired"]["convnet: SimCLR - from scratch"]["seeds"] == r["seeds"]
+    assert r["protocol"]["class_weighted_loss"] and r["protocol"]["finetune_augmentation"] == "dihedral"
+    assert "csrl-elpv_probe.png" in r["figures"]
     before = (tmp_path / "smoke" / "csrl-elpv.json").read_text()
     p = cli("reproduce", "csrl-elpv", "--profile", "smoke", "--out", str(tmp_path), "--resume")
     assert p.returncode == 0 and "skipped" in p.stdout
@@ -46,8 +51,8 @@ def test_reproduce_elpv_smoke_then_resume(tmp_path):
 
 
 def test_img_size_parameter_sets_every_encoders_side(tmp_path):
-    # `-p img_size=N` overrides the profile's side for every encoder (ResNet-50's smaller cpu side included), and
-    # `-p run_cache=None` turns the run cache off rather than naming a folder "None"
+    # `-p img_size=N` overrides the profile's side for every encoder (ResNet-50's smaller cpu side included),
+    # and `-p run_cache=None` turns the run cache off rather than naming a folder "None"
     p = cli(
         "reproduce",
         "csrl-elpv",
@@ -81,7 +86,10 @@ def test_failing_table_is_reported_and_writes_nothing(tmp_path):
 
 @needs("neu-cls", "mtd")
 def test_reproduce_csrl_t3_t4_smoke(tmp_path):
-    "Table 3 (same encoder from scratch, no pool) and Table 4 (NNCLR with a support queue) from the same notebook."
+    (
+        "Table 3 (same encoder from scratch, no pool) and Table 4 (NNCLR with a support queue) from the same "
+        "notebook."
+    )
     figs = _figure_mtimes()
     p = cli("reproduce", "csrl-t3", "csrl-t4", "--profile", "smoke", "--out", str(tmp_path))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -92,13 +100,19 @@ def test_reproduce_csrl_t3_t4_smoke(tmp_path):
         and t3["datasets"]["pretraining pool"]["n_images"] == 0
     )
     assert "probe_acc" not in t3["rows"][0]["metrics"]
-    assert t4["rows"][0]["method"] == "convnet (NNCLR)" and t4["protocol"]["queue_size"] == 10000
-    assert t4["datasets"]["pretraining pool"]["n_images"] > 0
+    assert t4["rows"][0]["method"] == "convnet (NNCLR)" and t4["protocol"]["queue_size_asked"] == 10000
+    n_pool = t4["datasets"]["pretraining pool"]["n_images"]
+    assert n_pool > 0 and t4["protocol"]["queue_size"] == min(10000, n_pool)  # never more than the pool
+    assert {"ssl_ms_per_step", "finetune_ms_per_step"} <= set(t4["rows"][0]["metrics"])
+    assert "ssl_ms_per_step" not in t3["rows"][0]["metrics"]  # from scratch: only the fine-tuning step
 
 
 @needs("neu-cls", "mtd")
 def test_reproduce_csrl_t5_and_figures_smoke(tmp_path):
-    "Table 5 (supervised models, EfficientNet-Lite0 the only ImageNet row) and Figures 9-15 (runs made when no entry)."
+    (
+        "Table 5 (supervised models, EfficientNet-Lite0 the only ImageNet row) and Figures 9-15 (runs made "
+        "when no entry)."
+    )
     figs = _figure_mtimes()
     p = cli("reproduce", "csrl-t5", "csrl-fig9-15", "--profile", "smoke", "--out", str(tmp_path))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -107,6 +121,11 @@ def test_reproduce_csrl_t5_and_figures_smoke(tmp_path):
     assert len(methods) == 7 and all("from scratch" in m for m in methods if "EfficientNet" not in m)
     assert "EfficientNet-Lite0 (ImageNet)" in methods
     f = read_result("csrl-fig9-15", "smoke", tmp_path)
-    assert len(f["figures"]) == 5 and all((tmp_path / "smoke" / "figures" / n).exists() for n in f["figures"])
+    assert all((tmp_path / "smoke" / "figures" / n).exists() for n in f["figures"])
+    numbered = sorted(int(n.split("_fig")[1].split("_")[0]) for n in f["figures"] if "_fig" in n)
+    assert numbered == list(range(9, 16)), "one file per paper figure, named by the paper's number"
     assert {r["method"] for r in f["rows"]} >= {"convnet SimCLR", "skip-convnet NNCLR"}
     assert all(0 <= r["metrics"]["auc_macro"] <= 1 for r in f["rows"] if "auc_macro" in r["metrics"])
+    skip = next(r for r in f["rows"] if r["method"] == "skip-convnet NNCLR")
+    assert 0 <= skip["metrics"]["auc_inclusion"] <= 1  # the paper's per-class AUC, beside the macro AUC
+    assert f["paper"]["rows"][0]["metrics"] == {"auc_inclusion": 0.97}

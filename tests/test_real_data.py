@@ -1,5 +1,6 @@
-"""Readers on the real datasets (the archives in ../shared/datasets, ELPV from its package): counts, annotations,
-masks, the leakage-safe NEU split and pool across the NEU copies, and bad input on the real layouts."""
+"""Readers on the real datasets (the archives in ../shared/datasets, ELPV from its package): counts,
+annotations, masks, the leakage-safe NEU split and pool across the NEU copies, and bad input on the real
+layouts."""
 
 import hashlib
 import json
@@ -19,11 +20,12 @@ from defect_nb.data import (
     read_mask,
     read_image,
     DataError,
-    NEU_CLASSES,
 )
+from defect_nb.readers import NEU_CLASSES
 from conftest import needs, cli
 
-EXPECTED = {  # name: (n_images, classes, n_masks, n_boxes), from ../shared/datasets/README.md and the ELPV release
+# name: (n_images, classes, n_masks, n_boxes), from ../shared/datasets/README.md and the ELPV release
+EXPECTED = {
     "neu-cls": (1800, {c: 300 for c in NEU_CLASSES.values()}, 0, 0),
     "neu-det": (1800, {c: 300 for c in NEU_CLASSES.values()}, 0, 4189),
     "sd-saliency-900": (900, {"inclusion": 300, "patches": 300, "scratches": 300}, 900, 0),
@@ -116,7 +118,7 @@ def test_pool_excludes_every_copy_of_test_images():
     assert len(pool) == 1800 - len(test_ids) + 772 + 2624  # each NEU picture once, whatever its copies
 
 
-# ---- bad input on copies of the real layouts -------------------------------------------------------------------
+# ---- bad input on copies of the real layouts ---------------------------------------------------------------
 
 
 def _copy_neu_cls(tmp_path, n=3):
@@ -183,7 +185,10 @@ def test_wrong_size_mask_is_named(tmp_path):
 
 @needs("neu-cls")
 def test_neu_cls_flat_original_layout(tmp_path):
-    "The original NEU release is one flat folder of Cr_1.bmp ... Sc_300.bmp: same ids, same classes as the Kaggle copy."
+    (
+        "The original NEU release is one flat folder of Cr_1.bmp ... Sc_300.bmp: same ids, same classes as "
+        "the Kaggle copy."
+    )
     kaggle = load_dataset("neu-cls")
     flat = tmp_path / "NEU surface defect database"
     flat.mkdir()

@@ -8,6 +8,7 @@ from defect_nb.report import (
     load_results,
     update_readme,
     readme_results,
+    readme_claims,
     build_site,
     find_browser,
     browser_check,
@@ -18,6 +19,7 @@ from defect_nb.report import (
     is_run_here,
 )
 from defect_nb.runner import TABLES, tables_md_ids
+from defect_nb.claims import ledger
 from conftest import cli, ROOT
 
 RESULTS = ROOT / "results"
@@ -33,6 +35,16 @@ def test_readme_blocks_are_current():
     assert block.strip() == readme_results("cpu", RESULTS).strip()
     assert "make main" in text and "make test" in text  # the two commands stay at the top
     assert text.index("make main") < text.index("<!-- results:start -->")
+
+
+def test_readme_claims_block_is_the_ledger():
+    "The README's claims block is the ledger of the committed cpu entries (generated, never typed)."
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- claims:start -->")[1].split("<!-- claims:end -->")[0]
+    assert block.strip() == readme_claims("cpu", RESULTS).strip(), "run `defect-nb readme`"
+    for r in ledger("cpu", RESULTS):
+        line = next(l for l in block.splitlines() if l.startswith(f"| {r.claim.id} |"))
+        assert r.verdict_text in line.split(" | ")[-1], (r.claim.id, r.verdict_text)
 
 
 def results_lines(family: str) -> list:

@@ -1,6 +1,7 @@
-"""Same seed and thread count, same numbers: a small csrl run (SimCLR pretraining, then fine-tuning) in two fresh
-processes gives bit-identical histories. A different thread count splits reductions differently, so its numbers may
-differ in the last digits; the entry records the thread count (`run_context`) and the CPU kernels torch used."""
+"""Same seed and thread count, same numbers: a small csrl run (SimCLR pretraining, then fine-tuning) in two
+fresh processes gives bit-identical histories. A different thread count splits reductions differently, so its
+numbers may differ in the last digits; the entry records the thread count (`run_context`) and the CPU kernels
+torch used."""
 
 import json
 import subprocess

@@ -1,5 +1,5 @@
-"""A batch killed with SIGKILL while a table runs, then resumed: finished tables are not recomputed, the rest is
-completed, and no half-written result, executed notebook or temporary file is left anywhere."""
+"""A batch killed with SIGKILL while a table runs, then resumed: finished tables are not recomputed, the rest
+is completed, and no half-written result, executed notebook or temporary file is left anywhere."""
 
 import json
 import os

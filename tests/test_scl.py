@@ -5,7 +5,10 @@ from conftest import needs, cli, ROOT
 
 
 def _figure_mtimes():
-    "The project's scl figures (other families' runs may write their own figures concurrently on a shared checkout)."
+    (
+        "The project's scl figures (other families' runs may write their own figures concurrently on a "
+        "shared checkout)."
+    )
     return {f.name: f.stat().st_mtime_ns for f in (ROOT / "figures").glob("scl-*.png")}
 
 
@@ -29,20 +32,26 @@ def test_reproduce_scl_neu_smoke(tmp_path):
     p = cli("reproduce", "scl-t2", "scl-t3", "scl-t4", "--profile", "smoke", "--out", str(tmp_path))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     t2, t3, t4 = (_entry(tmp_path, t) for t in ("scl-t2", "scl-t3", "scl-t4"))
+    bb = "EfficientNet-Lite0 (ImageNet init.)"  # every row names the backbone it used
     m2 = [r["method"] for r in t2["rows"]]
     for f in (60, 70, 80):
-        assert f"Proposed ({f} %)" in m2
-    cited = [r for r in t2["rows"] if "cited" in r["method"]]
-    assert {r["method"].split(" [")[0] for r in cited} == {"Siamese (80 %)", "CASI-Net (70 %)", "SSL (60 %)"}
-    assert all(r["source"].startswith("cited") for r in cited)  # cited numbers are marked as not ours
-    assert {r["metrics"]["accuracy"] for r in cited} == {0.9255, 0.9598, 0.9956}
+        assert f"Proposed ({f} %), {bb}" in m2
+    assert len(m2) == 3, "the paper's and the cited numbers live in the paper section, not in rows"
+    paper = {r["method"]: r["metrics"]["accuracy"] for r in t2["paper"]["rows"]}
+    cited = (paper["Siamese (80 %)"], paper["CASI-Net (70 %)"], paper["SSL (60 %)"])
+    assert cited == (0.9255, 0.9598, 0.9956)
     m3 = [r["method"] for r in t3["rows"]]
     for k in (10, 20, 50):
-        assert f"Backbone ({k}/class)" in m3 and f"Proposed ({k}/class)" in m3
-    assert all("accuracy_std" in r["metrics"] for r in t3["rows"])
+        for name in ("Backbone", "Cross-entropy without extra views", "Proposed", "Untrained features"):
+            assert f"{name} ({k}/class), {bb}" in m3
+    assert all(len(r["per_run"]) == r["metrics"]["runs"] for r in t3["rows"])
+    assert len({b["epochs"] for b in t3["protocol"]["budget_per_size"].values()}) == 1  # same epochs per size
+    for t in (t2, t3, t4):
+        assert t["protocol"]["embedding"]["primary"] == "projection"  # fixed in the registry
     m4 = [r["method"] for r in t4["rows"]]
     for k in (1, 3, 5):
-        assert f"Proposed {k}-shot" in m4
+        for name in ("Proposed", "Proposed, backbone features h (secondary)", "Untrained features"):
+            assert f"{name} {k}-shot, {bb}" in m4
     assert all(r["metrics"]["episodes"] >= 100 and r["metrics"]["accuracy_ci95"] >= 0 for r in t4["rows"])
     assert t4["protocol"]["novel_classes"] == ["crazing", "scratches", "pitted_surface"]
     assert _figure_mtimes() == figs, "a smoke run must not touch the project's real figures"

@@ -1,4 +1,5 @@
-"""scl wafer tables (scl-t5, scl-t6) and Grad-CAM figures (scl-fig2, scl-fig3) through papermill at the smoke profile."""
+"""scl wafer tables (scl-t5, scl-t6) and Grad-CAM figures (scl-fig2, scl-fig3)
+through papermill at the smoke profile."""
 
 import numpy as np
 from defect_nb.core import read_result
@@ -54,7 +55,9 @@ def test_scl_wafer_tables_and_fig3_smoke(tmp_path):
 
     t6 = _entry(tmp_path, "scl-t6")
     ms = [r["method"] for r in t6["rows"]]
-    assert ms == [f"{m} ({k}/class, {tag})" for k in (2, 4) for m in ("Backbone", "Proposed")]
+    bb = "Skip-ConvNet, from scratch"  # the wafer tables' low-stride backbone, named in every row
+    assert ms == [f"{m} ({k}/class, {tag}, {bb})" for k in (2, 4) for m in ("Backbone", "Proposed")]
+    assert len({b["epochs"] for b in t6["protocol"]["budget_per_size"].values()}) == 1  # same epochs per size
     assert all(
         0 <= r["metrics"]["accuracy"] <= 1
         and r["metrics"]["n_train"] == 38 * int(r["method"].split("(")[1].split("/")[0])
@@ -64,6 +67,7 @@ def test_scl_wafer_tables_and_fig3_smoke(tmp_path):
 
     f3 = _entry(tmp_path, "scl-fig3")
     assert f3["figures"][0] == "scl-fig3_gradcam.png"
+    assert min(f3["protocol"]["cam_cells"]) > 4, "a heat map of more than 4x4 cells"
     cam_rows = [r for r in f3["rows"] if "Grad-CAM" in r["method"]]
     assert [r["method"].rsplit(" on ", 1)[1] for r in cam_rows] == [f"{g} maps" for g in GROUPS[1:]]
     for r in cam_rows:

@@ -1,5 +1,6 @@
-"""`verify_dataset` on copies of the real datasets: every corrupt file is listed with its reason (never only the first),
-a run on the same copy fails once naming all of them, and the real releases have nothing to report."""
+"""`verify_dataset` on copies of the real datasets: every corrupt file is listed with its reason (never only
+the first), a run on the same copy fails once naming all of them, and the real releases have nothing to
+report."""
 
 import shutil
 from pathlib import Path
@@ -11,7 +12,10 @@ from conftest import needs
 
 
 def _copy_neu_cls(root: Path, per_class: int = 3) -> Path:
-    "A few NEU-CLS bitmaps of two classes under `root` in the Kaggle layout NEU-CLS/train/<Class>/<Code>_<n>.bmp."
+    (
+        "A few NEU-CLS bitmaps of two classes under `root` in the Kaggle layout "
+        "NEU-CLS/train/<Class>/<Code>_<n>.bmp."
+    )
     src = find_dataset_dir("neu-cls")
     for cls in ("Crazing", "Inclusion"):
         dst = root / "NEU-CLS" / "train" / cls
@@ -83,7 +87,10 @@ def test_verify_elpv_from_its_package():
 
 @needs("neu-cls")
 def test_data_info_verify_lists_every_bad_file(tmp_path):
-    "The command a user runs: `data info NAME --verify` lists both bad files and exits 1; without --verify it says so."
+    (
+        "The command a user runs: `data info NAME --verify` lists both bad files and exits 1; without "
+        "--verify it says so."
+    )
     from conftest import cli
 
     top = _copy_neu_cls(tmp_path / "data")

@@ -2,11 +2,12 @@
 """Benchmark (not a test): training throughput of the shared engine's settings on four real workloads.
 
 For ConvNet SimCLR (64 px), Skip-ConvNet fine-tuning (128 px), the CAT model (96 px) and FCOS (128 px), one
-training step (forward, loss, backward, Adam) is timed in plain fp32 and in each candidate setting (bf16 autocast,
-channels_last, both), interleaved and repeated, after warm-up; images per second and the ratio to fp32 are reported,
-with the geometric mean of the ratios of the engine's default. Then the data path: the ConvNet SimCLR step fed by
-the engine's real loader (`train.fit` with augmentation in its prefetch thread) against the same step on views
-already in memory. Writes results/bench/engine.json and results/bench/engine.png.
+training step (forward, loss, backward, Adam) is timed in plain fp32 and in each candidate setting (bf16
+autocast, channels_last, both), interleaved and repeated, after warm-up; images per second and the ratio to
+fp32 are reported, with the geometric mean of the ratios of the engine's default. Then the data path: the
+ConvNet SimCLR step fed by the engine's real loader (`train.fit` with augmentation in its prefetch thread)
+against the same step on views already in memory. Writes results/bench/engine.json and
+results/bench/engine.png.
 
     python tools/bench_engine.py [--steps 8] [--threads 2] [--only convnet-simclr,...]
 """
@@ -216,7 +217,8 @@ def bench_data_path(epochs: int = 2):
     in_memory = statistics.median([run(False) for _ in range(3)])
     loader = statistics.median([run(True) for _ in range(3)])
     print(
-        f"data path: loader {loader:.1f} img/s, in memory {in_memory:.1f} img/s, ratio {loader / in_memory:.3f}"
+        f"data path: loader {loader:.1f} img/s, in memory {in_memory:.1f} img/s, "
+        f"ratio {loader / in_memory:.3f}"
     )
     return {
         "loader_images_per_s": loader,
@@ -229,7 +231,7 @@ def bench_data_path(epochs: int = 2):
 def adopted_defaults() -> dict:
     "What the engine uses by default now, and the accuracy check behind it (tools/check_precision.py)."
     from defect_nb.core import project_root
-    from defect_nb.train import ENGINE_PRECISION
+    from defect_nb.core import ENGINE_PRECISION
 
     checks = {}
     for f in sorted((project_root() / "results" / "bench").glob("precision_check_*.json")):
@@ -250,7 +252,9 @@ def main():
         for s in SETTINGS
     }
     result = {
-        "what": "images/s of one training step (forward, loss, backward, Adam) per setting, interleaved, median",
+        "what": (
+            "images/s of one training step (forward, loss, backward, Adam) per setting, interleaved, median"
+        ),
         "tried": list(SETTINGS) + ["torch.compile: not measured here (see README, Benchmarks)"],
         "adopted": adopted_defaults(),
         "threads": args.threads,

@@ -58,7 +58,10 @@ def main():
             seconds[method].append(benchmark(detectors[method], refs, images)["seconds"])
     median = {m: statistics.median(v) for m, v in seconds.items()}
     result = {
-        "what": "few-shot fit + scoring, KeAD dense V-V features vs WinCLIP sliding windows, same model and images",
+        "what": (
+            "few-shot fit + scoring, KeAD dense V-V features vs WinCLIP sliding windows, "
+            "same model and images"
+        ),
         "model": f"{name} (random init)",
         "images": args.images,
         "refs": args.refs,

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Benchmark (not a test): one SimCLR training step of defect_nb against the same step built on lightly's NTXentLoss.
+"""Benchmark (not a test): one SimCLR training step of defect_nb against the same step built on \
+lightly's NTXentLoss.
 
 Same encoder (ConvNet + projection head), same batch, same two views, same optimiser; only the loss differs.
-Reports the loss difference on identical embeddings, steps/s of both (interleaved, median of `--steps` steps, after
-warm-up), and the augmentation throughput (SimCLR views per second) against the training throughput.
+Reports the loss difference on identical embeddings, steps/s of both (interleaved, median of `--steps` steps,
+after warm-up), and the augmentation throughput (SimCLR views per second) against the training throughput.
 Writes results/bench/simclr_step.json and results/bench/simclr_step.png.
 
     python tools/bench_simclr.py [--batch 64] [--size 64] [--steps 30] [--threads 2]
@@ -39,7 +40,7 @@ def main():
     from defect_nb.encoders import build_encoder, ProjectionHead
     from defect_nb.losses import NTXentLoss
     from defect_nb.augment import SimCLRAugment, two_views
-    from defect_nb.ssl import to_input
+    from defect_nb.imageops import to_signed_unit
     from defect_nb.data import have_dataset, load_dataset, decode_cached, subsample
 
     torch.set_num_threads(a.threads)
@@ -55,7 +56,7 @@ def main():
         data = "random uint8 images"
     aug = SimCLRAugment(a.size)
     v1, v2 = two_views(x, aug, g)
-    v1, v2 = to_input(v1), to_input(v2)
+    v1, v2 = to_signed_unit(v1), to_signed_unit(v2)
 
     def make():
         seed_everything(0)
@@ -101,7 +102,10 @@ def main():
     train_ips = a.batch / med["defect_nb"]
 
     res = {
-        "what": "one SimCLR training step (encoder + projection head, NT-Xent, Adam) ours vs lightly.loss.NTXentLoss",
+        "what": (
+            "one SimCLR training step (encoder + projection head, NT-Xent, Adam) "
+            "ours vs lightly.loss.NTXentLoss"
+        ),
         "encoder": a.encoder,
         "batch": a.batch,
         "img_size": a.size,

@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """Accuracy check (not a test): does bf16 autocast keep a real result within seed noise of fp32?
 
-The csrl-t3 protocol (an encoder trained from scratch on NEU-CLS, early stopping on validation loss, cpu profile)
-and the csrl-t2 protocol (SimCLR pretraining, then fine-tuning) are run with the same seeds in fp32 and in bf16;
-the paired differences of test accuracy get a mean and a 95 % t-interval. The engine adopts bf16 as its default
-only when the interval holds zero (or lies above it) and its width is within the seed spread. Writes
-results/bench/precision_check.json.
+The csrl-t3 protocol (an encoder trained from scratch on NEU-CLS, early stopping on validation loss, cpu
+profile) and the csrl-t2 protocol (SimCLR pretraining, then fine-tuning) are run with the same seeds in fp32
+and in bf16; the paired differences of test accuracy get a mean and a 95 % t-interval. The engine adopts bf16
+as its default only when the interval holds zero (or lies above it) and its width is within the seed spread.
+Writes results/bench/precision_check.json.
 
-    DEFECT_NB_DATA=... python tools/check_precision.py [--encoder skip-convnet] [--seeds 0 1 2 3 4] [--method none]
+    DEFECT_NB_DATA=... python tools/check_precision.py
+        [--encoder skip-convnet] [--seeds 0 1 2 3 4] [--method none]
 """
 
 import argparse
@@ -73,8 +74,10 @@ def main():
         statistics.stdev([runs["fp32"][s]["accuracy"] for s in args.seeds]) if len(args.seeds) > 1 else 0
     )
     result = {
-        "what": f"csrl {'t3 (from scratch)' if args.method == 'none' else 't2 (SimCLR)'} protocol on NEU-CLS, "
-        f"{args.encoder}, cpu profile: test accuracy in bf16 autocast vs fp32, paired seeds",
+        "what": (
+            f"csrl {'t3 (from scratch)' if args.method == 'none' else 't2 (SimCLR)'} protocol on NEU-CLS, "
+            f"{args.encoder}, cpu profile: test accuracy in bf16 autocast vs fp32, paired seeds"
+        ),
         "seeds": args.seeds,
         "runs": runs,
         "paired_difference_bf16_minus_fp32": diffs,
@@ -95,7 +98,8 @@ def main():
     name = f"precision_check_{args.encoder}_{args.method}.json"
     (out / name).write_text(json.dumps(result, indent=1) + "\n")
     print(
-        f"mean difference {mean:+.4f}, 95 % interval [{low:+.4f}, {high:+.4f}], fp32 seed std {fp32_spread:.4f}"
+        f"mean difference {mean:+.4f}, 95 % interval [{low:+.4f}, {high:+.4f}], "
+        f"fp32 seed std {fp32_spread:.4f}"
     )
     print(f"wrote {out / name}")
 
