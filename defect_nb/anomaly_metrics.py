@@ -12,8 +12,8 @@ from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
 # %% auto #0
-__all__ = ['image_auroc', 'ap_det', 'pixel_auroc', 'ap_loc', 'pro_curve', 'pro_score', 'anomaly_metrics', 'defined_metrics',
-           'cross_rows', 'resize_for_metrics', 'metrics_at_size']
+__all__ = ['picture_max', 'image_auroc', 'ap_det', 'pixel_auroc', 'ap_loc', 'pro_curve', 'pro_score', 'anomaly_metrics',
+           'defined_metrics', 'cross_rows', 'resize_for_metrics', 'metrics_at_size']
 
 # %% ../nbs/21_anomaly_metrics.ipynb #3f3c8f21
 def _as_tensor(x, name: str, dtype=torch.float64) -> Tensor:
@@ -23,7 +23,17 @@ def _as_tensor(x, name: str, dtype=torch.float64) -> Tensor:
     return t.to(dtype)
 
 
-def _pair(scores, labels, what: str):
+def _as_valid(valid, shape, what: str) -> Tensor:
+    "The 0/1 picture mask `valid` as a bool tensor of `shape` (N×1×H×W is squeezed to N×H×W)."
+    v = torch.as_tensor(np.asarray(valid) if not isinstance(valid, Tensor) else valid).detach().cpu()
+    if v.ndim == 4 and v.shape[1] == 1 and len(shape) == 3:
+        v = v[:, 0]
+    if tuple(v.shape) != tuple(shape):
+        raise ValueError(f"{what}: valid {tuple(v.shape)} and maps {tuple(shape)} differ in shape")
+    return v.bool()
+
+
+def _pair(scores, labels, what: str, valid=None):
     s = _as_tensor(scores, f"{what} scores")
     y = _as_tensor(labels, f"{what} labels")
     if s.ndim == 4 and s.shape[1] == 1:
@@ -32,6 +42,9 @@ def _pair(scores, labels, what: str):
         y = y[:, 0]
     if s.shape != y.shape:
         raise ValueError(f"{what}: scores {tuple(s.shape)} and labels/masks {tuple(y.shape)} differ in shape")
+    if valid is not None:  # the picture's pixels only
+        keep = _as_valid(valid, s.shape, what)
+        s, y = s[keep], y[keep]
     if s.numel() == 0:
         raise ValueError(f"{what}: no scores")
     if not ((y == 0) | (y == 1)).all():
@@ -43,6 +56,18 @@ def _normalise(s: Tensor) -> Tensor:
     "Min-max scale to [0, 1] (float64): monotone (AUROC/AP unchanged), and torchmetrics applies no sigmoid."
     lo, hi = s.min(), s.max()
     return torch.zeros_like(s) if hi == lo else (s - lo) / (hi - lo)
+
+
+def picture_max(maps, valid=None) -> Tensor:
+    "Image scores: the max of each map (N×H×W or N×1×H×W) over its `valid` pixels (all pixels when None)."
+    m = torch.as_tensor(np.asarray(maps) if not isinstance(maps, Tensor) else maps)
+    m = m[:, 0] if m.ndim == 4 else m
+    if valid is None:
+        return m.flatten(1).amax(1)
+    keep = _as_valid(valid, m.shape, "picture_max").to(m.device)
+    if not keep.flatten(1).any(1).all():
+        raise ValueError("picture_max: an image has no valid pixel")
+    return m.masked_fill(~keep, float("-inf")).flatten(1).amax(1)
 
 # %% ../nbs/21_anomaly_metrics.ipynb #6910259b
 from contextlib import contextmanager
@@ -64,9 +89,9 @@ def _cpu_counting():
             torch.use_deterministic_algorithms(True, warn_only=warn_only)
 
 
-def _metric(fn, scores, labels, what: str, thresholds) -> float:
-    "Pair the inputs, then `fn` (a torchmetrics binary metric) on min-max scaled scores; one class: nan."
-    s, y = _pair(scores, labels, what)
+def _metric(fn, scores, labels, what: str, thresholds, valid=None) -> float:
+    "Pair the inputs (the `valid` pixels only), then `fn` (a torchmetrics metric) on min-max scaled scores."
+    s, y = _pair(scores, labels, what, valid)
     if not _both_classes(y, what):
         return math.nan
     with _cpu_counting():
@@ -90,14 +115,14 @@ def ap_det(scores, labels, thresholds=None) -> float:
     return _metric(binary_average_precision, scores, labels, "ap_det", thresholds)
 
 
-def pixel_auroc(maps, masks, thresholds=None) -> float:
-    "Pixel-level AUROC of anomaly `maps` (N,H,W) against ground-truth `masks` (N,H,W), all pixels pooled."
-    return _metric(binary_auroc, maps, masks, "pixel_auroc", thresholds)
+def pixel_auroc(maps, masks, thresholds=None, valid=None) -> float:
+    "Pixel-level AUROC of `maps` (N,H,W) against `masks` (N,H,W), the `valid` (default: all) pixels pooled."
+    return _metric(binary_auroc, maps, masks, "pixel_auroc", thresholds, valid)
 
 
-def ap_loc(maps, masks, thresholds=None) -> float:
-    "AP_loc: pixel-level average precision, all pixels pooled."
-    return _metric(binary_average_precision, maps, masks, "ap_loc", thresholds)
+def ap_loc(maps, masks, thresholds=None, valid=None) -> float:
+    "AP_loc: pixel-level average precision, the `valid` (default: all) pixels pooled."
+    return _metric(binary_average_precision, maps, masks, "ap_loc", thresholds, valid)
 
 # %% ../nbs/21_anomaly_metrics.ipynb #34a6585e
 def _components(masks: np.ndarray):
@@ -113,26 +138,27 @@ def _components(masks: np.ndarray):
     return out, n
 
 
-def pro_curve(maps, masks):
-    "The exact PRO-vs-FPR curve: (fpr, pro) arrays starting at (0, 0), one point per distinct score."
+def pro_curve(maps, masks, valid=None):
+    "The exact PRO-vs-FPR curve over the `valid` (default: all) pixels: (fpr, pro) from (0, 0)."
     s = _as_tensor(maps, "pro maps")
     y = _as_tensor(masks, "pro masks")
     if s.ndim == 4 and s.shape[1] == 1:
         s, y = s[:, 0], (y[:, 0] if y.ndim == 4 else y)
     if s.ndim != 3 or s.shape != y.shape:
         raise ValueError(f"pro: maps {tuple(s.shape)} and masks {tuple(y.shape)} must both be N×H×W")
-    m = y.numpy() > 0.5
+    keep = np.ones(s.shape, bool) if valid is None else _as_valid(valid, s.shape, "pro").numpy()
+    m = (y.numpy() > 0.5) & keep
     comp, n_comp = _components(m)
-    n_neg = int((~m).sum())
+    n_neg = int((keep & ~m).sum())
     if n_comp == 0:
         raise ValueError("pro: the masks contain no defect region")
     if n_neg == 0:
         raise ValueError("pro: the masks contain no defect-free pixel")
-    comp = comp.ravel()
+    comp = comp[keep]  # the picture's pixels only, flattened
     sizes = np.bincount(comp, minlength=n_comp + 1)
     w_pos = np.where(comp > 0, 1.0 / (n_comp * sizes[comp].clip(1)), 0.0)
     w_neg = np.where(comp == 0, 1.0 / n_neg, 0.0)
-    sc = s.numpy().ravel()
+    sc = s.numpy()[keep]
     order = np.argsort(-sc, kind="stable")
     sc, w_pos, w_neg = sc[order], w_pos[order], w_neg[order]
     last = np.r_[np.nonzero(np.diff(sc))[0], sc.size - 1]  # last index of each run of equal scores
@@ -153,27 +179,29 @@ def _area_to(x: np.ndarray, y: np.ndarray, x_max: float) -> float:
     return float(np.sum((xs[1:] - xs[:-1]) * (ys[1:] + ys[:-1]) / 2))
 
 
-def pro_score(maps, masks, fpr_limit: float = 0.3) -> float:
-    "PRO: area under the per-region-overlap curve up to FPR `fpr_limit`, divided by `fpr_limit` (MVTec AD)."
+def pro_score(maps, masks, fpr_limit: float = 0.3, valid=None) -> float:
+    "PRO: area under the per-region-overlap curve up to FPR `fpr_limit`, over `fpr_limit` (MVTec AD)."
     if not 0 < fpr_limit <= 1:
         raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit}")
-    fpr, pro = pro_curve(maps, masks)
+    fpr, pro = pro_curve(maps, masks, valid)
     return min(1.0, _area_to(fpr, pro, fpr_limit) / fpr_limit)
 
 # %% ../nbs/21_anomaly_metrics.ipynb #6f8788e8
-def anomaly_metrics(image_scores, image_labels, maps, masks, fpr_limit: float = 0.3, thresholds=None) -> dict:
-    "image_auroc, pixel_auroc, pro, ap_det, ap_loc of N images: scores, labels (N,); maps, masks (N,H,W)."
+def anomaly_metrics(
+    image_scores, image_labels, maps, masks, fpr_limit: float = 0.3, thresholds=None, valid=None
+) -> dict:
+    "image_auroc, pixel_auroc, pro, ap_det, ap_loc: scores, labels (N,); maps, masks, `valid` (N,H,W)."
     m = _as_tensor(masks, "masks")
     if image_labels is None:
         image_labels = (m.flatten(1).amax(1) > 0.5).long()
     out = {
         "image_auroc": image_auroc(image_scores, image_labels, thresholds),
-        "pixel_auroc": pixel_auroc(maps, masks, thresholds),
+        "pixel_auroc": pixel_auroc(maps, masks, thresholds, valid),
         "ap_det": ap_det(image_scores, image_labels, thresholds),
-        "ap_loc": ap_loc(maps, masks, thresholds),
+        "ap_loc": ap_loc(maps, masks, thresholds, valid),
     }
     try:
-        out["pro"] = pro_score(maps, masks, fpr_limit)
+        out["pro"] = pro_score(maps, masks, fpr_limit, valid)
     except ValueError as e:
         if "no defect" not in str(e):
             raise
@@ -182,27 +210,32 @@ def anomaly_metrics(image_scores, image_labels, maps, masks, fpr_limit: float = 
     return {k: out[k] for k in ("image_auroc", "pixel_auroc", "pro", "ap_det", "ap_loc")}
 
 # %% ../nbs/21_anomaly_metrics.ipynb #f9547a0d
-def defined_metrics(image_scores, image_labels, maps, masks) -> dict:
+def defined_metrics(image_scores, image_labels, maps, masks, valid=None) -> dict:
     "`anomaly_metrics` as floats, without those the set leaves undefined (nan); masks N×H×W or N×1×H×W."
     masks = masks[:, 0] if masks.ndim == 4 else masks
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an undefined metric is left out, not warned about
-        metrics = anomaly_metrics(image_scores, image_labels, maps, masks)
+        metrics = anomaly_metrics(image_scores, image_labels, maps, masks, valid=valid)
     return {k: float(v) for k, v in metrics.items() if v == v}
 
 
-def cross_rows(scorers: dict, x, masks, labels, what: str, pixel: bool = True, image: bool = True) -> tuple:
-    "(rows, maps per scorer): each scorer's metrics on `x` (masks N×1×H×W or None, labels N or None)."
+def cross_rows(
+    scorers: dict, x, masks, labels, what: str, pixel: bool = True, image: bool = True, valid=None
+) -> tuple:
+    "(rows, maps per scorer): the metrics of each scorer on `x` (masks, `valid` N×1×H×W or None; labels N)."
     rows, maps_by = [], {}
     for name, scorer in scorers.items():
         maps, scores = scorer(x)
+        if valid is not None:  # the image score on the picture: its map's max over the valid pixels
+            scores = picture_max(maps, valid)
         metrics = {}
         if image and labels is not None and 0 < int(labels.sum()) < len(labels):
             metrics.update(image_auroc=image_auroc(scores, labels), ap_det=ap_det(scores, labels))
         if pixel and masks is not None and masks.any():
             mk = masks[:, 0]
-            metrics.update(pixel_auroc=pixel_auroc(maps, mk), pro=pro_score(maps, mk))
-            metrics["ap_loc"] = ap_loc(maps, mk)
+            metrics["pixel_auroc"] = pixel_auroc(maps, mk, valid=valid)
+            metrics["pro"] = pro_score(maps, mk, valid=valid)
+            metrics["ap_loc"] = ap_loc(maps, mk, valid=valid)
         defined = {k: float(v) for k, v in metrics.items() if v == v}
         rows.append({"method": f"{name} → {what}", "metrics": defined})
         maps_by[name] = maps
@@ -220,9 +253,14 @@ def resize_for_metrics(maps: Tensor, masks: Tensor, size: int) -> tuple:
     return resized_maps, resized_masks
 
 
-def metrics_at_size(maps: Tensor, scores, labels, masks: Tensor, size: int) -> dict:
-    "The five metrics on maps and masks resized to `size`²; `labels=None` (no normal pictures): pixel ones."
+def metrics_at_size(maps: Tensor, scores, labels, masks: Tensor, size: int, valid=None) -> dict:
+    "The five metrics on maps and masks (and `valid`) resized to `size`²; `labels=None`: the pixel ones."
     m, k = resize_for_metrics(maps, masks, size)
+    v = None if valid is None else resize_for_metrics(maps, valid, size)[1]
     if labels is not None:
-        return anomaly_metrics(scores, labels, m, k)
-    return {"pixel_auroc": pixel_auroc(m, k), "pro": pro_score(m, k), "ap_loc": ap_loc(m, k)}
+        return anomaly_metrics(scores, labels, m, k, valid=v)
+    return {
+        "pixel_auroc": pixel_auroc(m, k, valid=v),
+        "pro": pro_score(m, k, valid=v),
+        "ap_loc": ap_loc(m, k, valid=v),
+    }

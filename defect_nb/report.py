@@ -21,6 +21,8 @@ from defect_nb.runner import (
     all_table_ids,
     valid_result,
     table_status,
+    provenance_of,
+    TABLES,
 )
 
 # %% auto #0
@@ -621,7 +623,9 @@ def paper_headline_row(entry: dict, h: Headline, ours):
     return best_row(prows, h.metric)
 
 # %% ../nbs/92_report.ipynb #ebd892de
-SUMMARY_HEADER = ["table", "measures", "metric", "ours (headline row)", "paper", "seeds", "time", "figure"]
+# "entry": done (made from a clean commit of the code it runs now), stale (that code changed since: rerun it) or
+# dirty (made on a tree with uncommitted changes); only a `done` entry is evidence for the code as it is
+SUMMARY_HEADER = ["table", "measures", "metric", "ours (headline row)", "paper", "seeds", "time", "figure", "entry"]
 
 
 def bold(s: str) -> str:
@@ -672,6 +676,7 @@ def summary_row(entry: dict) -> list:
         seeds,
         fmt_time(entry.get("wall_s", 0)),
         figure_link(entry, h),
+        provenance_of(entry) if entry["id"] in TABLES else "–",
     ]
 
 

@@ -36,9 +36,9 @@ from defect_nb.core import (
 __all__ = ['FAMILIES', 'TABLES', 'KERNEL_QUIET', 'TableJob', 'load_jobs', 'tables_md_ids', 'table_job', 'all_table_ids',
            'figure_dir', 'executed_path', 'partial_path', 'failed_path', 'running_path', 'valid_result', 'run_marker',
            'missing_needs', 'table_status', 'table_statuses', 'table_modules', 'provenance_paths', 'code_changed_since',
-           'entry_provenance', 'notebook_parameters', 'fits_annotation', 'expected_type', 'params_per_job',
-           'check_params', 'JobOutcome', 'fmt_time', 'run_table', 'clean_stale', 'batch_out', 'describe_outputs',
-           'reproduce']
+           'entry_provenance', 'provenance_of', 'notebook_parameters', 'fits_annotation', 'expected_type',
+           'params_per_job', 'check_params', 'JobOutcome', 'fmt_time', 'run_table', 'clean_stale', 'batch_out',
+           'describe_outputs', 'reproduce']
 
 # %% ../nbs/90_runner.ipynb #7c82dd17
 @dataclass(frozen=True)
@@ -288,10 +288,15 @@ def entry_provenance(tid: str, profile: str, out=None, jobs=None) -> str:
     entry = valid_result(tid, profile, out)
     if entry is None:
         raise ValueError(f"{tid} has no complete entry at profile {profile}")
+    return provenance_of(entry, jobs)
+
+
+def provenance_of(entry: dict, jobs=None) -> str:
+    "`entry_provenance` of an entry already read: `done`, `dirty` or `stale`."
     sha = str(entry.get("git_sha") or "unknown")
     if sha.endswith("-dirty") or sha == "unknown":
         return "dirty"
-    job = (TABLES if jobs is None else jobs)[tid]
+    job = (TABLES if jobs is None else jobs)[entry["id"]]
     changed = code_changed_since(sha, provenance_paths(job.notebook))
     if changed is None:
         return "dirty"

@@ -9,13 +9,14 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .imageops import gaussian_kernel1d
+from .imageops import gaussian_kernel1d, uint8_to_float
 
 # %% auto #0
-__all__ = ['GENERATORS', 'PAPER_NAMES', 'perlin1d', 'perlin_circle', 'droplet_polygon', 'polygon_mask', 'droplet', 'random_boxes',
-           'box_mask', 'gaussian_kernels', 'motion_kernels', 'perspective', 'sharpen', 'motion_blur', 'gaussian_blur',
-           'color_jitter', 'salt_pepper', 'patch_swap', 'cutpaste', 'synthesize', 'components', 'grow', 'make_pairs',
-           'crops', 'psnr_db', 'compare', 'size_params', 'synthesize_at', 'compare_pairs']
+__all__ = ['GENERATORS', 'PAPER_NAMES', 'perlin1d', 'perlin_circle', 'droplet_polygon', 'polygon_mask', 'scaled_radius',
+           'droplet', 'random_boxes', 'box_mask', 'gaussian_kernels', 'motion_kernels', 'perspective', 'sharpen',
+           'motion_blur', 'gaussian_blur', 'color_jitter', 'salt_pepper', 'patch_swap', 'cutpaste', 'synthesize',
+           'components', 'grow', 'make_pairs', 'crops', 'compare', 'size_params', 'synthesize_at', 'inpaint_hosts',
+           'pair_set', 'compare_pairs']
 
 # %% ../nbs/20_synth.ipynb #c4f7f186
 def _check_img(img: Tensor) -> Tensor:
@@ -140,6 +141,13 @@ def polygon_mask(poly: dict, H: int, W: int):
     return inside.unsqueeze(1).float(), depth.unsqueeze(1)
 
 # %% ../nbs/20_synth.ipynb #1f656e53
+def scaled_radius(radius, width: int, ref_size: int | None = 256) -> tuple:
+    "Radius bounds in px of a `width`-px image: px at `ref_size` times width / ref_size (None: unscaled)."
+    if ref_size is None:
+        return tuple(radius)
+    return tuple(None if r is None else r * width / ref_size for r in radius)
+
+
 def droplet(
     img: Tensor,
     generator: torch.Generator,
@@ -156,12 +164,14 @@ def droplet(
     periods=(2, 6),
     octaves: int = 2,
     return_parts: bool = False,
+    ref_size: int | None = 256,
 ):
     "The CAT droplet: Perlin-perturbed polygon region, feathered intensity change, sparse bright points."
     img = _check_img(img)
     B, C, H, W = img.shape
     dev = img.device
     g = generator
+    radius = scaled_radius(radius, W, ref_size)
     poly = droplet_polygon(B, H, W, g, n_vertices, radius, amplitude, center, R, dev, periods, octaves)
     mask, depth = polygon_mask(poly, H, W)
     alpha = _fade((depth / feather).clamp(0, 1)) * mask if feather > 0 else mask
@@ -502,14 +512,25 @@ def synthesize(img: Tensor, name: str, generator: torch.Generator, **params):
 import numpy as np
 
 
+def _kept_components(mask, min_area: int) -> tuple:
+    "(labels, kept): the 8-connected components of `mask`, in raster order, and those of ≥ `min_area` px."
+    from scipy.ndimage import label
+
+    labels, n = label(np.asarray(mask, bool), structure=np.ones((3, 3), int))
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    return labels, [k for k in range(1, n + 1) if areas[k] >= min_area]
+
+
 def components(mask, min_area: int) -> list:
     "Boxes (x1, y1, x2, y2; end exclusive) of the 8-connected components of `mask` of ≥ `min_area` pixels."
-    from scipy.ndimage import label, find_objects
+    from scipy.ndimage import find_objects
 
-    labels, n = label(np.asarray(mask, bool), structure=np.ones((3, 3), int))  # numbered in raster order
-    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    boxes = [(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in find_objects(labels)]
-    return [tuple(int(v) for v in box) for box, area in zip(boxes, areas) if area >= min_area]
+    labels, kept = _kept_components(mask, min_area)
+    slices, boxes = find_objects(labels), []
+    for k in kept:
+        rows, cols = slices[k - 1]
+        boxes.append((int(cols.start), int(rows.start), int(cols.stop), int(rows.stop)))
+    return boxes
 
 
 def grow(box, min_side: int, size: int) -> tuple:
@@ -529,35 +550,31 @@ def grow(box, min_side: int, size: int) -> tuple:
     return (sides[0][0], sides[1][0], sides[0][1], sides[1][1])
 
 # %% ../nbs/20_synth.ipynb #27220f74
-def make_pairs(labels, masks, rng, min_area: int, min_crop: int, max_pairs=None, host: str = "free"):
-    "(pairs, fallbacks): each real defect component with a host picture and a crop box; masks N×S×S bool."
-    if host not in ("free", "same-class"):
-        raise ValueError(f"host must be 'free' or 'same-class', got {host!r}")
+def _region(labels: np.ndarray, k: int, dilate: int) -> np.ndarray:
+    "Component `k` of `labels`, grown by `dilate` px (elliptic structuring element): bool S×S."
+    import cv2
+
+    component = (labels == k).astype(np.uint8)
+    if dilate <= 0:
+        return component.astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
+    return cv2.dilate(component, kernel).astype(bool)
+
+
+def make_pairs(masks, rng, min_area: int, min_crop: int, max_pairs=None, dilate: int = 3) -> list:
+    "Each real defect (component ≥ `min_area` px of masks N×S×S): its picture, region (grown), box and crop."
     size = masks.shape[-1]
-    defective = [i for i, label in enumerate(labels) if masks[i].any() and label != "Free"]
-    pairs = [(i, box) for i in defective for box in components(masks[i], min_area)]
-    if max_pairs and len(pairs) > max_pairs:
-        pairs = [pairs[j] for j in sorted(rng.choice(len(pairs), max_pairs, replace=False))]
-    integral = np.pad(masks.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))  # mask pixels in any box in O(1)
-    free = [i for i, label in enumerate(labels) if label == "Free"]
-    out, fallback = [], 0
-    for i, box in pairs:
-        crop = grow(box, min_crop, size)
-        if host == "free":
-            h = int(rng.choice(free))
-        else:
-            x1, y1, x2, y2 = crop
-            inside = integral[:, y2, x2] - integral[:, y1, x2] - integral[:, y2, x1] + integral[:, y1, x1]
-            same = [j for j in range(len(labels)) if j != i and labels[j] == labels[i]]
-            clean = [j for j in same if inside[j] == 0]
-            if clean:
-                h = int(rng.choice(clean))
-            else:
-                h = int(min(same, key=lambda j: inside[j]))
-                fallback += 1
-        box, crop = tuple(int(v) for v in box), tuple(int(v) for v in crop)
-        out.append({"real": i, "host": h, "box": box, "crop": crop})
-    return out, fallback
+    labelled = {i: _kept_components(masks[i], min_area) for i in range(len(masks)) if masks[i].any()}
+    found = [(i, k) for i, (_, kept) in labelled.items() for k in kept]
+    if max_pairs and len(found) > max_pairs:
+        found = [found[j] for j in sorted(rng.choice(len(found), max_pairs, replace=False))]
+    pairs = []
+    for i, k in found:
+        region = _region(labelled[i][0], k, dilate)
+        ys, xs = np.nonzero(region)
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        pairs.append({"real": i, "region": region, "box": box, "crop": tuple(grow(box, min_crop, size))})
+    return pairs
 
 # %% ../nbs/20_synth.ipynb #174d7c64
 def crops(imgs: Tensor, boxes, size: int) -> Tensor:
@@ -569,19 +586,15 @@ def crops(imgs: Tensor, boxes, size: int) -> Tensor:
     return torch.cat(cut).clamp(0, 1)
 
 
-def psnr_db(a: Tensor, b: Tensor) -> Tensor:
-    "Per-image PSNR in dB of two batches in [0, 1]: 10 log₁₀(1 / MSE), MSE floored at 1e-10 (≤ 100 dB)."
-    mse = ((a - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10 * torch.log10(1 / mse)
-
-
 def compare(a: Tensor, b: Tensor) -> tuple:
-    "(SSIM, PSNR in dB) per pair of two N×1×s×s batches in [0, 1]; SSIM: Gaussian window 11, σ 1.5."
+    "(SSIM, PSNR dB) of pairs of N×1×s×s batches in [0, 1] (torchmetrics; SSIM window 11, σ 1.5)."
+    from torchmetrics.functional.image import peak_signal_noise_ratio as psnr
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
+    a, b = a.float(), b.float()
     window = {"gaussian_kernel": True, "sigma": 1.5, "kernel_size": 11}
-    s = ssim(a.float(), b.float(), data_range=1.0, reduction="none", **window)
-    return s, psnr_db(a, b)
+    s = ssim(a, b, data_range=1.0, reduction="none", **window)
+    return s, psnr(a, b, data_range=1.0, reduction="none", dim=(1, 2, 3))
 
 # %% ../nbs/20_synth.ipynb #746a82f6
 def size_params(name: str, size: int) -> dict:
@@ -589,8 +602,10 @@ def size_params(name: str, size: int) -> dict:
     return {"scale": size / 256} if name in ("motion_blur", "gaussian_blur") else {}
 
 
-def synthesize_at(host: Tensor, name: str, generator: torch.Generator, box: Tensor, **params) -> tuple:
-    "(images, masks): generator `name` (or 'none') at boxes B×4; a droplet centred in each, R = (w + h)/4."
+def synthesize_at(host: Tensor, name, generator: torch.Generator, box: Tensor, **params) -> tuple:
+    "(images, masks): generator `name` ('none', or a callable) at boxes B×4; a droplet centred, R = (w+h)/4."
+    if callable(name):
+        return name(host, generator, box=box, **params)
     if name == "none":
         return host, torch.zeros_like(host[:, :1])
     if name == "droplet":
@@ -600,17 +615,40 @@ def synthesize_at(host: Tensor, name: str, generator: torch.Generator, box: Tens
     return synthesize(host, name, generator, box=box, **params)
 
 
-def compare_pairs(images: Tensor, pairs: list, name: str, seed: int, cmp_size: int, batch_size=64, **params):
-    "(SSIM, PSNR, a few example crops (synthetic, real)) of generator `name` over `pairs` of uint8 `images`."
+def inpaint_hosts(images: Tensor, regions: Tensor, radius: int) -> Tensor:
+    "Each uint8 picture (N×1×S×S) with its region (N×1×S×S bool) inpainted by `cv2.inpaint` (Telea): uint8."
+    import cv2
+
+    inpainted = [
+        cv2.inpaint(im[0].numpy(), rg[0].numpy().astype(np.uint8), radius, cv2.INPAINT_TELEA)
+        for im, rg in zip(images, regions)
+    ]
+    return torch.from_numpy(np.stack(inpainted))[:, None]
+
+
+def pair_set(images: Tensor, pairs: list, inpaint_radius: int = 3) -> dict:
+    "`pairs` (`make_pairs`) on uint8 grey `images`: real pictures, inpainted hosts, regions, boxes, crops."
+    real = images[[p["real"] for p in pairs]]
+    region = torch.from_numpy(np.stack([p["region"] for p in pairs]))[:, None]
+    return {
+        "real": real,
+        "host": inpaint_hosts(real, region, inpaint_radius),
+        "region": region,
+        "box": torch.tensor([p["box"] for p in pairs]),
+        "crop": [p["crop"] for p in pairs],
+    }
+
+
+def compare_pairs(pairs: dict, name, seed: int, cmp_size: int, batch_size: int = 64, **params) -> tuple:
+    "(SSIM, PSNR, example crops (synthetic, real)): generator `name` inside each real defect's region."
     g = torch.Generator().manual_seed(seed)
     ssim, psnr, examples = [], [], None
-    for k in range(0, len(pairs), batch_size):
-        chunk = pairs[k : k + batch_size]
-        host = images[[p["host"] for p in chunk]].float().div_(255)
-        real = images[[p["real"] for p in chunk]].float().div_(255)
-        box = torch.tensor([p["box"] for p in chunk])
-        synthetic, _ = synthesize_at(host, name, g, box, **params)
-        crop_boxes = [p["crop"] for p in chunk]
+    for k in range(0, len(pairs["crop"]), batch_size):
+        part = slice(k, k + batch_size)
+        host, real = uint8_to_float(pairs["host"][part]), uint8_to_float(pairs["real"][part])
+        made, _ = synthesize_at(host, name, g, pairs["box"][part], **params)
+        synthetic = torch.where(pairs["region"][part], made, host)  # the generator acts in the region only
+        crop_boxes = pairs["crop"][part]
         a, b = crops(synthetic, crop_boxes, cmp_size), crops(real, crop_boxes, cmp_size)
         s, p = compare(a, b)
         ssim.append(s)
