@@ -24,14 +24,17 @@ from .imageops import from_signed_unit, gaussian_blur, normalize_imagenet, to_si
 from .imageops import uint8_to_float
 from .kead import PatchKNN
 from .losses import WeightedContrastiveLoss
+from .anomaly_metrics import defined_metrics, picture_max
 
 # %% auto #0
-__all__ = ['PADS', 'CONFIGS', 'MODEL_CODE', 'pad_square', 'square_cache', 'mtd_split', 'SwinBackbone', 'ViTPyramid', 'PlainFPN',
-           'MSFFPN', 'ReferenceBranch', 'CATConfig', 'CATModel', 'dense_weighted_loss', 'l2_reconstruction_loss',
-           'distance_map', 'predict', 'default_augment', 'train_cat', 'model_key', 'train_or_load', 'fixed_threshold',
-           'percentile_threshold', 'local_contrast_segment', 'seg_scores', 'PatchCoreScorer', 'DFRScorer',
-           'DeepLabScorer', 'MtdRun', 'require_datasets', 'mtd_run', 'mtd_datasets', 'full_model', 'score_configs',
-           'cross_scorers', 'table_protocol', 'pick_examples', 'plot_examples', 'plot_metric_bars', 'plot_losses',
+__all__ = ['PADS', 'CONFIGS', 'VALIDATION_METRICS', 'MODEL_CODE', 'RANDOM_INIT', 'pad_square', 'SquareCache', 'picture_masks',
+           'square_cache', 'mtd_split', 'SwinBackbone', 'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch',
+           'CATConfig', 'CATModel', 'dense_weighted_loss', 'l2_reconstruction_loss', 'distance_map', 'predict',
+           'default_augment', 'ValidationSet', 'validation_set', 'has_flattened', 'train_cat', 'model_key',
+           'train_or_load', 'fixed_threshold', 'percentile_threshold', 'local_contrast_segment', 'seg_scores',
+           'PatchCoreScorer', 'DFRScorer', 'DeepLabScorer', 'MtdRun', 'require_datasets', 'mtd_run', 'mtd_datasets',
+           'full_model', 'seed_summary', 'training_record', 'score_configs', 'training_note', 'add_gaps',
+           'cross_scorers', 'table_protocol', 'pick_examples', 'plot_examples', 'plot_metric_bars', 'plot_curves',
            'example_picture']
 
 # %% ../nbs/22_cat.ipynb #4d64e274
@@ -68,23 +71,58 @@ def pad_square(a: np.ndarray, mode: str = "zero") -> np.ndarray:
     return cv2.copyMakeBorder(a, 0, s - h, 0, s - w, cv2.BORDER_REPLICATE)
 
 
-def square_cache(ds, size: int, pad: str = "zero", progress: bool = True) -> TensorCache:
-    "Every record of `ds` decoded grey at `size`² with `pad`, masks included (zeros where a record has none)."
+@dataclass
+class SquareCache(TensorCache):
+    "A `TensorCache` of squared pictures and `valid` (uint8 N×1×S×S): 1 on the picture, 0 on the padding."
+
+    valid: Tensor | None = None
+
+
+def _picture_hw(record) -> tuple:
+    "(H, W) of a record's picture: declared by its reader, or read from the pixels."
+    return tuple(record.size) if record.size else load_pixels(record, True).shape[:2]
+
+
+def picture_masks(ds, size: int, pad: str = "zero", progress: bool = True) -> Tensor:
+    "uint8 N×1×size² masks of where each square of `square_cache(ds, size, pad)` shows the picture (cached)."
+    import cv2
+
+    if pad == "resize":
+        return torch.ones(len(ds), 1, size, size, dtype=torch.uint8)
+    h = hashlib.sha1(f"{ds.name}|{size}|valid".encode())
+    for r in ds.records:
+        h.update(f"{r.id}|{r.path}|{r.key}|{r.size}".encode())
+    f = cache_root() / f"cat-{ds.name}-{size}-valid-{h.hexdigest()[:16]}.pt"
+    if f.exists():
+        return torch.load(f, weights_only=True)
+    masks = []
+    for r in tqdm(ds.records, desc=f"picture masks of {ds.name}", disable=not progress, leave=False):
+        picture = pad_square(np.ones(_picture_hw(r), np.uint8), "zero")  # as the masks: padded, then
+        masks.append(cv2.resize(picture, (size, size), interpolation=cv2.INTER_NEAREST))  # nearest-resized
+    valid = torch.from_numpy(np.stack(masks))[:, None].contiguous()
+    atomic_torch_save(valid, f)
+    return valid
+
+
+def square_cache(ds, size: int, pad: str = "zero", progress: bool = True) -> SquareCache:
+    "Every record of `ds` grey at `size`² with `pad`, masks (zeros where none) and `valid` (the picture)."
     import cv2
 
     if pad not in PADS:
         raise ValueError(f"pad mode {pad!r} not in {PADS}")
+    valid = picture_masks(ds, size, pad, progress)
     if pad in ("zero", "resize"):
-        return decode_cached(
+        tc = decode_cached(
             ds, size, fit="pad" if pad == "zero" else "resize", gray=True, with_mask=True, progress=progress
         )
+        return SquareCache(tc.images, tc.ids, tc.masks, valid)
     h = hashlib.sha1(f"{ds.name}|{size}|{pad}".encode())
     for r in ds.records:
         h.update(f"{r.id}|{r.path}|{r.mask}|{r.key}".encode())
     f = cache_root() / f"cat-{ds.name}-{size}-{pad}-{h.hexdigest()[:16]}.pt"
     if f.exists():
         d = torch.load(f, weights_only=True)
-        return TensorCache(d["images"], d["ids"], d["masks"])
+        return SquareCache(d["images"], d["ids"], d["masks"], valid)
     imgs, masks = [], []
     for r in tqdm(ds.records, desc=f"{pad}-padding {ds.name} at {size}px", disable=not progress, leave=False):
         a = load_pixels(r, True)
@@ -95,10 +133,11 @@ def square_cache(ds, size: int, pad: str = "zero", progress: bool = True) -> Ten
                 pad_square((m > 0).astype(np.uint8), "zero"), (size, size), interpolation=cv2.INTER_NEAREST
             )
         )
-    tc = TensorCache(
+    tc = SquareCache(
         torch.from_numpy(np.stack(imgs))[:, None].contiguous(),
         ds.ids,
         torch.from_numpy(np.stack(masks))[:, None].contiguous(),
+        valid,
     )
     atomic_torch_save({"images": tc.images, "ids": tc.ids, "masks": tc.masks}, f)
     return tc
@@ -416,8 +455,8 @@ def distance_map(student: list, reference: list, size: int) -> Tensor:
     return torch.stack(ms).mean(0)[:, 0]
 
 
-def predict(model: CATModel, x: Tensor, batch_size: int = 32, progress: bool = False) -> tuple:
-    "Anomaly maps (N×S×S, smoothed) and image scores (N,) of uint8 or [0, 1] images N×1×S×S."
+def predict(model: CATModel, x: Tensor, batch_size: int = 32, progress: bool = False, valid=None) -> tuple:
+    "Anomaly maps (N×S×S, smoothed) and image scores (N: max over `valid`) of uint8/[0, 1] images N×1×S×S."
     S = x.shape[-1]
 
     def distances(m: CATModel, xb: Tensor) -> Tensor:
@@ -426,7 +465,7 @@ def predict(model: CATModel, x: Tensor, batch_size: int = 32, progress: bool = F
     device = next(model.proj.parameters()).device
     maps = predict_batched(model, x, distances, batch_size, device, progress=progress, desc="scoring")
     m = gaussian_blur(maps, model.settings.sigma_256 * S / 256)
-    return m, m.flatten(1).amax(1)
+    return m, picture_max(m, valid)
 
 # %% ../nbs/22_cat.ipynb #4f6da137
 def default_augment():
@@ -490,6 +529,55 @@ def _cat_step(model: CATModel, g: torch.Generator, losses: list):
     return step
 
 
+@dataclass
+class ValidationSet:
+    "Held-out pictures scored after every epoch (the validation curve): uint8 images, masks, `valid`, labels."
+
+    images: Tensor
+    masks: Tensor
+    valid: Tensor | None
+    labels: Tensor  # 1: a defective picture
+    ids: list
+
+
+VALIDATION_METRICS = ("image_auroc", "pixel_auroc", "pro")
+
+
+def validation_set(labelled: TensorCache, calibration: TensorCache) -> ValidationSet:
+    "The labelled defects and as many held-out normal (calibration) pictures: no test picture is among them."
+    n = min(len(labelled), len(calibration))
+    parts = (labelled, calibration)
+    valid = None
+    if all(getattr(p, "valid", None) is not None for p in parts):
+        valid = torch.cat([labelled.valid, calibration.valid[:n]])
+    return ValidationSet(
+        torch.cat([labelled.images, calibration.images[:n]]),
+        torch.cat([labelled.masks, calibration.masks[:n]]),
+        valid,
+        torch.tensor([1] * len(labelled) + [0] * n),
+        list(labelled.ids) + list(calibration.ids[:n]),
+    )
+
+
+def _validate(model: CATModel, val: ValidationSet):
+    "`validate` for `fit`: after an epoch, the model's `VALIDATION_METRICS` on `val` (as `val_<metric>`)."
+
+    def validate() -> dict:
+        maps, scores = predict(model, val.images, valid=val.valid)
+        metrics = defined_metrics(scores, val.labels, maps, val.masks, val.valid)
+        return {f"val_{k}": metrics[k] for k in VALIDATION_METRICS if k in metrics}
+
+    return validate
+
+
+def has_flattened(curve, tail: float = 0.25, tol: float = 0.01) -> bool | None:
+    "Whether a curve's last `tail` of epochs gains less than `tol` on the `tail` before (None: too short)."
+    n = max(1, int(round(len(curve) * tail)))
+    if len(curve) < max(4, 2 * n):
+        return None
+    return bool(np.mean(curve[-n:]) - np.mean(curve[-2 * n : -n]) < tol)
+
+
 def _cat_epoch_end(name: str, epochs: int, losses: list, log=None):
     "`end_of_epoch` for `fit`: the wall time since now (`wall_s`) and, with `log`, one line per epoch."
     t0 = time.time()
@@ -513,6 +601,7 @@ def train_cat(
     epochs: int | None = None,
     progress: bool = True,
     log=None,
+    validation: ValidationSet | None = None,
 ) -> dict:
     "Train the student of `model` on uint8 N×1×S×S normal images for `epochs` passes; return the history."
     st = model.settings
@@ -535,6 +624,7 @@ def train_cat(
             batch_size=st.batch_size,
             seed=seed,
             make_batch=_cat_batch(model, images, augment),
+            validate=None if validation is None else _validate(model, validation),
             drop_last=True,
             end_of_epoch=_cat_epoch_end(name, epochs, losses, log),
             progress=progress,
@@ -543,8 +633,10 @@ def train_cat(
 
 # %% ../nbs/22_cat.ipynb #875f4888
 _TRAINING = "train.fit; init from seed"  # in every key: change it when training changes what a seed gives
-# the modules whose code decides a trained CAT model (their source is hashed into the key)
+# the modules whose code decides a trained CAT model and its cached history (their source is hashed into the
+# key): anomaly_metrics scores the validation curve kept with the model
 MODEL_CODE = (
+    "anomaly_metrics",
     "augment",
     "cat",
     "core",
@@ -562,7 +654,8 @@ def model_key(
     cfg: CATConfig, settings: CATSettings, reference: str, train_ids, seed: int, extra: str = ""
 ) -> str:
     code = (code_hash(*MODEL_CODE), default_precision())
-    h = hashlib.sha1(repr((asdict(cfg), asdict(settings), reference, seed, extra, _TRAINING, code)).encode())
+    fields = {k: v for k, v in asdict(settings).items() if k != "seeds"}  # a table's seeds: not this model's
+    h = hashlib.sha1(repr((asdict(cfg), fields, reference, seed, extra, _TRAINING, code)).encode())
     for i in train_ids:
         h.update(str(i).encode())
     return f"{cfg.key}-{h.hexdigest()[:16]}"
@@ -589,8 +682,12 @@ def train_or_load(
     progress: bool = True,
     log=print,
     extra: str = "",
+    validation: ValidationSet | None = None,
 ) -> tuple:
     "(model, info): the `CATModel` trained for (cfg, settings, data, seed), from the cache when it is there."
+    if validation is not None:  # the cached history holds this set's validation curve
+        digest = hashlib.sha1("|".join(map(str, validation.ids)).encode()).hexdigest()[:12]
+        extra = f"{extra}|validation {digest}"
     model = _seeded_model(cfg, settings, reference, reference_module, seed)
     f = cache_root() / "cat-models" / f"{model_key(cfg, settings, reference, train_ids, seed, extra)}.pt"
     if cache and f.exists():
@@ -600,43 +697,55 @@ def train_or_load(
             log(f"CAT[{cfg.key}]: loaded trained model {f.name} (trained in {d['wall_s']:.0f} s)")
         return model, {"cached": True, "file": str(f), "history": d["history"], "train_s": d["wall_s"]}
     t0 = time.time()
-    hist = train_cat(model, images, seed, augment, progress=progress, log=log)
+    hist = train_cat(model, images, seed, augment, progress=progress, log=log, validation=validation)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("reference.")}
     if cache:
         atomic_torch_save({"state": state, "history": hist, "wall_s": time.time() - t0}, f)
     return model, {"cached": False, "file": str(f), "history": hist, "train_s": time.time() - t0}
 
 # %% ../nbs/22_cat.ipynb #14d8d4fd
-def fixed_threshold(maps: Tensor, t: float = 0.5) -> Tensor:
-    "The paper's fixed threshold: maps > t."
-    return maps > t
+def _on_picture(valid, maps: Tensor) -> Tensor:
+    "`valid` (N×1×H×W or N×H×W; None: every pixel) as a bool mask shaped like `maps`."
+    if valid is None:
+        return torch.ones_like(maps, dtype=torch.bool)
+    valid = valid[:, 0] if valid.ndim == maps.ndim + 1 else valid
+    return valid.bool().to(maps.device)
 
 
-def percentile_threshold(calibration_maps: Tensor, q: float = 99.5) -> float:
-    "The q-th percentile of the pixel scores of held-out normal images."
+def fixed_threshold(maps: Tensor, t: float = 0.5, valid=None) -> Tensor:
+    "The paper's fixed threshold: maps > t (on the picture only, with `valid`)."
+    return (maps > t) & _on_picture(valid, maps)
+
+
+def percentile_threshold(calibration_maps: Tensor, q: float = 99.5, valid=None) -> float:
+    "The q-th percentile of the pixel scores of held-out normal images (their picture pixels, with `valid`)."
     if len(calibration_maps) == 0:
         raise ValueError("percentile_threshold needs at least one calibration map")
-    v = calibration_maps.flatten().float()
+    v = calibration_maps[_on_picture(valid, calibration_maps)].float()
     if v.numel() > 2_000_000:
         v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[:2_000_000]]
     return float(torch.quantile(v, q / 100))
 
 
-def local_contrast_segment(maps: Tensor, k: float = 4.0, image_threshold: float | None = None) -> Tensor:
-    "Per image: map > median + k·1.4826·MAD; images whose max is below `image_threshold` get an empty mask."
-    flat = maps.flatten(1)
-    med = flat.median(1).values
-    mad = (flat - med[:, None]).abs().median(1).values
+def local_contrast_segment(
+    maps: Tensor, k: float = 4.0, image_threshold: float | None = None, valid=None
+) -> Tensor:
+    "Per image: map > median + k·1.4826·MAD over the picture; empty if its max is below `image_threshold`."
+    keep = _on_picture(valid, maps)
+    flat = maps.masked_fill(~keep, float("nan")).flatten(1)
+    med = flat.nanmedian(1).values
+    mad = (flat - med[:, None]).abs().nanmedian(1).values
     t = (med + k * 1.4826 * mad.clamp_min(1e-8))[:, None, None]
-    out = maps > t
+    out = (maps > t) & keep
     if image_threshold is not None:
-        out &= (flat.amax(1) >= image_threshold)[:, None, None]
+        out &= (picture_max(maps, keep) >= image_threshold)[:, None, None]
     return out
 
 
-def seg_scores(pred: Tensor, masks: Tensor) -> dict:
-    "Mean IoU and Dice over images with a defect, and the false-positive pixel rate on normal images."
-    pred, masks = pred.bool(), masks.bool().reshape(pred.shape)
+def seg_scores(pred: Tensor, masks: Tensor, valid=None) -> dict:
+    "Mean IoU and Dice over defective images, and the false-positive pixel rate on normal images' pictures."
+    keep = _on_picture(valid, pred)
+    pred, masks = pred.bool() & keep, masks.bool().reshape(pred.shape)
     d = masks.flatten(1).any(1)
     inter = (pred & masks).flatten(1).sum(1).float()
     uni = (pred | masks).flatten(1).sum(1).float()
@@ -644,7 +753,7 @@ def seg_scores(pred: Tensor, masks: Tensor) -> dict:
     out = {
         "iou": float((inter / uni.clamp_min(1))[d].mean()) if d.any() else float("nan"),
         "dice": float((2 * inter / (ps + ms).clamp_min(1))[d].mean()) if d.any() else float("nan"),
-        "fp_rate_normal": float(pred[~d].float().mean()) if (~d).any() else float("nan"),
+        "fp_rate_normal": float(pred[~d].sum() / keep[~d].sum().clamp_min(1)) if (~d).any() else float("nan"),
     }
     return out
 
@@ -674,9 +783,10 @@ class PatchCoreScorer(PatchKNN):
             metric="euclidean",
         )
 
-    def predict(self, x: Tensor) -> tuple:
-        "(maps N×S×S, image scores N) of uint8 images: `score`, under the name the other scorers use."
-        return self.score(x)
+    def predict(self, x: Tensor, valid=None) -> tuple:
+        "(maps N×S×S, image scores N: the max over `valid`) of uint8 images: `score`'s maps."
+        maps, _ = self.score(x)
+        return maps, picture_max(maps, valid)
 
 
 class DFRScorer(nn.Module):
@@ -757,10 +867,11 @@ class DFRScorer(nn.Module):
         self.history = hist["loss"]
         return self
 
-    def predict(self, x: Tensor, batch_size: int = 32) -> tuple:
+    def predict(self, x: Tensor, batch_size: int = 32, valid=None) -> tuple:
+        "(maps N×S×S, image scores N: the max over `valid`) of uint8 images."
         maps = predict_batched(self, x, lambda m, xb: m._error_map(xb), batch_size)
         m = gaussian_blur(maps, self.sigma_256 * x.shape[-1] / 256)
-        return m, m.flatten(1).amax(1)
+        return m, picture_max(m, valid)
 
 
 def _flip_pairs(x: Tensor, masks: Tensor):
@@ -832,14 +943,14 @@ class DeepLabScorer:
         self.history = hist["loss"]
         return self
 
-    def predict(self, x: Tensor, batch_size: int = 16) -> tuple:
+    def predict(self, x: Tensor, batch_size: int = 16, valid=None) -> tuple:
+        "(defect probability maps N×S×S, image scores N: the max over `valid`) of uint8 images."
         m = predict_batched(self.net, x, _defect_probability, batch_size)
-        return m, m.flatten(1).amax(1)
+        return m, picture_max(m, valid)
 
 # %% ../nbs/22_cat.ipynb #a5e7f18d
 from .core import get_device, get_profile, missing_dataset
 from .data import have_dataset
-from .anomaly_metrics import defined_metrics
 
 
 @dataclass
@@ -854,6 +965,7 @@ class MtdRun:
     y_test: Tensor  # 1 where a test picture is defective
     ref: nn.Module  # the frozen reference branch, shared by CAT and the baselines
     cache_models: bool = True  # share trained models between tables (same configuration, same file)
+    validation: ValidationSet | None = None  # scored after every epoch: the validation curve
 
 
 def require_datasets(names, root, table_id: str) -> None:
@@ -879,7 +991,8 @@ def mtd_run(
     square = {k: square_cache(v, st.img_size, st.pad) for k, v in split.items()}
     y_test = torch.tensor([r.label != "Free" for r in split["test"].records]).long()
     ref = ReferenceBranch(reference, st.img_size).to(get_device(device))
-    return MtdRun(st, seed, reference, split, square, y_test, ref, cache_models)
+    validation = validation_set(square["labelled"], square["calibration"])
+    return MtdRun(st, seed, reference, split, square, y_test, ref, cache_models, validation)
 
 
 def mtd_datasets(run: MtdRun, profile: str) -> dict:
@@ -901,32 +1014,113 @@ def mtd_datasets(run: MtdRun, profile: str) -> dict:
     return datasets
 
 
-def full_model(run: MtdRun, train_x: Tensor, train_ids, pad: str = "zero", extra: str = "") -> tuple:
+def full_model(
+    run: MtdRun, train_x: Tensor, train_ids, pad: str = "zero", extra: str = "", validation=None
+) -> tuple:
     "(model, info): the Full CAT model (A+B+C+D) trained on `train_x` padded with `pad`; cached and shared."
     cfg = CONFIGS["Full (A+B+C+D)"]
     st = run.st.with_(pad=pad)
+    if validation is None and pad == run.st.pad:
+        validation = run.validation  # a set padded like the training pictures
     return train_or_load(
-        cfg, st, train_x, train_ids, run.seed, run.reference, run.ref, cache=run.cache_models, extra=extra
+        cfg,
+        st,
+        train_x,
+        train_ids,
+        run.seed,
+        run.reference,
+        run.ref,
+        cache=run.cache_models,
+        extra=extra,
+        validation=validation,
     )
 
 
-def score_configs(run: MtdRun, names) -> tuple:
-    "(rows, maps, training losses) of the configurations `names` (keys of `CONFIGS`) trained on MTD's train."
-    rows, maps_by, losses = [], {}, {}
-    x_train, x_test = run.square["train"].images, run.square["test"].images
+def seed_summary(per_seed: dict) -> dict:
+    "Each metric's mean over the seeds and, with several seeds, `<metric>_std` (the sample std, ddof 1)."
+    out = {}
+    for k, values in per_seed.items():
+        out[k] = float(np.mean(values))
+        if len(values) > 1:
+            out[f"{k}_std"] = float(np.std(values, ddof=1))
+    return out
+
+
+def training_record(histories: list) -> dict:
+    "A row's training: per seed, the loss and validation curves per epoch, and whether each has flattened."
+    keys = ["loss", *[f"val_{m}" for m in VALIDATION_METRICS]]
+    curves = {k: [list(h[k]) for h in histories] for k in keys if all(k in h for h in histories)}
+    flattened = {k: [has_flattened(c) for c in v] for k, v in curves.items() if k.startswith("val_")}
+    return {"epochs": [len(h["loss"]) for h in histories], "curve": curves, "flattened": flattened}
+
+
+def score_configs(run: MtdRun, names, seeds=None) -> tuple:
+    "(rows, maps of the first seed, histories per seed) of the `CONFIGS` `names`, each trained with `seeds`."
+    seeds = [run.seed] if seeds is None else [int(s) for s in seeds]
+    test = run.square["test"]
+    rows, maps_by, histories = [], {}, {}
     for name in names:
         cfg = CONFIGS[name]
-        train_ids = run.split["train"].ids
-        model, info = train_or_load(
-            cfg, run.st, x_train, train_ids, run.seed, run.reference, run.ref, cache=run.cache_models
+        per_seed, infos = {}, []
+        for seed in seeds:
+            model, info = train_or_load(
+                cfg,
+                run.st,
+                run.square["train"].images,
+                run.split["train"].ids,
+                seed,
+                run.reference,
+                run.ref,
+                cache=run.cache_models,
+                validation=run.validation,
+            )
+            maps, scores = predict(model, test.images, valid=test.valid)
+            for k, v in defined_metrics(scores, run.y_test, maps, test.masks, test.valid).items():
+                per_seed.setdefault(k, []).append(v)
+            infos.append(info)
+            maps_by.setdefault(name, maps)
+        histories[name] = [i["history"] for i in infos]
+        rows.append(
+            {
+                "method": name,
+                "metrics": seed_summary(per_seed),
+                "per_seed": per_seed,
+                "config": cfg.key,
+                "train_s": [round(i["train_s"], 1) for i in infos],
+                "cached": [i["cached"] for i in infos],
+                **training_record(histories[name]),
+            }
         )
-        maps, scores = predict(model, x_test)
-        metrics = defined_metrics(scores, run.y_test, maps, run.square["test"].masks)
-        row = {"method": name, "metrics": metrics, "train_s": round(info["train_s"], 1)}
-        rows.append({**row, "cached": info["cached"], "config": cfg.key})
-        maps_by[name] = maps
-        losses[name] = info["history"]["loss"]
-    return rows, maps_by, losses
+    return rows, maps_by, histories
+
+
+def training_note(rows: list, keys=("val_pixel_auroc", "val_pro")) -> str:
+    "The entry's word on the budget: which rows' validation curves (`keys`, any seed) have not flattened."
+    verdicts = {r["method"]: [v for k in keys for v in r.get("flattened", {}).get(k, [])] for r in rows}
+    open_rows = [m for m, v in verdicts.items() if False in v]
+    unknown = [m for m, v in verdicts.items() if not v or None in v]
+    if open_rows:
+        names = ", ".join(open_rows)
+        return f"the validation curve has NOT flattened for {names}: a longer budget may change the numbers"
+    if unknown:
+        return f"too few epochs to tell whether the validation curve has flattened for {', '.join(unknown)}"
+    return "every validation curve has flattened (the last quarter of the epochs gains < 0.01)"
+
+
+def add_gaps(rows: list, reference: str) -> list:
+    "Each other row's paired gap to the row `reference`, seed by seed: `gap` = {metric: mean, std, per_seed}."
+    ref = next(r for r in rows if r["method"] == reference)
+    for r in rows:
+        if r is ref:
+            continue
+        gaps = {}
+        for k, values in r["per_seed"].items():
+            if k in ref["per_seed"]:
+                diff = [a - b for a, b in zip(values, ref["per_seed"][k])]
+                std = float(np.std(diff, ddof=1)) if len(diff) > 1 else None
+                gaps[k] = {"mean": float(np.mean(diff)), "std": std, "per_seed": diff}
+        r["gap"] = {"to": reference, **gaps}
+    return rows
 
 
 def cross_scorers(run: MtdRun, train_x: Tensor, train_ids, pad: str = "zero", extra_key: str = "") -> dict:
@@ -935,22 +1129,38 @@ def cross_scorers(run: MtdRun, train_x: Tensor, train_ids, pad: str = "zero", ex
     st = run.st
     patchcore = PatchCoreScorer(run.ref, st.bank_size, st.sigma_256).fit(train_x)
     dfr = DFRScorer(run.ref, sigma_256=st.sigma_256).fit(train_x, epochs=st.baseline_epochs, seed=run.seed)
-    return {
+    return {  # score with `cross_rows(..., valid=...)`: the image score is then the max over the picture
         "CAT (Full)": lambda x: predict(model, x),
         "PatchCore-style": patchcore.predict,
         "DFR-style": dfr.predict,
     }
 
 
+RANDOM_INIT = (
+    "Swin-T and ViT start from random weights here (no pretrained Swin-T weights offline); the paper's "
+    "Swin-T is pretrained, so its Swin-T ablation (A) cannot be reproduced as in the paper"
+)
+
+
 def table_protocol(run: MtdRun) -> dict:
-    "The entry's `protocol`: CAT settings, reference branch, optimiser, loss, image score, model cache."
+    "The entry's `protocol`: settings, initial weights, budget, reference, loss, scoring, validation, spread."
     st = run.st
+    n_train = len(run.split["train"])
     return {
         **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(st).items()},
+        "initial_weights": RANDOM_INIT,
+        "budget": f"{st.epochs} epochs of {n_train // st.batch_size} Adam steps ({n_train} pictures, "
+        f"batch {st.batch_size}, last incomplete batch dropped)",
         "reference": run.reference,
         "optimizer": "Adam",
         "loss": f"weighted contrastive (hinge reading of Eq. 2, tau={st.tau:g}, margin={st.margin:g})",
-        "image_score": "max of the Gaussian-smoothed map",
+        "image_score": "max of the Gaussian-smoothed map over the picture (the padding is never scored)",
+        "pixel_metrics": "over the picture's pixels only (`valid`: the padding of the square is masked out)",
+        "validation_curve": "after every epoch: image AUROC, pixel AUROC and PRO on the labelled defects and "
+        "as many held-out normal pictures (none in the test set); `flattened`: the last quarter of the "
+        "epochs gains < 0.01 on the quarter before",
+        "spread": "metrics: mean over seeds, <metric>_std the sample std (ddof 1); per_seed: one value per "
+        "seed in the order of `seeds`; gap: per-seed paired differences to the reference row, mean and std",
         "model_cache": "cache_root()/cat-models (shared between ids)",
     }
 
@@ -982,28 +1192,39 @@ def plot_examples(x: Tensor, masks: Tensor, maps: dict, idx, title: str):
 
 
 def plot_metric_bars(rows: list, title: str, keys=("image_auroc", "pixel_auroc", "pro", "ap_det", "ap_loc")):
-    "Grouped bars of the metrics `keys` per row (a metric a row lacks is left empty)."
+    "Grouped bars of the metrics `keys` per row, ± the std over seeds (a metric a row lacks is left empty)."
     import pandas as pd
 
-    values = [{"method": r["method"], **{k: r["metrics"].get(k, np.nan) for k in keys}} for r in rows]
-    table = pd.DataFrame(values)
-    ax = table.set_index("method").plot.bar(figsize=(1.6 * len(table) + 3, 3.5), ylim=(0, 1), rot=20)
+    def frame(suffix: str, missing: float):
+        values = [
+            {"method": r["method"], **{k: r["metrics"].get(k + suffix, missing) for k in keys}} for r in rows
+        ]
+        return pd.DataFrame(values).set_index("method")
+
+    table = frame("", np.nan)
+    ax = table.plot.bar(figsize=(1.6 * len(table) + 3, 3.5), ylim=(0, 1), rot=20, yerr=frame("_std", 0.0))
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     ax.figure.tight_layout()
     return ax.figure
 
 
-def plot_losses(losses: dict):
-    "The training loss per epoch of each model (`losses`: name -> list of epoch losses)."
+def plot_curves(histories: dict, keys=("loss", "val_pixel_auroc", "val_pro")):
+    "Per epoch, a panel per key: each model's curve for every seed (`histories`: name -> list of histories)."
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3))
-    for name, values in losses.items():
-        ax.plot(range(1, len(values) + 1), values, label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
-    ax.legend(fontsize=6)
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.2), squeeze=False)
+    for c, (name, runs) in enumerate(histories.items()):
+        for s, history in enumerate(runs):
+            for ax, key in zip(axes[0], keys):
+                if key in history:
+                    values = history[key]
+                    label = name if s == 0 else None
+                    ax.plot(range(1, len(values) + 1), values, color=f"C{c % 10}", alpha=0.8, label=label)
+    for ax, key in zip(axes[0], keys):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key.replace("val_", "validation ").replace("loss", "training loss"))
+    axes[0, -1].legend(fontsize=6)
     fig.tight_layout()
     return fig
 

@@ -34,7 +34,7 @@ def test_reproduce_cat_synth_smoke(tmp_path):
     assert p.returncode == 0, log[-4000:]
     t3 = _entry(tmp_path, "cat-t3", before)
     methods = [r["method"] for r in t3["rows"]]
-    assert methods == ["none (defect-free host)", *GENERATORS], methods
+    assert methods == ["none (inpainted host)", *GENERATORS], methods
     for r in t3["rows"]:
         m = r["metrics"]
         assert -1 <= m["ssim"] <= 1 and 0 < m["psnr_db"] < 100 and math.isfinite(m["ssim_std"])

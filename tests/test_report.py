@@ -103,6 +103,9 @@ def test_readme_headline_cells_are_ours_and_the_papers():
             if metric is None:
                 assert paper == "–"
                 continue
+            if ours == "–":
+                assert provenance_of(e) != "done", f"{e['id']}: a current entry lacks its headline row"
+                continue  # a stale entry from before the row was renamed: its "entry" cell says stale
             name, value = split_cell(ours)
             row = next(r for r in e["rows"] if r["method"] == name)
             assert is_run_here(row) and value.split(" ± ")[0] == fmt_value(metric, row["metrics"][metric])
