@@ -11,8 +11,9 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['adaptive_thresholds', 'minmax_scale', 'pseudo_boxes', 'blob_maps', 'to_yolo', 'to_coco', 'binary_masks', 'mask_iou',
-           'box_recall', 'box_precision', 'annotation_mask', 'pseudo_box_throughput']
+__all__ = ['adaptive_thresholds', 'minmax_scale', 'pseudo_boxes', 'blob_maps', 'otsu_threshold', 'gate_thresholds', 'to_yolo',
+           'to_coco', 'binary_masks', 'mask_iou', 'box_recall', 'box_precision', 'annotation_mask', 'whole_image_boxes',
+           'random_boxes', 'pseudo_box_throughput']
 
 # %% ../nbs/31_boxes.ipynb #3bcb5b2f
 def _as_maps(maps) -> Tensor:
@@ -38,13 +39,19 @@ def _group_index(labels, n: int, what: str = "category") -> Tensor:
     )
 
 
-def adaptive_thresholds(maps, delta: float = 0.1, categories=None) -> Tensor:
-    "One threshold per map: mean of the per-map maxima of its category minus `delta` (one category if None)."
+def adaptive_thresholds(maps, delta: float = 0.1, categories=None, include=None) -> Tensor:
+    "One threshold per map: mean of the per-map maxima of its category (`include`d maps) minus `delta`."
     m = _as_maps(maps)
     if not len(m):
         return torch.zeros(0)
     mx, inv = m.flatten(1).amax(1), _group_index(categories, len(m))
-    means = torch.zeros(int(inv.max()) + 1).index_add_(0, inv, mx) / torch.bincount(inv).float()
+    w = torch.ones(len(m)) if include is None else torch.as_tensor(include, dtype=torch.bool).reshape(-1).float()
+    if len(w) != len(m):
+        raise ValueError(f"{len(w)} include flags for {len(m)} maps")
+    k = int(inv.max()) + 1
+    sums = torch.zeros(k).index_add_(0, inv, mx * w)
+    counts = torch.zeros(k).index_add_(0, inv, w)
+    means = torch.where(counts > 0, sums / counts.clamp(min=1), torch.full((k,), float("inf")))
     return means[inv] - delta
 
 # %% ../nbs/31_boxes.ipynb #78193ef9
@@ -84,14 +91,22 @@ def _regions(m: Tensor, thr: Tensor, normal: Tensor, offset: int = 0):
     return im + offset, boxes, rmax[1:], st[:, 4]
 
 
+def _per_map(value, n: int, what: str) -> Tensor:
+    "A threshold given as one number or one per map, as N floats."
+    t = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
+    if len(t) not in (1, n):
+        raise ValueError(f"{what}: one number or one per map ({n}), got {len(t)} values")
+    return t.expand(n)
+
+
 def pseudo_boxes(
     maps,
     delta: float = 0.1,
     top_k: int = 10,
     nms_iou: float = 0.5,
-    normal_threshold: float | None = None,
+    normal_threshold: float | Tensor | None = None,
     categories=None,
-    threshold: float | None = None,
+    threshold: float | Tensor | None = None,
     image_scores=None,
     min_area: int = 1,
     workers: int | None = None,
@@ -102,15 +117,17 @@ def pseudo_boxes(
 
     m = _as_maps(maps).contiguous()
     n, h, w = m.shape
-    thr = (
-        torch.full((n,), float(threshold))
-        if threshold is not None
-        else adaptive_thresholds(m, delta, categories)
-    )
     s_img = (
         m.flatten(1).amax(1) if image_scores is None else torch.as_tensor(image_scores, dtype=torch.float32)
     )
-    normal = (s_img <= normal_threshold) if normal_threshold is not None else torch.zeros(n, dtype=torch.bool)
+    normal = torch.zeros(n, dtype=torch.bool)
+    if normal_threshold is not None:
+        normal = s_img <= _per_map(normal_threshold, n, "normal_threshold")
+    thr = (
+        _per_map(threshold, n, "threshold")
+        if threshold is not None
+        else adaptive_thresholds(m, delta, categories, include=~normal)
+    )
     # labelling is per map, so chunks of maps go to threads (OpenCV and torch release the GIL), one per core
     workers = max(1, min(workers or torch.get_num_threads(), n))
     cuts = np.linspace(0, n, workers + 1).astype(int).tolist()
@@ -155,6 +172,31 @@ def blob_maps(n: int, size: int = 224, blobs: int = 4, seed: int = 0, noise: flo
         a * torch.exp(-((yy - c[..., 0, None, None]) ** 2 + (xx - c[..., 1, None, None]) ** 2) / (2 * s**2))
     ).amax(1)
     return (m + noise * torch.rand(n, size, size, generator=g)).clamp(0, 1)
+
+# %% ../nbs/31_boxes.ipynb #4d0f0885
+def otsu_threshold(values) -> float:
+    "Otsu's threshold of 1-D `values` (OpenCV, 256 levels between min and max); values ≤ it form the low class."
+    import cv2
+
+    v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    if not len(v):
+        raise ValueError("otsu_threshold needs at least one value")
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return hi  # one value: everything is in the low class
+    levels = ((v - lo) / (hi - lo) * 255).round().to(torch.uint8).numpy()[None]
+    t, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return lo + (t + 0.5) / 255 * (hi - lo)  # between level t (low class) and level t + 1
+
+
+def gate_thresholds(scores, groups) -> Tensor:
+    "One normal threshold per image: Otsu's threshold of the image scores of its group (object)."
+    s = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
+    g = _group_index(groups, len(s), "group")
+    thr = torch.zeros(len(s))
+    for k in g.unique():
+        thr[g == k] = otsu_threshold(s[g == k])
+    return thr
 
 # %% ../nbs/31_boxes.ipynb #9a0442cb
 def _scale(boxes: Tensor, map_hw: tuple, img_wh: tuple) -> Tensor:
@@ -266,6 +308,25 @@ def annotation_mask(boxes, size: int, scale: float) -> Tensor:
         x1, y1, x2, y2 = [int(round(v * scale)) for v in b[1:]]
         m[max(y1, 0) : y2 + 1, max(x1, 0) : x2 + 1] = 1
     return m
+
+# %% ../nbs/31_boxes.ipynb #f7200e6f
+def whole_image_boxes(n: int, height: int, width: int) -> list:
+    "One box over the whole H×W picture for each of `n` images (results in the form of `pseudo_boxes`)."
+    box = torch.tensor([[0.0, 0.0, float(width), float(height)]])
+    return [{"boxes": box.clone(), "scores": torch.ones(1)} for _ in range(n)]
+
+
+def random_boxes(results: list, height: int, width: int, seed: int = 0) -> list:
+    "Each image's boxes of `results` moved to uniformly random positions inside the H×W picture (same sizes)."
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for r in results:
+        b = torch.as_tensor(r["boxes"], dtype=torch.float32).reshape(-1, 4)
+        wh = (b[:, 2:] - b[:, :2]).clamp(max=torch.tensor([float(width), float(height)]))
+        room = torch.tensor([float(width), float(height)]) - wh
+        x1y1 = torch.rand(len(b), 2, generator=g) * room
+        out.append({"boxes": torch.cat([x1y1, x1y1 + wh], 1), "scores": torch.ones(len(b))})
+    return out
 
 # %% ../nbs/31_boxes.ipynb #8bc545d7
 def pseudo_box_throughput(maps, n_threads: int, repeats: int, delta=0.1, top_k=10, nms_iou=0.5) -> tuple:

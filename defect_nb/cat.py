@@ -27,15 +27,17 @@ from .losses import WeightedContrastiveLoss
 from .anomaly_metrics import defined_metrics, picture_max
 
 # %% auto #0
-__all__ = ['PADS', 'CONFIGS', 'VALIDATION_METRICS', 'MODEL_CODE', 'RANDOM_INIT', 'pad_square', 'SquareCache', 'picture_masks',
-           'square_cache', 'mtd_split', 'SwinBackbone', 'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch',
-           'CATConfig', 'CATModel', 'dense_weighted_loss', 'l2_reconstruction_loss', 'distance_map', 'predict',
-           'default_augment', 'ValidationSet', 'validation_set', 'has_flattened', 'train_cat', 'model_key',
-           'train_or_load', 'fixed_threshold', 'percentile_threshold', 'local_contrast_segment', 'seg_scores',
-           'PatchCoreScorer', 'DFRScorer', 'DeepLabScorer', 'MtdRun', 'require_datasets', 'mtd_run', 'mtd_datasets',
-           'full_model', 'seed_summary', 'training_record', 'score_configs', 'training_note', 'add_gaps',
-           'cross_scorers', 'table_protocol', 'pick_examples', 'plot_examples', 'plot_metric_bars', 'plot_curves',
-           'example_picture']
+__all__ = ['PADS', 'CONFIGS', 'VALIDATION_METRICS', 'MODEL_CODE', 'RANDOM_INIT', 'HELD_OUT_SIGMAS', 'HELD_OUT_PAIRS', 'NORMAL',
+           'HELD_OUT_PARTS', 'pad_square', 'SquareCache', 'picture_masks', 'square_cache', 'mtd_split', 'SwinBackbone',
+           'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch', 'CATConfig', 'CATModel', 'dense_weighted_loss',
+           'l2_reconstruction_loss', 'distance_map', 'smoothed', 'predict', 'default_augment', 'ValidationSet',
+           'validation_set', 'has_flattened', 'train_cat', 'model_key', 'train_or_load', 'fixed_threshold',
+           'percentile_threshold', 'local_contrast_segment', 'seg_scores', 'PatchCoreScorer', 'DFRScorer',
+           'DeepLabScorer', 'MtdRun', 'require_datasets', 'mtd_run', 'mtd_datasets', 'full_model', 'seed_summary',
+           'training_record', 'score_configs', 'training_note', 'add_gaps', 'cross_scorers', 'table_protocol',
+           'pick_examples', 'plot_examples', 'plot_metric_bars', 'plot_curves', 'MapSet', 'choose_setting',
+           'held_out_choice', 'unsmoothed_maps', 'raw_maps', 'smoothed_result', 'map_sets', 'held_out_rows',
+           'held_out_protocol', 'example_picture']
 
 # %% ../nbs/22_cat.ipynb #4d64e274
 from .profiles import CATSettings, settings
@@ -455,7 +457,19 @@ def distance_map(student: list, reference: list, size: int) -> Tensor:
     return torch.stack(ms).mean(0)[:, 0]
 
 
-def predict(model: CATModel, x: Tensor, batch_size: int = 32, progress: bool = False, valid=None) -> tuple:
+def smoothed(maps: Tensor, sigma_256: float) -> Tensor:
+    "Maps N×S×S smoothed with a Gaussian of σ = `sigma_256` px at 256 px, scaled to S (0: left as they are)."
+    return gaussian_blur(maps, sigma_256 * maps.shape[-1] / 256)
+
+
+def predict(
+    model: CATModel,
+    x: Tensor,
+    batch_size: int = 32,
+    progress: bool = False,
+    valid=None,
+    sigma_256: float | None = None,
+) -> tuple:
     "Anomaly maps (N×S×S, smoothed) and image scores (N: max over `valid`) of uint8/[0, 1] images N×1×S×S."
     S = x.shape[-1]
 
@@ -464,7 +478,7 @@ def predict(model: CATModel, x: Tensor, batch_size: int = 32, progress: bool = F
 
     device = next(model.proj.parameters()).device
     maps = predict_batched(model, x, distances, batch_size, device, progress=progress, desc="scoring")
-    m = gaussian_blur(maps, model.settings.sigma_256 * S / 256)
+    m = smoothed(maps, model.settings.sigma_256 if sigma_256 is None else sigma_256)  # None: the model's σ
     return m, picture_max(m, valid)
 
 # %% ../nbs/22_cat.ipynb #4f6da137
@@ -783,9 +797,17 @@ class PatchCoreScorer(PatchKNN):
             metric="euclidean",
         )
 
-    def predict(self, x: Tensor, valid=None) -> tuple:
-        "(maps N×S×S, image scores N: the max over `valid`) of uint8 images: `score`'s maps."
-        maps, _ = self.score(x)
+    def predict(self, x: Tensor, valid=None, sigma_256: float | None = None) -> tuple:
+        "(maps N×S×S, image scores N: the max over `valid`) of uint8 images; `sigma_256`: another smoothing."
+        if sigma_256 is None:
+            maps, _ = self.score(x)  # smoothed with the scorer's own σ
+            return maps, picture_max(maps, valid)
+        own, self.sigma = self.sigma, 0.0  # the raw maps, then `smoothed` with σ at 256 px
+        try:
+            raw, _ = self.score(x)
+        finally:
+            self.sigma = own
+        maps = smoothed(raw, sigma_256)
         return maps, picture_max(maps, valid)
 
 
@@ -1227,6 +1249,143 @@ def plot_curves(histories: dict, keys=("loss", "val_pixel_auroc", "val_pro")):
     axes[0, -1].legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/22_cat.ipynb #e7300427
+from collections import Counter
+from .anomaly_metrics import ap_det, ap_loc, image_auroc, pixel_auroc, pro_score
+
+HELD_OUT_SIGMAS = (0.0, 2.0, 4.0, 8.0)  # the map's Gaussian σ, px at 256 px; fixed before any number was seen
+HELD_OUT_PAIRS = (("Blowhole", "Crack"), ("Crack", "Blowhole"))  # (chosen on, reported on)
+NORMAL = "Free"  # MTD's defect-free class
+
+
+@dataclass
+class MapSet:
+    "Raw (unsmoothed) anomaly maps N×S×S of pictures, their masks, `valid` (the picture) and class names."
+
+    maps: Tensor
+    masks: Tensor
+    valid: Tensor | None
+    types: list  # each picture's class; `NORMAL`: defect-free
+
+    @property
+    def labels(self) -> Tensor:
+        return torch.tensor([t != NORMAL for t in self.types]).long()
+
+    def of(self, *types: str) -> "MapSet":
+        "The pictures of the classes `types`."
+        keep = [i for i, t in enumerate(self.types) if t in types]
+        valid = None if self.valid is None else self.valid[keep]
+        return MapSet(self.maps[keep], self.masks[keep], valid, [self.types[i] for i in keep])
+
+    def __add__(self, other: "MapSet") -> "MapSet":
+        valid = None if self.valid is None else torch.cat([self.valid, other.valid])
+        return MapSet(
+            torch.cat([self.maps, other.maps]),
+            torch.cat([self.masks, other.masks]),
+            valid,
+            self.types + other.types,
+        )
+
+    def metrics(self, maps: Tensor) -> dict:
+        "`defined_metrics` of `maps` (this set's, post-processed); image score: the max over the picture."
+        return defined_metrics(picture_max(maps, self.valid), self.labels, maps, self.masks, self.valid)
+
+
+def _set_metric(s: MapSet, maps: Tensor, metric: str) -> float:
+    "`metric` of the post-processed `maps` of the set `s` (image metrics: the max over the picture)."
+    if metric in ("image_auroc", "ap_det"):
+        fn = {"image_auroc": image_auroc, "ap_det": ap_det}[metric]
+        return float(fn(picture_max(maps, s.valid), s.labels))
+    fn = {"pixel_auroc": pixel_auroc, "ap_loc": ap_loc, "pro": pro_score}[metric]
+    return float(fn(maps, s.masks[:, 0], valid=s.valid))
+
+
+def choose_setting(grid, choice: MapSet, metric: str = "pixel_auroc", transform=smoothed) -> tuple:
+    "(the `grid` value whose `transform(choice.maps, value)` has the best `metric`, first on a tie; scores)."
+    scores = {g: _set_metric(choice, transform(choice.maps, g), metric) for g in grid}
+    return max(scores, key=scores.get), scores
+
+
+def held_out_choice(
+    grid, choice: MapSet, report: MapSet, metric: str = "pixel_auroc", transform=smoothed
+) -> dict:
+    "Choose on `choice` alone (`choose_setting`), then score `report` once, with the value chosen."
+    chosen, scores = choose_setting(grid, choice, metric, transform)
+    metrics = report.metrics(transform(report.maps, chosen))  # the report set's one read
+    return {"chosen": chosen, "choice_scores": scores, "metrics": metrics}
+
+# %% ../nbs/22_cat.ipynb #d707e028
+def unsmoothed_maps(scorer, x: Tensor) -> Tensor:
+    "The raw maps N×S×S of a `CATModel` or a `PatchCoreScorer` (before their Gaussian smoothing)."
+    if isinstance(scorer, CATModel):
+        return predict(scorer, x, sigma_256=0)[0]
+    return scorer.predict(x, sigma_256=0)[0]
+
+
+HELD_OUT_PARTS = ("labelled", "calibration", "test")  # the parts of an `MtdRun` the held-out rows read
+
+
+def raw_maps(run: MtdRun, scorer) -> dict:
+    "part → the raw maps of `run`'s labelled, calibration and test pictures by `scorer` (scored once)."
+    return {part: unsmoothed_maps(scorer, run.square[part].images) for part in HELD_OUT_PARTS}
+
+
+def smoothed_result(raw: Tensor, sigma_256: float, valid=None) -> tuple:
+    "(maps, image scores) as `predict` gives them with σ = `sigma_256`, from the raw maps."
+    maps = smoothed(raw, sigma_256)
+    return maps, picture_max(maps, valid)
+
+
+def map_sets(run: MtdRun, raw: dict) -> dict:
+    "part → `MapSet` of the `raw_maps` `raw` of `run`'s labelled, calibration and test pictures."
+    out = {}
+    for part in HELD_OUT_PARTS:
+        sq = run.square[part]
+        types = [r.label for r in run.split[part].records]
+        out[part] = MapSet(raw[part], sq.masks, sq.valid, types)
+    return out
+
+
+def held_out_rows(
+    run: MtdRun, raw: dict, grid=HELD_OUT_SIGMAS, pairs=HELD_OUT_PAIRS, metric: str = "pixel_auroc"
+) -> list:
+    "Rows '<name>, held-out <B> (chosen on <A>)' of `raw` (name → `raw_maps`): σ chosen on A, scored on B."
+    sets = {name: map_sets(run, maps) for name, maps in raw.items()}
+    rows = []
+    for chosen_on, report_on in pairs:
+        for name, s in sets.items():
+            choice = s["labelled"].of(chosen_on) + s["calibration"].of(NORMAL)
+            report = s["test"].of(report_on, NORMAL)
+            r = held_out_choice(grid, choice, report, metric)
+            n_choice, n_report = Counter(choice.types), Counter(report.types)
+            held = {
+                "chosen_on": chosen_on,
+                "reported_on": report_on,
+                "setting": "sigma_256 (Gaussian smoothing of the map, px at 256 px)",
+                "grid": list(grid),
+                "chosen": r["chosen"],
+                "choice_metric": metric,
+                "choice_scores": {f"{g:g}": v for g, v in r["choice_scores"].items()},
+                "choice_set": f"{n_choice[chosen_on]} labelled {chosen_on} + {n_choice[NORMAL]} calibration "
+                f"{NORMAL} pictures",
+                "report_set": f"{n_report[report_on]} test {report_on} + {n_report[NORMAL]} test {NORMAL} "
+                "pictures",
+            }
+            method = f"{name}, held-out {report_on} (chosen on {chosen_on})"
+            rows.append({"method": method, "metrics": r["metrics"], "held_out": held})
+    return rows
+
+
+def held_out_protocol(grid=HELD_OUT_SIGMAS, pairs=HELD_OUT_PAIRS, metric: str = "pixel_auroc") -> str:
+    "The entry's `protocol['held_out']`: what the held-out rows chose, on what, and where they report."
+    return (
+        f"leave one defect type out: the Gaussian σ of the map (px at 256 px) is chosen from the grid "
+        f"{list(grid)} (fixed before any number) by {metric} on the labelled pictures of one type with the "
+        f"calibration {NORMAL} pictures, then the test pictures of the other type with the test {NORMAL} "
+        f"pictures are scored once with it; pairs (chosen on, reported on): {[list(p) for p in pairs]}; "
+        "no retraining (the trained model's and the fitted bank's raw maps, smoothed with each σ)"
+    )
 
 # %% ../nbs/22_cat.ipynb #6fd2eac3
 def example_picture(name: str, size: int, root=None, seed: int = 0) -> tuple:

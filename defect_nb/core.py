@@ -25,6 +25,7 @@ __all__ = ['DEFAULT_DATA_ROOT', 'RESULT_MODE', 'SOURCE_SHA_ENV', 'PRECISIONS', '
 # %% ../nbs/00_core.ipynb #a933a8de
 # re-exported: `core.Profile` and `core.PROFILES` predate the registry and stay importable from here
 from .profiles import Profile, PROFILES, get_profile  # noqa: F401
+from .profiles import used_settings
 
 # %% ../nbs/00_core.ipynb #defc5fc7
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
@@ -390,6 +391,7 @@ def write_result(
         "versions": versions(),
         "git_sha": git_sha(),
         "run_context": run_context(),
+        "settings_used": used_settings(),
         **extra,
     }
     return atomic_write_json(result_path(table_id, entry["profile"], out), entry)

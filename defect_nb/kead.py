@@ -16,39 +16,69 @@ from .imageops import gaussian_blur, to_signed_unit, uint8_to_float
 from .train import predict_batched
 
 # %% auto #0
-__all__ = ['METRICS', 'DEFECT_DESCRIPTIONS', 'DATASET_OBJECTS', 'KEAD_TEMPLATE', 'WINCLIP_NORMAL', 'WINCLIP_ANOMALOUS',
-           'WINCLIP_TEMPLATES', 'PAPER_CLIP_MODELS', 'CLIP_MEAN', 'CLIP_STD', 'nn_distance', 'greedy_coreset',
-           'PatchKNN', 'normal_patch_mask', 'kead_prompts', 'winclip_prompts', 'register_tiny_clip', 'load_clip',
-           'vv_attention', 'even_layers', 'clip_dense_features', 'text_embedding', 'ascore', 'window_indices',
-           'cover_matrix', 'harmonic_aggregate', 'window_embeddings', 'ClipAnomaly', 'peak_memory', 'benchmark']
+__all__ = ['METRICS', 'REDUCTIONS', 'SUBSAMPLING', 'DEFECT_DESCRIPTIONS', 'DATASET_OBJECTS', 'KEAD_TEMPLATE', 'WINCLIP_NORMAL',
+           'WINCLIP_ANOMALOUS', 'WINCLIP_TEMPLATES', 'PAPER_CLIP_MODELS', 'CLIP_MEAN', 'CLIP_STD', 'nn_distance',
+           'greedy_coreset', 'PatchKNN', 'remove_position_bias', 'normal_patch_mask', 'kead_prompts', 'winclip_prompts',
+           'register_tiny_clip', 'load_clip', 'vv_attention', 'even_layers', 'clip_dense_features', 'text_embedding',
+           'ascore', 'window_indices', 'cover_matrix', 'harmonic_aggregate', 'window_embeddings', 'ClipAnomaly',
+           'peak_memory', 'benchmark']
 
 # %% ../nbs/30_kead.ipynb #a0401448
 METRICS = ("cosine", "euclidean")
+REDUCTIONS = ("mean", "kth")
 
 
-def nn_distance(q: Tensor, bank: Tensor, metric: str = "cosine", k: int = 1, chunk: int = 4096) -> Tensor:
-    "Per row of `q` (N×D): its mean distance (1 − cos, or euclidean) to its `k` nearest rows of `bank` (M×D)."
+def _eligible(bank_groups: Tensor, q_groups: Tensor, n_bank: int) -> int:
+    "The fewest bank rows a query may match: the bank minus the rows of the query's own group."
+    ids, counts = bank_groups.unique(return_counts=True)
+    own = dict(zip(ids.tolist(), counts.tolist()))
+    return n_bank - max((own.get(g, 0) for g in q_groups.unique().tolist()), default=0)
+
+
+def nn_distance(
+    q: Tensor,
+    bank: Tensor,
+    metric: str = "cosine",
+    k: int = 1,
+    chunk: int = 4096,
+    reduce: str = "mean",
+    q_groups: Tensor | None = None,
+    bank_groups: Tensor | None = None,
+) -> Tensor:
+    "Per row of `q` (N×D): distance (1 − cos, or euclidean) to its `k` nearest rows of `bank` (M×D), mean or k-th."
     if q.ndim != 2 or bank.ndim != 2 or q.shape[1] != bank.shape[1]:
         raise ValueError(
             f"expected q N×D and bank M×D with the same D, got {tuple(q.shape)} and {tuple(bank.shape)}"
         )
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
     if len(bank) == 0:
         raise ValueError("the memory bank is empty")
-    if not 1 <= k <= len(bank):
-        raise ValueError(f"k must be in 1..{len(bank)} (the bank's size), got {k}")
-    q, bank = q.float(), bank.float()
+    if (q_groups is None) != (bank_groups is None):
+        raise ValueError("give both q_groups and bank_groups (leave one group out), or neither")
+    eligible = len(bank)
+    if q_groups is not None:
+        q_groups, bank_groups = q_groups.to(q.device).long(), bank_groups.to(q.device).long()
+        if len(q_groups) != len(q) or len(bank_groups) != len(bank):
+            raise ValueError("q_groups and bank_groups need one id per row of q and of bank")
+        eligible = _eligible(bank_groups, q_groups, len(bank))
+    if not 1 <= k <= eligible:
+        raise ValueError(f"k must be in 1..{eligible} (the bank rows a query may match), got {k}")
+    q, bank = q.float(), bank.float().to(q.device)
     if metric == "cosine":
         q, bank = F.normalize(q, dim=1), F.normalize(bank, dim=1)
     out = torch.empty(len(q), device=q.device)
     for i in range(0, len(q), chunk):
         if metric == "cosine":
-            sims = q[i : i + chunk] @ bank.T
-            out[i : i + chunk] = 1 - (sims.amax(1) if k == 1 else sims.topk(k, dim=1).values.mean(1))
+            d = 1 - q[i : i + chunk] @ bank.T
         else:
-            dists = torch.cdist(q[i : i + chunk], bank)
-            out[i : i + chunk] = dists.amin(1) if k == 1 else dists.topk(k, 1, largest=False).values.mean(1)
+            d = torch.cdist(q[i : i + chunk], bank)
+        if q_groups is not None:
+            d.masked_fill_(q_groups[i : i + chunk, None] == bank_groups[None], float("inf"))
+        near = d.amin(1, keepdim=True) if k == 1 else d.topk(k, 1, largest=False).values
+        out[i : i + chunk] = near[:, -1] if reduce == "kth" else near.mean(1)
     return out
 
 # %% ../nbs/30_kead.ipynb #0a099677
@@ -79,6 +109,7 @@ def _resize(x: Tensor, size: int) -> Tensor:
 
 
 _ENCODERS = {}
+SUBSAMPLING = ("coreset", "random")
 
 
 class PatchKNN:
@@ -98,14 +129,23 @@ class PatchKNN:
         seed: int = 0,
         metric: str = "cosine",
         k: int = 1,
+        reduce: str = "mean",
+        pad: int = 0,
+        subsample: str = "coreset",
     ):
         from defect_nb.encoders import build_encoder
 
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+        if subsample not in SUBSAMPLING:
+            raise ValueError(f"subsample must be one of {SUBSAMPLING}, got {subsample!r}")
+        if pad < 0 or pad % stride or pad >= img_size:
+            raise ValueError(f"pad must be a multiple of the stride ({stride}) below img_size, got {pad}")
         self.backbone, self.layers, self.img_size, self.stride = backbone, tuple(layers), img_size, stride
         self.max_bank, self.sigma, self.batch_size, self.seed = max_bank, sigma, batch_size, seed
-        self.metric, self.k = metric, k
+        self.metric, self.k, self.reduce, self.pad, self.subsample = metric, k, reduce, pad, subsample
         if encoder is None:
             key = (backbone, img_size, pretrained)  # frozen feature extractor: build (and load weights) once
             if key not in _ENCODERS:
@@ -116,75 +156,127 @@ class PatchKNN:
         if not hasattr(self.encoder, "features"):
             raise ValueError(f"backbone {backbone!r} has no .features(x, indices) method giving dense maps")
         self.grid = img_size // stride
-        self.bank = None
+        self.bank = self.bank_ids = None
 
     def _device(self) -> torch.device:
         return next(self.encoder.parameters()).device
 
     def _patch_batch(self, encoder, images: Tensor) -> Tensor:
         "Patch features of a batch: each layer's map, 3×3-averaged, resized to the grid, stacked on channels."
-        fs = encoder.features(to_signed_unit(_resize(uint8_to_float(images), self.img_size)), self.layers)
+        x = to_signed_unit(_resize(uint8_to_float(images), self.img_size))
+        if self.pad:  # the picture continued by its mirror image: border patches see texture, not zeros
+            x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        cut = self.pad // self.stride
+        grid = self.grid + 2 * cut
         fs = [
-            F.interpolate(
-                F.avg_pool2d(f, 3, 1, 1), size=(self.grid, self.grid), mode="bilinear", align_corners=False
-            )
-            for f in fs
+            F.interpolate(F.avg_pool2d(f, 3, 1, 1), size=(grid, grid), mode="bilinear", align_corners=False)
+            for f in encoder.features(x, self.layers)
         ]
-        return torch.cat(fs, 1).permute(0, 2, 3, 1)
+        return torch.cat(fs, 1)[:, :, cut : grid - cut, cut : grid - cut].permute(0, 2, 3, 1)
 
     def patch_features(self, images: Tensor) -> Tensor:
         "Patch features N×G×G×D (G = img_size // stride) of uint8 images."
         return predict_batched(self.encoder, images, self._patch_batch, self.batch_size)
 
-    def fit(self, normal: Tensor, patch_mask: Tensor | None = None) -> "PatchKNN":
+    def fit(self, normal: Tensor, patch_mask: Tensor | None = None, image_ids=None) -> "PatchKNN":
         "Bank of the patch features of normal images (uint8 N×1×S×S), where `patch_mask` (N×G×G) is True."
         if len(normal) == 0:
             raise ValueError("fit needs at least one normal image")
-        f = self.patch_features(normal)
+        return self.fit_features(self.patch_features(normal), patch_mask, image_ids)
+
+    def fit_features(self, f: Tensor, patch_mask: Tensor | None = None, image_ids=None) -> "PatchKNN":
+        "`fit` on patch features N×G×G×D; `image_ids` (one int per image) lets `score` leave an image out."
+        ids = None
+        if image_ids is not None:
+            ids = torch.as_tensor(image_ids).long().reshape(-1)
+            if len(ids) != len(f):
+                raise ValueError(f"{len(ids)} image ids for {len(f)} images")
+            ids = ids[:, None, None].expand(f.shape[:3])
         if patch_mask is not None:
             if tuple(patch_mask.shape) != tuple(f.shape[:3]):
                 raise ValueError(
                     f"patch_mask must be N×G×G = {tuple(f.shape[:3])}, got {tuple(patch_mask.shape)}"
                 )
             f = f[patch_mask.bool()]
+            ids = ids[patch_mask.bool()] if ids is not None else None
         f = f.reshape(-1, f.shape[-1])
+        ids = ids.reshape(-1) if ids is not None else None
         if len(f) == 0:
             raise ValueError("no normal patch left for the memory bank")
-        if len(f) > self.max_bank:  # greedy coreset on a random pre-selection of 4× the bank size
+        if len(f) > self.max_bank:
             g = torch.Generator().manual_seed(self.seed)
-            if len(f) > 4 * self.max_bank:
-                f = f[torch.randperm(len(f), generator=g)[: 4 * self.max_bank]]
-            f = f[greedy_coreset(f, self.max_bank, self.seed, device=self._device())]
+            if self.subsample == "random":  # keeps the density of the features (for k-th neighbours)
+                keep = torch.randperm(len(f), generator=g)[: self.max_bank]
+            else:  # greedy coreset on a random pre-selection of 4× the bank size
+                keep = torch.arange(len(f))
+                if len(f) > 4 * self.max_bank:
+                    keep = torch.randperm(len(f), generator=g)[: 4 * self.max_bank]
+                keep = keep[greedy_coreset(f[keep], self.max_bank, self.seed, device=self._device())]
+            f = f[keep]
+            ids = ids[keep] if ids is not None else None
         self.bank = F.normalize(f, dim=1) if self.metric == "cosine" else f
+        self.bank_ids = ids
         return self
 
-    def _map_batch(self, encoder, images: Tensor, bank: Tensor) -> Tensor:
-        "Maps of one batch: each patch's distance to the bank, upsampled to the image size and smoothed."
-        f = self._patch_batch(encoder, images)
-        d = nn_distance(f.reshape(-1, f.shape[-1]), bank, self.metric, self.k)
+    def _maps(self, f: Tensor, bank: Tensor, ids: Tensor | None) -> Tensor:
+        "Maps of patch features n×G×G×D: each patch's distance to the bank, upsampled to the image size, smoothed."
+        groups = {}
+        if ids is not None:  # leave each image out: its patches never match bank patches of the same id
+            groups = {"q_groups": ids.repeat_interleave(self.grid**2), "bank_groups": self.bank_ids}
+        d = nn_distance(f.reshape(-1, f.shape[-1]), bank, self.metric, self.k, reduce=self.reduce, **groups)
         d = d.view(len(f), 1, self.grid, self.grid)
         m = F.interpolate(d, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False)
         return gaussian_blur(m[:, 0], self.sigma)
 
-    def score(self, images: Tensor, progress: bool = False) -> tuple:
-        "(maps N×S×S float, image scores N = max of each map) for uint8 images; S = img_size."
+    def _score(self, n: int, features_of, image_ids, progress: bool) -> tuple:
         if self.bank is None:
             raise ValueError(f"{type(self).__name__}.score before fit: call .fit(normal_images) first")
+        ids = None
+        if image_ids is not None:
+            if self.bank_ids is None:
+                raise ValueError("score with image_ids needs a bank fitted with image_ids")
+            ids = torch.as_tensor(image_ids).long().reshape(-1)
+            if len(ids) != n:
+                raise ValueError(f"{len(ids)} image ids for {n} images")
         bank = self.bank.to(self._device())
+
+        def batch(encoder, idx: Tensor) -> Tensor:
+            i = idx.cpu()
+            return self._maps(features_of(encoder, i), bank, None if ids is None else ids[i])
+
         maps = predict_batched(
-            self.encoder,
-            images,
-            lambda encoder, x: self._map_batch(encoder, x, bank),
-            self.batch_size,
-            progress=progress,
-            desc=type(self).__name__,
+            self.encoder, torch.arange(n), batch, self.batch_size, progress=progress, desc=type(self).__name__
         )
         return maps, maps.flatten(1).amax(1)
+
+    def score(self, images: Tensor, progress: bool = False, image_ids=None) -> tuple:
+        "(maps N×S×S float, image scores N = max of each map) for uint8 images; S = img_size."
+        return self._score(
+            len(images), lambda enc, i: self._patch_batch(enc, images[i].to(self._device())), image_ids, progress
+        )
+
+    def score_features(self, f: Tensor, image_ids=None, progress: bool = False) -> tuple:
+        "`score` from patch features N×G×G×D (`patch_features`), e.g. to score one set against two banks."
+        return self._score(len(f), lambda enc, i: f[i].to(self._device()), image_ids, progress)
 
     def evaluate(self, images: Tensor, masks: Tensor, labels: Tensor | None = None) -> dict:
         "The metrics of `anomaly_metrics` that `masks` (N×1×S×S) and `labels` (N, 1 = defective) define."
         maps, scores = self.score(images)
         return defined_metrics(scores, labels, maps, masks)
+
+# %% ../nbs/30_kead.ipynb #9342e5e8
+def remove_position_bias(maps: Tensor, groups=None) -> Tensor:
+    "Maps N×H×W minus their group's mean map (per pixel), plus that mean map's average: no position is favoured."
+    m = maps.float()
+    labels = ["all"] * len(m) if groups is None else list(groups)
+    if len(labels) != len(m):
+        raise ValueError(f"{len(labels)} group labels for {len(m)} maps")
+    out = torch.empty_like(m)
+    for g in dict.fromkeys(labels):
+        idx = torch.tensor([i for i, x in enumerate(labels) if x == g])
+        mean_map = m[idx].mean(0)
+        out[idx] = m[idx] - mean_map + mean_map.mean()
+    return out
 
 # %% ../nbs/30_kead.ipynb #d84b3d43
 def normal_patch_mask(masks: Tensor, grid: int, dilate: int = 1) -> Tensor:

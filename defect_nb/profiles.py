@@ -4,13 +4,15 @@
 
 # %% ../nbs/00a_profiles.ipynb #8d17d046
 from __future__ import annotations
+import json
 from dataclasses import dataclass, fields, asdict, replace
 
 # %% auto #0
 __all__ = ['PROFILE_NAMES', 'CSRL', 'CSRL_ELPV', 'CSRL_T5', 'SCL', 'SCL_WAFER', 'SCL_FIGURES', 'CAT', 'CAT_SYNTH', 'AGSSP_DETECT',
            'AGSSP_BOXES', 'AGSSP_KEAD', 'REGISTRY', 'PROFILES', 'Settings', 'Profile', 'CsrlT5Settings', 'SclSettings',
            'SclWaferSettings', 'SclFigureSettings', 'CATSettings', 'CatSynthSettings', 'AgsspDetectSettings',
-           'AgsspBoxesSettings', 'AgsspKeadSettings', 'settings', 'given', 'get_profile']
+           'AgsspBoxesSettings', 'AgsspKeadSettings', 'settings', 'used_settings', 'settings_changed', 'given',
+           'get_profile']
 
 # %% ../nbs/00a_profiles.ipynb #621934b4
 PROFILE_NAMES = ("smoke", "cpu", "paper")
@@ -676,15 +678,49 @@ REGISTRY = {
 }
 
 
-def settings(family: str, profile, **overrides) -> Settings:
-    "The frozen settings of `family` at `profile` (a name or a csrl `Profile`), fields overridden by name."
+def _registered(family: str, profile) -> Settings:
+    "The registry's record of `family` at `profile`, with errors that name the choices."
     if family not in REGISTRY:
         raise ValueError(f"unknown settings family {family!r}; choose one of {', '.join(REGISTRY)}")
     name = profile.name if isinstance(profile, Profile) else profile
     table = REGISTRY[family]
     if name not in table:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(table)}")
-    return table[name].with_(**overrides)
+    return table[name]
+
+
+# every registry record a run has read, as "family/profile" -> its fields: `core.write_result` stores them in
+# the entry, so provenance can tell whether the settings a table used changed (not any line of this module)
+_USED: dict = {}
+
+
+def settings(family: str, profile, **overrides) -> Settings:
+    "The frozen settings of `family` at `profile` (a name or a csrl `Profile`), fields overridden by name."
+    record = _registered(family, profile)
+    _USED[f"{family}/{_profile_name(profile)}"] = record.as_dict()
+    return record.with_(**overrides)
+
+
+def _profile_name(profile) -> str:
+    return profile.name if isinstance(profile, Profile) else profile
+
+
+def used_settings() -> dict:
+    "The registry records read so far in this process, JSON-ready (tuples become lists)."
+    return json.loads(json.dumps(_USED, default=list))
+
+
+def settings_changed(recorded: dict) -> bool:
+    "Whether a record in `recorded` (an entry's `settings_used`) differs from the registry now or is gone."
+    for key, fields_then in recorded.items():
+        family, _, profile = key.rpartition("/")
+        try:
+            now = _registered(family, profile).as_dict()
+        except ValueError:
+            return True
+        if json.loads(json.dumps(now, default=list)) != fields_then:
+            return True
+    return False
 
 
 def given(**values) -> dict:
@@ -693,7 +729,7 @@ def given(**values) -> dict:
 
 
 def get_profile(name) -> Profile:
-    "The csrl profile called `name` (a `Profile` passes through)."
+    "The csrl profile called `name` (a `Profile` passes through); recorded as used, as `settings('csrl', …)`."
     if isinstance(name, Profile):
         return name
     return settings("csrl", name)

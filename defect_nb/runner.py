@@ -18,6 +18,7 @@ import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 import ast
+from .profiles import settings_changed
 from defect_nb.core import (
     project_root,
     results_root,
@@ -297,7 +298,14 @@ def provenance_of(entry: dict, jobs=None) -> str:
     if sha.endswith("-dirty") or sha == "unknown":
         return "dirty"
     job = (TABLES if jobs is None else jobs)[entry["id"]]
-    changed = code_changed_since(sha, provenance_paths(job.notebook))
+    paths = provenance_paths(job.notebook)
+    recorded = entry.get("settings_used")
+    if recorded is not None:
+        # the entry says which registry records it read: compare those, not every line of the registry module
+        if settings_changed(recorded):
+            return "stale"
+        paths = [p for p in paths if p != Path("defect_nb") / "profiles.py"]
+    changed = code_changed_since(sha, paths)
     if changed is None:
         return "dirty"
     return "stale" if changed else "done"
