@@ -142,13 +142,19 @@ def pretrain_pool(
 
 # %% ../nbs/08_csrl.ipynb #979d4c43
 def encoder_size(profile: Profile | str, name: str) -> int:
-    "Side the encoder `name` is trained at under `profile` (its `encoder_img_size` override, else `img_size`)."
+    (
+        "Side the encoder `name` is trained at under `profile` (its `encoder_img_size` override, else "
+        "`img_size`)."
+    )
     P = get_profile(profile)
     return int(dict(P.encoder_img_size).get(name, P.img_size))
 
 
 def resize_u8(x: torch.Tensor, size: int) -> torch.Tensor:
-    "uint8 N×C×S×S images resized to `size`×`size` (bilinear with antialiasing); unchanged when already that size."
+    (
+        "uint8 N×C×S×S images resized to `size`×`size` (bilinear with antialiasing); unchanged when "
+        "already that size."
+    )
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
     y = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
@@ -182,7 +188,10 @@ def run_encoder(
     device: str = "auto",
     progress: bool = True,
 ) -> dict:
-    "Pretrain encoder `name` with `method` (simclr, nnclr, or none: from scratch), fine-tune, and measure the test split."
+    (
+        "Pretrain encoder `name` with `method` (simclr, nnclr, or none: from scratch), fine-tune, and "
+        "measure the test split."
+    )
     if method not in ("simclr", "nnclr", "none"):
         raise ValueError(f"method must be simclr, nnclr or none, got {method!r}")
     P = get_profile(profile)
@@ -301,7 +310,10 @@ FINETUNE_KEPT = ("train_loss", "train_acc", "val_loss", "val_acc", "best_epoch")
 
 
 def run_record(run: dict) -> dict:
-    "JSON-ready record of a `run_encoder`/`run_supervised` run (confusion, curves, test labels, probabilities)."
+    (
+        "JSON-ready record of a `run_encoder`/`run_supervised` run (confusion, curves, test labels, "
+        "probabilities)."
+    )
     return {
         "encoder": run["encoder"],
         "seed": int(run["seed"]),

@@ -33,9 +33,9 @@ from .profiles import AgsspDetectSettings
 
 # %% auto #0
 __all__ = ['POOL_SOURCES', 'IOU_THRESHOLDS', 'CACHE_VERSION', 'CACHE_CODE', 'FPNBackbone', 'build_detector', 'transfer_detector',
-           'DetSet', 'det_set', 'draw_exact', 'neu_det_splits', 'pool_images', 'pool_anomaly_maps', 'pool_pseudo_boxes',
-           'detector_schedule', 'train_detector', 'coco_map', 'map_backend', 'mean_ap', 'predict', 'evaluate_detector',
-           'efficiency', 'cache_key', 'to_plain', 'cached']
+           'DetSet', 'det_set', 'draw_exact', 'neu_det_splits', 'neu_det_draws', 'pool_images', 'border_pad',
+           'pool_anomaly_maps', 'pool_pseudo_boxes', 'detector_schedule', 'train_detector', 'coco_map', 'map_backend',
+           'mean_ap', 'predict', 'evaluate_detector', 'efficiency', 'cache_key', 'to_plain', 'cached']
 
 # %% ../nbs/33_detect.ipynb #64c5b1e2
 class FPNBackbone(nn.Module):
@@ -170,6 +170,15 @@ def neu_det_splits(
             v.name = f"neu-det:{k}"
     return {k: det_set(v, size, progress) for k, v in parts.items()}
 
+
+def neu_det_draws(size: int, seeds, root=None, **kw) -> dict:
+    "{seed: {'mini': DetSet, 'mini50': DetSet}}: a class-proportional draw of Mini and Mini50 per seed."
+    draws = {}
+    for s in seeds:
+        sp = neu_det_splits(size, root, seed=int(s), **kw)
+        draws[int(s)] = {k: sp[k] for k in ("mini", "mini50")}
+    return draws
+
 # %% ../nbs/33_detect.ipynb #6fca03b7
 POOL_SOURCES = ("neu-cls", "neu-det", "sd-saliency-900", "mtd")
 
@@ -182,8 +191,9 @@ def pool_images(
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
-    "Unlabeled pool (uint8 N×1×S×S) without any non-training NEU id; with category names and composition."
+    "Unlabeled pool (uint8 N×1×S×S) without any non-training NEU id: ids, source dataset and object per image."
     from defect_nb.data import have_dataset
+    from defect_nb.kead import DATASET_OBJECTS
 
     split = neu_split(0, root=root)
     dss = [load_dataset(n, root) for n in sources if have_dataset(n, root)]
@@ -192,65 +202,118 @@ def pool_images(
     exclude = {i for i, s in split.items() if s != "train"}
     pool = build_pool(dss, exclude_ids=exclude, max_images=max_images, seed=seed)
     keep = {id(r) for r in pool.records}
-    imgs, cats, ids = [], [], []
+    imgs, srcs, ids = [], [], []
     for ds in dss:
         sub = ds.subset(lambda r: id(r) in keep, name=f"{ds.name}:pool")
         if not len(sub):
             continue
         imgs.append(decode_cached(sub, size, progress=progress).images)
-        cats += [f"{ds.name}:{r.label}" for r in sub.records]
+        srcs += [ds.name] * len(sub)  # the source only: a class label never enters the pool
         ids += sub.ids
     leak = exclude & set(ids)
     assert not leak, f"pool leaks non-training NEU ids {sorted(leak)[:3]}"
     return {
         "images": torch.cat(imgs),
-        "categories": cats,
         "ids": ids,
+        "sources": srcs,
+        "objects": [DATASET_OBJECTS.get(s, s) for s in srcs],
         "composition": pool.composition,
         "excluded": pool.excluded,
     }
 
 # %% ../nbs/33_detect.ipynb #7784d9a1
+def border_pad(size: int, stride: int = 8) -> int:
+    "PatchKNN's reflect padding for `size`-px maps: about an eighth of the size, a multiple of `stride` (≥ 1)."
+    return stride * max(1, round(size / 8 / stride))
+
+
+def _references(screen: Tensor) -> Tensor:
+    "Normal-looking images: screening score at most Otsu's threshold of the scores; at least the lowest two."
+    from defect_nb.boxes import otsu_threshold
+
+    ref = screen <= otsu_threshold(screen)
+    if ref.sum() < 2:
+        ref = torch.zeros_like(ref)
+        ref[screen.argsort()[:2]] = True
+    return ref
+
+
 def pool_anomaly_maps(
     images: Tensor,
-    categories: list,
-    n_ref: int = 4,
+    objects: list,
+    k: int = 10,
+    bank: int = 16_384,
     seed: int = 0,
     map_size: int | None = None,
     progress: bool = False,
     **kead_kw,
-) -> tuple:
-    "(maps N×M×M, scores N) from PatchKNN fitted per category on `n_ref` references (MTD: its `Free` tiles)."
-    from defect_nb.kead import PatchKNN
+) -> dict:
+    "Label-free maps of the pool per object (screen, references, maps): maps, scores, references, gate."
+    from defect_nb.kead import PatchKNN, remove_position_bias
+    from defect_nb.boxes import gate_thresholds
 
+    if len(objects) != len(images):
+        raise ValueError(f"{len(objects)} objects for {len(images)} images")
     M = map_size or images.shape[-1]
-    maps, scores = torch.zeros(len(images), M, M), torch.zeros(len(images))
-    rng = np.random.default_rng(seed)
-    groups = {}
-    for i, c in enumerate(categories):
-        groups.setdefault("mtd" if c.startswith("mtd:") else c, []).append(i)
-    for g, idx in tqdm(groups.items(), desc="anomaly maps", disable=not progress, leave=False):
-        normal = [i for i in idx if categories[i] == "mtd:Free"] if g == "mtd" else idx
-        ref = rng.choice(normal if normal else idx, min(n_ref, len(normal or idx)), replace=False)
-        knn = PatchKNN(img_size=M, seed=seed, **kead_kw).fit(images[torch.as_tensor(ref)])
-        m, s = knn.score(images[torch.as_tensor(idx)])
-        maps[idx], scores[idx] = m, s
-    return maps, scores
+    knn = PatchKNN(
+        img_size=M,
+        seed=seed,
+        k=k,
+        reduce="kth",
+        subsample="random",
+        max_bank=bank,
+        pad=border_pad(M),
+        sigma=4.0 * M / 224,
+        **kead_kw,
+    )
+    features = knn.patch_features(images)
+    maps, reference = torch.zeros(len(images), M, M), torch.zeros(len(images), dtype=torch.bool)
+    for obj in tqdm(dict.fromkeys(objects), desc="anomaly maps", disable=not progress, leave=False):
+        idx = torch.tensor([i for i, o in enumerate(objects) if o == obj])
+        if len(idx) < 2:
+            raise ValueError(f"object {obj!r} has {len(idx)} image: leaving one out needs at least two")
+        f = features[idx]
+        _, screen = knn.fit_features(f, image_ids=idx).score_features(f, image_ids=idx)
+        ref = _references(screen)
+        m, _ = knn.fit_features(f[ref], image_ids=idx[ref]).score_features(f, image_ids=idx)
+        maps[idx] = remove_position_bias(m)
+        reference[idx] = ref
+    scores = maps.flatten(1).amax(1)
+    return {
+        "maps": maps,
+        "scores": scores,
+        "reference": reference,
+        "normal_threshold": gate_thresholds(scores, objects),
+    }
 
 
 def pool_pseudo_boxes(
-    maps: Tensor, categories: list, img_size: int, delta: float = 0.1, top_k: int = 10, nms_iou: float = 0.5
+    maps: Tensor,
+    objects: list,
+    img_size: int,
+    scores: Tensor | None = None,
+    normal_threshold: Tensor | None = None,
+    delta: float = 0.1,
+    top_k: int = 10,
+    nms_iou: float = 0.5,
 ) -> list:
-    "Per-category pseudo boxes (xyxy in `img_size` pixels, one class 'defect') as FCOS targets per image."
+    "Per-object pseudo boxes (xyxy in `img_size` px, one class 'defect') as FCOS targets; gated images get none."
     from defect_nb.boxes import pseudo_boxes, minmax_scale
 
-    groups = ["mtd" if c.startswith("mtd:") else c for c in categories]
-    maps = minmax_scale(
-        maps, [c.split(":")[0] for c in categories]
-    )  # δ is set for [0, 1] maps: one scale per dataset
+    scaled = minmax_scale(maps, objects)  # δ is set for [0, 1] maps: one scale per object
+    scores = maps.flatten(1).amax(1) if scores is None else scores  # the gate compares unscaled scores
+    results = pseudo_boxes(
+        scaled,
+        delta=delta,
+        top_k=top_k,
+        nms_iou=nms_iou,
+        normal_threshold=normal_threshold,
+        image_scores=scores,
+        categories=objects,
+    )
     scale = img_size / maps.shape[-1]
     out = []
-    for r in pseudo_boxes(maps, delta=delta, top_k=top_k, nms_iou=nms_iou, categories=groups):
+    for r in results:
         b = torch.as_tensor(r["boxes"], dtype=torch.float32).reshape(-1, 4) * scale
         out.append({"boxes": b, "labels": torch.zeros(len(b), dtype=torch.long)})
     return out

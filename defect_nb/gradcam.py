@@ -81,7 +81,10 @@ def target_layer_for(backbone_name: str, module: nn.Module, stride: int | None =
 
 # %% ../nbs/12_gradcam.ipynb #be533c91
 class ReferenceScoreTarget:
-    "Grad-CAM target for an embedding model: normalise(output) · `centroid` (the mean of the class's normalised reference embeddings)."
+    (
+        "Grad-CAM target for an embedding model: normalise(output) · `centroid` (the mean of the class's "
+        "normalised reference embeddings)."
+    )
 
     def __init__(self, centroid: Tensor):
         self.centroid = torch.as_tensor(centroid).float().flatten()
@@ -115,7 +118,10 @@ def hook_count(model: nn.Module) -> int:
 
 
 def gradcam_maps(model: nn.Module, x: Tensor, target_layer: nn.Module, targets=None) -> np.ndarray:
-    "B×H×W Grad-CAM maps in [0, 1] of images `x` (uint8 or float inputs) for `targets` (class ids, target callables or None)."
+    (
+        "B×H×W Grad-CAM maps in [0, 1] of images `x` (uint8 or float inputs) for `targets` (class ids, "
+        "target callables or None)."
+    )
     if x.dim() != 4:
         raise ValueError(f"x must be a B×C×H×W batch, got shape {tuple(x.shape)}")
     if x.dtype == torch.uint8:

@@ -93,7 +93,10 @@ class SupportQueue(nn.Module):
 
     @torch.no_grad()
     def update(self, z: Tensor, ids=None):
-        "Enqueue the normalised rows of `z` (detached) with their image `ids`; the oldest rows leave once full."
+        (
+            "Enqueue the normalised rows of `z` (detached) with their image `ids`; the oldest rows leave "
+            "once full."
+        )
         self._check(z)
         b = z.shape[0]
         ids = self._image_ids(ids, b)
@@ -122,7 +125,10 @@ class SupportQueue(nn.Module):
 
     @torch.no_grad()
     def nearest(self, z: Tensor, ids=None) -> Tensor:
-        "For each row of `z`, the filled row of highest cosine similarity, never one of its own image (`ids`)."
+        (
+            "For each row of `z`, the filled row of highest cosine similarity, never one of its own "
+            "image (`ids`)."
+        )
         return self.nearest_with_ids(z, ids)[0]
 
     def extra_repr(self):
@@ -143,11 +149,15 @@ def info_nce(anchors: Tensor, candidates: Tensor, temperature: float = 0.1) -> T
 class NNCLRLoss(nn.Module):
     r"""NNCLR's symmetric InfoNCE with nearest-neighbour positives from a `SupportQueue`:
 
-    $\mathcal{L} = \frac{1}{2N}\sum_{i=1}^{N}\Big[-\log\frac{\exp(\mathrm{NN}(z_{1,i})^\top \hat z_{2,i}/\tau)}
-    {\sum_k \exp(\mathrm{NN}(z_{1,i})^\top \hat z_{2,k}/\tau)} - \log\frac{\exp(\mathrm{NN}(z_{2,i})^\top \hat z_{1,i}/\tau)}
-    {\sum_k \exp(\mathrm{NN}(z_{2,i})^\top \hat z_{1,k}/\tau)}\Big]$, with $\hat z$ L2-normalised and
+    $\mathcal{L} = \frac{1}{2N}\sum_{i=1}^{N}\Big[
+    -\log\frac{\exp(\mathrm{NN}(z_{1,i})^\top \hat z_{2,i}/\tau)}
+    {\sum_k \exp(\mathrm{NN}(z_{1,i})^\top \hat z_{2,k}/\tau)}
+    -\log\frac{\exp(\mathrm{NN}(z_{2,i})^\top \hat z_{1,i}/\tau)}
+    {\sum_k \exp(\mathrm{NN}(z_{2,i})^\top \hat z_{1,k}/\tau)}
+    \Big]$, with $\hat z$ L2-normalised and
     $\mathrm{NN}(z) = \arg\max_{q\in Q}\hat z^\top q$ (no gradient), over the rows of other images
-    than `ids` when the batch's image ids are given. `forward` then enqueues `z1` (with `ids`) into `queue`."""
+    than `ids` when the batch's image ids are given. `forward` then enqueues `z1` (with `ids`) into
+    `queue`."""
 
     def __init__(self, temperature: float = 0.1):
         super().__init__()

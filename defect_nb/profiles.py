@@ -439,7 +439,8 @@ class AgsspDetectSettings(Settings):
     img: int  # fine-tuning and test images, pixels
     pre_img: int  # pretraining images (pool), pixels
     pool_max: int | None  # unlabeled pool images; None: all
-    n_ref: int  # normal references per category for the pool's anomaly maps
+    map_k: int  # the pool's anomaly maps: a patch scores its distance to the k-th nearest memory patch
+    map_bank: int  # memory patches per object (a random share of the object's patches)
     max_images: int | None  # NEU-DET images per split; None: all
     bp_epochs: int  # backbone pretraining (AGBP distillation)
     bp_bs: int
@@ -452,7 +453,7 @@ class AgsspDetectSettings(Settings):
     dp_epochs: int  # detector pretraining on pseudo boxes
     dp_bs: int
     dp_lr: float
-    dp_freeze: int  # backbone stages frozen while pretraining the detector
+    dp_freeze: int  # stages of an ImageNet-initialised backbone frozen in DP (random-init ones: never)
     ft_epochs: dict  # fine-tuning epochs per set: train, mini, mini50
     ft_bs: int
     ft_lr: float
@@ -463,13 +464,16 @@ class AgsspDetectSettings(Settings):
     select_on_val: bool  # keep the best epoch on validation mAP (else the last)
     fpn: int  # FPN channels
     head_convs: int
-    seeds: tuple
+    seeds: tuple  # fine-tuning seeds; a seed also draws Mini and Mini50
+    pretrain_seed: int | None  # one pretraining (BP, DP) shared by every fine-tuning seed; None: one per seed
     fps_n: int  # timed images of the efficiency table
     t2_backbones: tuple
     t2_datasets: tuple
     t5_dataset: str
     t6_dataset: str
     t3_seeds: tuple | None = None  # t3's own seeds (None: `seeds`)
+    t3_backbones: tuple | None = None  # t3's backbones (None: `t2_backbones`)
+    t6_backbones: tuple | None = None  # t6's backbones (None: `t2_backbones`)
 
 
 AGSSP_DETECT = {
@@ -477,7 +481,8 @@ AGSSP_DETECT = {
         img=32,
         pre_img=32,
         pool_max=32,
-        n_ref=2,
+        map_k=3,
+        map_bank=4096,
         max_images=16,
         bp_epochs=1,
         bp_bs=16,
@@ -502,6 +507,7 @@ AGSSP_DETECT = {
         fpn=64,
         head_convs=1,
         seeds=(0,),
+        pretrain_seed=None,
         fps_n=3,
         t2_backbones=("efficientnet-lite0",),
         t2_datasets=("mini",),
@@ -509,12 +515,13 @@ AGSSP_DETECT = {
         t6_dataset="mini",
     ),
     "cpu": AgsspDetectSettings(
-        img=128,
-        pre_img=128,
-        pool_max=300,
-        n_ref=4,
+        img=96,
+        pre_img=96,
+        pool_max=None,
+        map_k=10,
+        map_bank=16_384,
         max_images=None,
-        bp_epochs=2,
+        bp_epochs=1,
         bp_bs=32,
         bp_lr=1e-3,
         bp_opt="adam",
@@ -526,7 +533,7 @@ AGSSP_DETECT = {
         dp_bs=16,
         dp_lr=1e-3,
         dp_freeze=4,
-        ft_epochs={"mini": 4, "mini50": 25, "train": 2},
+        ft_epochs={"mini": 3, "mini50": 50, "train": 2},
         ft_bs=8,
         ft_lr=1e-3,
         opt="adamw",
@@ -536,19 +543,22 @@ AGSSP_DETECT = {
         select_on_val=False,
         fpn=64,
         head_convs=2,
-        seeds=(0,),
-        t3_seeds=(0, 1, 2),
+        seeds=(0, 1, 2),
+        pretrain_seed=0,
         fps_n=20,
-        t2_backbones=("efficientnet-lite0", "shufflenet"),
+        t2_backbones=("efficientnet-lite0",),
         t2_datasets=("mini",),
         t5_dataset="mini",
         t6_dataset="mini",
+        t3_backbones=("efficientnet-lite0", "shufflenet"),
+        t6_backbones=("efficientnet-lite0", "shufflenet"),
     ),
     "paper": AgsspDetectSettings(
         img=640,
         pre_img=224,
         pool_max=None,
-        n_ref=4,
+        map_k=10,
+        map_bank=16_384,
         max_images=None,
         bp_epochs=200,
         bp_bs=512,
@@ -573,6 +583,7 @@ AGSSP_DETECT = {
         fpn=256,
         head_convs=4,
         seeds=(0, 1, 2),
+        pretrain_seed=None,
         fps_n=50,
         t2_backbones=("efficientnet-lite0", "resnet50", "shufflenet"),
         t2_datasets=("train", "mini"),
@@ -586,8 +597,7 @@ AGSSP_DETECT = {
 class AgsspBoxesSettings(Settings):
     "Sizes of the pseudo-box tables (agssp-boxes, agssp-fig7)."
 
-    img_size: int  # image and map size
-    neu_per_class: int | None  # NEU-DET training images mapped per class; None: all
+    img_size: int  # fig7's image and map size (agssp-boxes maps the pool at agssp-detect's `pre_img`)
     blob_maps: int  # maps timed in the throughput measurement
     repeats: int
     sd_test: int | None  # fig7: SD-900 test images; None: all
@@ -596,13 +606,13 @@ class AgsspBoxesSettings(Settings):
 
 AGSSP_BOXES = {
     "smoke": AgsspBoxesSettings(
-        img_size=64, neu_per_class=4, blob_maps=64, repeats=1, sd_test=12, mtd_per_class=6
+        img_size=64, blob_maps=64, repeats=1, sd_test=12, mtd_per_class=6
     ),
     "cpu": AgsspBoxesSettings(
-        img_size=224, neu_per_class=60, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None
+        img_size=224, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None
     ),
     "paper": AgsspBoxesSettings(
-        img_size=224, neu_per_class=None, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None
+        img_size=224, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None
     ),
 }
 
@@ -644,8 +654,8 @@ AGSSP_KEAD = {
         sd_test=None,
         metric_size=112,
         speed_model="ViT-B-16-plus-240",
-        speed_images=2,
-        speed_refs=1,
+        speed_images=8,
+        speed_refs=4,
         clip_model="ViT-B-16-plus-240",
     ),
     "paper": AgsspKeadSettings(

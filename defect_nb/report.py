@@ -623,9 +623,12 @@ def paper_headline_row(entry: dict, h: Headline, ours):
     return best_row(prows, h.metric)
 
 # %% ../nbs/92_report.ipynb #ebd892de
-# "entry": done (made from a clean commit of the code it runs now), stale (that code changed since: rerun it) or
+# "entry": done (made from a clean commit of the code it runs now), stale (that code changed since: rerun
+# it) or
 # dirty (made on a tree with uncommitted changes); only a `done` entry is evidence for the code as it is
-SUMMARY_HEADER = ["table", "measures", "metric", "ours (headline row)", "paper", "seeds", "time", "figure", "entry"]
+SUMMARY_HEADER = [
+    "table", "measures", "metric", "ours (headline row)", "paper", "seeds", "time", "figure", "entry"
+]
 
 
 def bold(s: str) -> str:

@@ -22,9 +22,6 @@ __all__ = ['BACKBONE_LABELS', 'SCLViews', 'SCLNet', 'BackboneNet', 'BackboneFeat
            'reference_scores', 'reference_predict', 'few_shot_episodes', 'build_model', 'train_scl', 'predict_logits',
            'steps_per_epoch', 'size_budgets', 'neu_tensors', 'rows_of']
 
-# %% ../nbs/10_scl.ipynb #97fe9c6d
-from .profiles import settings
-
 # %% ../nbs/10_scl.ipynb #51df4860
 def _rot_flip(k: Tensor, hf: Tensor, vf: Tensor) -> Tensor:
     "B×2×2 matrices R(k·90°)·diag(±1, ±1) acting on output grid coordinates."
@@ -64,7 +61,10 @@ class SCLViews:
 
 # %% ../nbs/10_scl.ipynb #6a8a9975
 class SCLNet(nn.Module):
-    "Backbone → MLP projection to `proj_dim` (the embedding) + ArcFace class weights (`arc_weight`, n_classes×proj_dim)."
+    (
+        "Backbone → MLP projection to `proj_dim` (the embedding) + ArcFace class weights (`arc_weight`, "
+        "n_classes×proj_dim)."
+    )
 
     def __init__(
         self,
@@ -175,7 +175,10 @@ def embed_images(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
 def reference_scores(
     ref_emb: Tensor, ref_y: Tensor, query_emb: Tensor, n_classes: int | None = None
 ) -> Tensor:
-    "Q×C mean cosine similarity of each query to the references of each class (-inf for classes without references)."
+    (
+        "Q×C mean cosine similarity of each query to the references of each class (-inf for classes "
+        "without references)."
+    )
     ref_y = torch.as_tensor(ref_y)
     n_classes = n_classes or int(ref_y.max()) + 1
     sim = F.normalize(query_emb.float(), dim=1) @ F.normalize(ref_emb.float(), dim=1).T
@@ -208,7 +211,10 @@ def few_shot_episodes(
     seed: int = 0,
     emb: Tensor | None = None,
 ) -> dict:
-    "k-shot accuracy over random episodes on `classes` (label values in `y`): mean, 95 % half-width, all accuracies."
+    (
+        "k-shot accuracy over random episodes on `classes` (label values in `y`): mean, 95 % half-width, "
+        "all accuracies."
+    )
     y = torch.as_tensor(y)
     classes = list(classes)
     if k < 1 or n_episodes < 1:
@@ -249,7 +255,8 @@ def few_shot_episodes(
 def _check_xy(x: Tensor, y: Tensor, n_classes: int):
     if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.dim() != 4:
         raise ValueError(
-            f"x must be a uint8 N×C×S×S tensor, got {getattr(x, 'dtype', type(x))} {tuple(getattr(x, 'shape', ()))}"
+            f"x must be a uint8 N×C×S×S tensor, got {getattr(x, 'dtype', type(x))} "
+            f"{tuple(getattr(x, 'shape', ()))}"
         )
     y = torch.as_tensor(y)
     if len(x) != len(y):

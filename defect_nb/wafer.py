@@ -70,7 +70,10 @@ GROUPS = ("normal", "single", "2-mix", "3-mix", "4-mix")
 
 
 def class_patterns(short: str) -> tuple:
-    "The pattern names (in `MIXEDWM38_PATTERNS` order) of a class written in the paper's abbreviations ('C+EL', 'Normal')."
+    (
+        "The pattern names (in `MIXEDWM38_PATTERNS` order) of a class written in the paper's "
+        "abbreviations ('C+EL', 'Normal')."
+    )
     if short == "Normal":
         return ()
     parts = short.split("+")
@@ -84,7 +87,10 @@ def class_patterns(short: str) -> tuple:
 
 
 def class_name(patterns) -> str:
-    "The MixedWM38 reader's label of a set of patterns: names joined by '+' in `MIXEDWM38_PATTERNS` order, 'Normal' if none."
+    (
+        "The MixedWM38 reader's label of a set of patterns: names joined by '+' in `MIXEDWM38_PATTERNS` "
+        "order, 'Normal' if none."
+    )
     s = set(patterns)
     bad = s - set(MIXEDWM38_PATTERNS)
     if bad:
@@ -108,7 +114,10 @@ def paper_label(i: int) -> str:
 
 # %% ../nbs/11_wafer.ipynb #7ed41c3e
 def wafer_coords(size: int = 52):
-    "(disc, x, y, rho, theta): the wafer mask and normalised coordinates (x, y in units of the radius) of every cell."
+    (
+        "(disc, x, y, rho, theta): the wafer mask and normalised coordinates (x, y in units of the "
+        "radius) of every cell."
+    )
     if size < 8:
         raise ValueError(f"wafer maps need size >= 8, got {size}")
     c, R = (size - 1) / 2, size / 2 - 0.3
@@ -222,7 +231,10 @@ NOISE_STREAM = 99
 
 
 def make_wafer(patterns, seed, size: int = 52, noise: float | None = None) -> np.ndarray:
-    "A uint8 `size`×`size` map (0 outside, 1 good, 2 failing) showing `patterns`; `noise`: background density (None: random)."
+    (
+        "A uint8 `size`×`size` map (0 outside, 1 good, 2 failing) showing `patterns`; `noise`: "
+        "background density (None: random)."
+    )
     seed = tuple(np.atleast_1d(seed).tolist())
     patterns = tuple(patterns)
     for p in patterns:
@@ -243,7 +255,10 @@ def make_wafer(patterns, seed, size: int = 52, noise: float | None = None) -> np
 
 # %% ../nbs/11_wafer.ipynb #9042c306
 def generate_wafers(n_per_class: int, seed: int = 0, size: int = 52, classes=None):
-    "(maps uint8 N×size×size, labels int64 N, class_names): `n_per_class` synthetic maps of each MixedWM38 class."
+    (
+        "(maps uint8 N×size×size, labels int64 N, class_names): `n_per_class` synthetic maps of each "
+        "MixedWM38 class."
+    )
     if n_per_class < 1:
         raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
     shorts = list(classes) if classes is not None else PAPER_WAFER_CLASSES
@@ -260,7 +275,10 @@ def generate_wafers(n_per_class: int, seed: int = 0, size: int = 52, classes=Non
 
 # %% ../nbs/11_wafer.ipynb #03e5f00d
 def plot_wafer_grid(maps, labels, names=None, per_class: int = 3, ncols: int = 12, title: str = ""):
-    "A figure with the first `per_class` maps of every class (titles: the paper's 'C10 (C+EL)' labels when 38 classes)."
+    (
+        "A figure with the first `per_class` maps of every class (titles: the paper's 'C10 (C+EL)' "
+        "labels when 38 classes)."
+    )
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
@@ -302,7 +320,10 @@ def write_mixedwm38_npz(folder, maps, labels, names) -> Path:
 # %% ../nbs/11_wafer.ipynb #c3b769fb
 @dataclass
 class WaferData:
-    "Wafer maps (N×H×W uint8 in {0,1,2}), class indices into `classes` (the paper's C1..C38 order) and their source."
+    (
+        "Wafer maps (N×H×W uint8 in {0,1,2}), class indices into `classes` (the paper's C1..C38 order) "
+        "and their source."
+    )
 
     maps: np.ndarray
     y: np.ndarray
@@ -333,7 +354,10 @@ def real_mixedwm38(root=None) -> WaferData:
 def wafer_arrays(
     n_per_class: int = 100, seed: int = 0, root=None, source: str = "auto", size: int = 52
 ) -> WaferData:
-    "The real MixedWM38 when `source` is 'real' (or 'auto' and it is present), else `n_per_class` synthetic maps per class."
+    (
+        "The real MixedWM38 when `source` is 'real' (or 'auto' and it is present), else `n_per_class` "
+        "synthetic maps per class."
+    )
     from defect_nb.data import have_dataset
 
     if source not in ("auto", "real", "synthetic"):
@@ -367,7 +391,10 @@ def wafer_to_uint8(maps, size: int | None = None) -> np.ndarray:
 
 # %% ../nbs/11_wafer.ipynb #07a1d28e
 def split_per_class(y, test_frac: float = 0.2, seed: int = 0, n_train: int | None = None, n_val: int = 0):
-    "(train, val, test) index arrays: `test_frac` of each class to test; from the rest `n_val` per class to validation and `n_train` per class (None: all) to training."
+    (
+        "(train, val, test) index arrays: `test_frac` of each class to test; from the rest `n_val` per "
+        "class to validation and `n_train` per class (None: all) to training."
+    )
     y = np.asarray(y)
     rng = np.random.default_rng(seed)
     tr, va, te = [], [], []
@@ -386,7 +413,10 @@ def split_per_class(y, test_frac: float = 0.2, seed: int = 0, n_train: int | Non
 
 # %% ../nbs/11_wafer.ipynb #22a348f6
 def group_accuracies(y, pred, n_classes: int = 38) -> dict:
-    "Per-class accuracy (index → fraction) and the unweighted mean over each group of `WAFER_CLASSES` and over all classes."
+    (
+        "Per-class accuracy (index → fraction) and the unweighted mean over each group of "
+        "`WAFER_CLASSES` and over all classes."
+    )
     y, pred = np.asarray(y), np.asarray(pred)
     per = {k: float((pred[y == k] == k).mean()) for k in range(n_classes) if (y == k).any()}
     out = {"per_class": per, "groups": {}}

@@ -309,12 +309,6 @@ def test_exact_threshold_case_is_what_we_think():
     assert abs(r["map50_95"] - (class0 + 1.0) / 2) < 1e-12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="coco_map computes IoU in float32 (box_iou on .float() boxes): an IoU of exactly 0.9 or 0.95 "
-    "in float64 (integer-pixel boxes) rounds to 0.89999998 / 0.94999999 and misses COCO's threshold "
-    "(COCOeval works in float64). Fix: .double() instead of .float() on both box sets in coco_map.",
-)
 def test_coco_map_iou_exactly_on_a_high_threshold():
     # IoU 360/400 = 0.9 and 380/400 = 0.95
     preds = [_det([[0, 0, 20, 18], [40, 40, 60, 59]], [0, 0], [0.9, 0.8])]
@@ -324,11 +318,6 @@ def test_coco_map_iou_exactly_on_a_high_threshold():
     assert abs(ours["map50_95"] - theirs[0]) < MAP_TOL, (ours, theirs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="coco_map keeps the top max_dets detections per image over all classes; COCOeval keeps them "
-    "per image and class. Same result whenever an image has <= max_dets detections (FCOS returns <= 100).",
-)
 def test_coco_map_more_detections_than_max_dets():
     rng = np.random.default_rng(0)
     corners = np.c_[rng.uniform(0, 80, (150, 2)), rng.uniform(90, 128, (150, 2))]
@@ -359,16 +348,12 @@ def test_torchmetrics_with_coco_thresholds_matches_cocoeval():
         assert abs(float(r["map_50"]) - theirs[1]) < TORCHMETRICS_TOL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mean_ap builds torchmetrics' MeanAveragePrecision with its default grids, made by torch.linspace "
-    "in float32 (recall 0.6 becomes 0.6000000238): a recall exactly on a grid point is missed, up to "
-    "0.005 mAP off COCOeval on these scenes (12 of 40 differ). Pass COCO's float64 grids, or use coco_map.",
-)
 def test_mean_ap_matches_cocoeval():
+    "`mean_ap` (what the tables report) is `coco_map`, COCOeval to float64 precision."
     for seed in range(10):
         preds, targets = random_scene(np.random.default_rng(seed))
         r = mean_ap(preds, targets)
         theirs = cocoeval_map(preds, targets)
-        assert abs(r["map50_95"] - theirs[0]) < TORCHMETRICS_TOL, (r, theirs)
-        assert abs(r["map50"] - theirs[1]) < TORCHMETRICS_TOL, (r, theirs)
+        assert r["backend"] == "defect_nb.detect.coco_map"
+        assert abs(r["map50_95"] - theirs[0]) < MAP_TOL, (r, theirs)
+        assert abs(r["map50"] - theirs[1]) < MAP_TOL, (r, theirs)
