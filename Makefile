@@ -16,8 +16,9 @@ $(STAMP): settings.ini setup.py
 
 setup: $(STAMP)
 
-# Main job: the csrl pipeline (SimCLR pretraining of the ConvNet encoder, then fine-tuning) on ELPV at the
-# cpu profile, one seed, through papermill. ELPV ships in the elpv-dataset package: no download, no data root.
+# Main job: the csrl pipeline on ELPV at the cpu profile (128 px), one seed, through papermill: SimCLR
+# pretraining of the ConvNet encoder, then fine-tuning of the SimCLR arm and the from-scratch arm.
+# ELPV ships in the elpv-dataset package: no download, no data root.
 # It writes under runs/ (git-ignored), never the committed results/ or figures/ (that takes --publish).
 main: $(STAMP)
 	$(BIN)/defect-nb reproduce csrl-elpv --profile cpu -p 'seeds=[0]' -p 'encoders=["convnet"]'

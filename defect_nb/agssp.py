@@ -5,7 +5,7 @@
 # %% ../nbs/34_agssp.ipynb #9e5de52d
 from __future__ import annotations
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from .core import get_profile, seed_everything, cache_root, results_root, code_hash
@@ -15,6 +15,7 @@ from .distill import pretrain_agbp
 from defect_nb.detect import (
     DetSet,
     neu_det_splits,
+    neu_det_draws,
     pool_images,
     pool_anomaly_maps,
     pool_pseudo_boxes,
@@ -29,9 +30,10 @@ from defect_nb.detect import (
 
 # %% auto #0
 __all__ = ['DATASET_NAMES', 'PSEUDO_BOXES', 'MODES', 'NOTES', 'AgsspRun', 'model_cache_dir', 'load_run', 'table_seeds',
-           'plain_kw', 'model_path', 'anomaly_data', 'bp_freeze', 'backbone', 'detector', 'finetune', 'summarise',
-           'modes_for', 'mode_label', 'efficiency_metrics', 'plot_map', 'plot_pseudo_boxes', 'entry_datasets',
-           'entry_protocol']
+           'table_backbones', 'pretraining_seed', 'fine_tune_set', 'plain_kw', 'model_path', 'anomaly_data',
+           'bp_freeze', 'backbone', 'dp_freeze', 'detector', 'finetune', 'summarise', 'curve_flat', 'training_curves',
+           'modes_for', 'mode_label', 'efficiency_metrics', 'plot_map', 'plot_pseudo_boxes', 'plot_curves',
+           'entry_datasets', 'pool_box_stats', 'entry_protocol']
 
 # %% ../nbs/34_agssp.ipynb #e9591602
 DATASET_NAMES = {"train": "NEU-DET", "mini": "NEU-DET-Mini", "mini50": "NEU-DET-Mini50"}
@@ -39,14 +41,15 @@ DATASET_NAMES = {"train": "NEU-DET", "mini": "NEU-DET-Mini", "mini50": "NEU-DET-
 
 @dataclass
 class AgsspRun:
-    "What the protocol functions share: settings, NEU-DET splits, the unlabeled pool and the model cache."
+    "What the protocol functions share: settings, NEU-DET splits and draws, the pool and the model cache."
 
     S: AgsspDetectSettings
-    splits: dict  # a DetSet per split: train, mini, mini50, val, test
-    pool: dict  # `detect.pool_images`: images, categories, ids, composition, excluded
+    splits: dict  # a DetSet per split: train, mini, mini50 (the draw of seed 0), val, test
+    pool: dict  # `detect.pool_images`: images, ids, sources, objects, composition, excluded
     cache_dir: Path
     data_root: str | None = None
     device: str = "auto"
+    draws: dict = field(default_factory=dict)  # seed -> {"mini": DetSet, "mini50": DetSet}
 
 
 def model_cache_dir(profile: str, out=None) -> Path:
@@ -69,8 +72,30 @@ def table_seeds(S: AgsspDetectSettings, table: str, seeds=None) -> list:
     "The seeds of `table`: those given, else the table's own (`t3_seeds`), else the profile's."
     return list(seeds or S.get(f"{table}_seeds") or S["seeds"])
 
+
+def table_backbones(S: AgsspDetectSettings, table: str, backbones=None) -> list:
+    "The backbones of `table`: those given, else the table's own (`t3_backbones`, ...), else `t2_backbones`."
+    return list(backbones or S.get(f"{table}_backbones") or S["t2_backbones"])
+
+
+def pretraining_seed(S: AgsspDetectSettings, seed: int) -> int:
+    "The seed of the BP and DP runs behind fine-tuning seed `seed`: the shared `pretrain_seed`, else `seed`."
+    return seed if S["pretrain_seed"] is None else S["pretrain_seed"]
+
+
+def fine_tune_set(run: AgsspRun, dataset: str, seed: int) -> DetSet:
+    "The labelled set of a fine-tuning run: NEU-DET's training ids, or the Mini / Mini50 draw of `seed`."
+    if dataset not in DATASET_NAMES:
+        raise ValueError(f"dataset must be one of {tuple(DATASET_NAMES)}, got {dataset!r}")
+    if dataset == "train":
+        return run.splits["train"]
+    if seed not in run.draws:
+        draws = neu_det_draws(run.S["img"], [seed], run.data_root, max_images=run.S["max_images"])
+        run.draws[seed] = draws[seed]
+    return run.draws[seed][dataset]
+
 # %% ../nbs/34_agssp.ipynb #27a51e80
-PSEUDO_BOXES = "minmax-per-dataset"
+PSEUDO_BOXES = "otsu-gate, minmax-per-object"
 
 
 def plain_kw(kw: dict) -> dict:
@@ -85,16 +110,17 @@ def model_path(run: AgsspRun, *parts, **kw) -> Path:
 
 # %% ../nbs/34_agssp.ipynb #391eb416
 def anomaly_data(run: AgsspRun) -> dict:
-    "The pool's anomaly maps and scores (cached) and its pseudo boxes (one class, 'defect')."
+    "The pool's anomaly maps, scores, references and gate thresholds (cached), and its pseudo boxes."
 
     def make():
-        maps, scores = pool_anomaly_maps(
-            run.pool["images"], run.pool["categories"], n_ref=run.S["n_ref"], progress=True
+        return pool_anomaly_maps(
+            run.pool["images"], run.pool["objects"], k=run.S["map_k"], bank=run.S["map_bank"], progress=True
         )
-        return {"maps": maps, "scores": scores}
 
     data = dict(cached(model_path(run, "anomaly"), make))
-    data["boxes"] = pool_pseudo_boxes(data["maps"], run.pool["categories"], run.S["pre_img"])
+    data["boxes"] = pool_pseudo_boxes(
+        data["maps"], run.pool["objects"], run.S["pre_img"], data["scores"], data["normal_threshold"]
+    )
     return data
 
 # %% ../nbs/34_agssp.ipynb #f7e9ef09
@@ -118,6 +144,7 @@ def backbone(run: AgsspRun, name: str, mode: str, seed: int, layers=None, loss=N
     layers = tuple(run.S.bp_layers if layers is None else layers)
     loss = run.S.bp_loss if loss is None else loss
     S = run.S.with_(bp_layers=layers, bp_loss=loss)  # an ablation changes the distillation settings
+    seed = pretraining_seed(run.S, seed)  # BP may be shared by the fine-tuning seeds
 
     def make():
         seed_everything(seed)
@@ -150,20 +177,27 @@ def _fcos(run: AgsspRun, body, num_classes: int, img_size: int):
     )
 
 
+def dp_freeze(S: AgsspDetectSettings, name: str) -> int:
+    "Backbone stages frozen in DP: the settings' `dp_freeze` for an ImageNet backbone (Lite0), else none."
+    return S["dp_freeze"] if name == "efficientnet-lite0" else 0
+
+
 def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
     "(six-class FCOS to fine-tune, DP info) for `mode` (scratch | imagenet | in-domain | agbp | agssp)."
     if mode != "agssp":
         bb, _ = backbone(run, name, mode, seed, **bpkw)
         return _fcos(run, bb, 6, run.S["img"]), {}
     S = run.S
+    pseed = pretraining_seed(S, seed)
 
     def make():
-        bb, _ = backbone(run, name, "agbp", seed, **bpkw)
-        seed_everything(seed)
+        bb, _ = backbone(run, name, "agbp", pseed, **bpkw)
+        seed_everything(pseed)
         det1 = _fcos(run, bb, 1, S["pre_img"])
         A = anomaly_data(run)
         data = DetSet(run.pool["images"], A["boxes"], run.pool["ids"], ["defect"])
-        hist = train_detector(det1, data, S, "pretrain", seed=seed, device=run.device, desc=f"DP {name}")
+        S_dp = S.with_(dp_freeze=dp_freeze(S, name))  # a random-init backbone is trained in DP
+        hist = train_detector(det1, data, S_dp, "pretrain", seed=pseed, device=run.device, desc=f"DP {name}")
         return {
             "state": det1.state_dict(),
             "hist": hist,
@@ -171,7 +205,7 @@ def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
             "n_boxes": sum(len(b["boxes"]) for b in A["boxes"]),
         }
 
-    entry = cached(model_path(run, "dp", name, seed, pseudo_boxes=PSEUDO_BOXES, **plain_kw(bpkw)), make)
+    entry = cached(model_path(run, "dp", name, pseed, pseudo_boxes=PSEUDO_BOXES, **plain_kw(bpkw)), make)
     det1 = _fcos(run, staged_backbone(name, pretrained=False), 1, S["pre_img"])
     det1.load_state_dict(entry["state"])
     det = transfer_detector(det1, _fcos(run, staged_backbone(name, pretrained=False), 6, S["img"]))
@@ -179,7 +213,7 @@ def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
 
 # %% ../nbs/34_agssp.ipynb #760483b9
 def finetune(run: AgsspRun, name: str, mode: str, dataset: str, seed: int, **bpkw) -> dict:
-    "Fine-tune `mode`'s detector on `dataset` (train | mini | mini50), test it on the NEU test ids; cached."
+    "Fine-tune `mode`'s detector on `dataset` (train, or `seed`'s mini | mini50), test it on the test ids."
     S = run.S
 
     def make():
@@ -188,7 +222,7 @@ def finetune(run: AgsspRun, name: str, mode: str, dataset: str, seed: int, **bpk
         seed_everything(seed)
         hist = train_detector(
             det,
-            run.splits[dataset],
+            fine_tune_set(run, dataset, seed),
             S,
             dataset,
             val=run.splits["val"] if S["select_on_val"] else None,
@@ -204,16 +238,41 @@ def finetune(run: AgsspRun, name: str, mode: str, dataset: str, seed: int, **bpk
     return cached(model_path(run, "ft", name, mode, dataset, seed, **boxes, **plain_kw(bpkw)), make)
 
 # %% ../nbs/34_agssp.ipynb #0931981d
-def summarise(runs_by_method: dict) -> list:
-    "Registry rows: per method, the mean (and the std over seeds, when > 1) of mAP@0.5 and mAP@0.5:0.95."
+def summarise(runs_by_method: dict, seeds=None) -> list:
+    "Registry rows: per method, mean (std over seeds, when > 1) and values per seed of mAP@0.5 and @0.5:0.95."
     rows = []
     for method, runs in runs_by_method.items():
         values = {k: np.array([r["metrics"][k] for r in runs]) for k in ("map50", "map50_95")}
         metrics = {k: float(v.mean()) for k, v in values.items()}
         if len(runs) > 1:
             metrics.update({f"{k}_std": float(v.std(ddof=1)) for k, v in values.items()})
-        rows.append({"method": method, "metrics": metrics})
+        row = {"method": method, "metrics": metrics, "per_seed": {k: v.tolist() for k, v in values.items()}}
+        if seeds is not None:
+            if len(seeds) != len(runs):
+                raise ValueError(f"{method}: {len(runs)} runs for {len(seeds)} seeds")
+            row["seeds"] = [int(s) for s in seeds]
+        rows.append(row)
     return rows
+
+
+def curve_flat(losses, tail: float = 0.2, tol: float = 0.05) -> dict:
+    "Has a loss curve flattened? The relative drop from the previous `tail` of epochs to the last < `tol`."
+    loss = np.asarray(losses, dtype=float)
+    n = max(1, round(tail * len(loss)))
+    if len(loss) < 2 * n:
+        return {"tail_drop": float("nan"), "flat": False}
+    before, last = loss[-2 * n : -n].mean(), loss[-n:].mean()
+    drop = float((before - last) / abs(before))
+    return {"tail_drop": drop, "flat": drop < tol}
+
+
+def training_curves(runs_by_method: dict) -> dict:
+    "Per method: the fine-tuning loss per epoch (mean over seeds) and whether it flattened (`curve_flat`)."
+    out = {}
+    for method, runs in runs_by_method.items():
+        curve = np.mean([r["hist"]["loss"] for r in runs], axis=0)
+        out[method] = {"loss": [float(v) for v in curve], **curve_flat(curve)}
+    return out
 
 
 def modes_for(name: str, table: str) -> list:
@@ -253,11 +312,16 @@ def plot_map(rows: list, title: str):
 
 
 def plot_pseudo_boxes(run: AgsspRun, n: int = 6):
-    "The first `n` pool images that have pseudo boxes (boxes drawn, top) and their anomaly maps (bottom)."
+    "`n` pool images with pseudo boxes, each object in turn (boxes drawn, top), and their maps (bottom)."
     import matplotlib.pyplot as plt
 
     A = anomaly_data(run)
-    idx = [i for i, b in enumerate(A["boxes"]) if len(b["boxes"])][:n]
+    per_object = {}
+    for i, b in enumerate(A["boxes"]):
+        if len(b["boxes"]):
+            per_object.setdefault(run.pool["objects"][i], []).append(i)
+    picks = [ids[j] for j in range(n) for ids in per_object.values() if j < len(ids)]
+    idx = sorted(picks[:n])
     cols = max(1, len(idx))
     fig, axs = plt.subplots(2, cols, figsize=(2.2 * cols, 4.6), squeeze=False)
     for j, i in enumerate(idx):
@@ -265,10 +329,25 @@ def plot_pseudo_boxes(run: AgsspRun, n: int = 6):
         axs[1, j].imshow(A["maps"][i], cmap="jet")
         for x1, y1, x2, y2 in A["boxes"][i]["boxes"].tolist():
             axs[0, j].add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="r", lw=1))
-        axs[0, j].set_title(run.pool["categories"][i], fontsize=7)
+        axs[0, j].set_title(run.pool["sources"][i], fontsize=7)
     for a in axs.flat:
         a.axis("off")
     fig.suptitle("pool images with pseudo boxes (top) and PatchKNN anomaly maps (bottom)", fontsize=9)
+    return fig
+
+
+def plot_curves(curves: dict, title: str):
+    "The fine-tuning loss per epoch of each method (`training_curves`), flattened or not in the legend."
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for method, c in curves.items():
+        label = f"{method} ({'flat' if c['flat'] else 'still falling'})"
+        ax.plot(range(1, len(c["loss"]) + 1), c["loss"], marker=".", label=label)
+    ax.set_xlabel("fine-tuning epoch")
+    ax.set_ylabel("training loss (mean over seeds)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6)
     return fig
 
 # %% ../nbs/34_agssp.ipynb #771e8589
@@ -286,16 +365,19 @@ def entry_datasets(run: AgsspRun, profile: str) -> dict:
     S, pool = run.S, run.pool
     sizes = {DATASET_NAMES.get(k, k): (len(v), v.n_boxes()) for k, v in run.splits.items()}
     datasets = {
-        "fine-tune and test": "NEU-DET, split neu_split(seed=0) on canonical ids; sizes (images, boxes) "
-        f"{sizes}",
+        "fine-tune and test": "NEU-DET, split neu_split(seed=0) on canonical ids; NEU-DET-Mini (500) and "
+        f"-Mini50 (50) drawn again for each seed; sizes (images, boxes; the draw of seed 0) {sizes}",
         "pretraining pool": {
             "composition": pool["composition"],
+            "objects": {o: pool["objects"].count(o) for o in dict.fromkeys(pool["objects"])},
             "excluded_non_training_neu_ids": pool["excluded"],
             "n_images": len(pool["images"]),
             "substitute": "for the paper's 120k-image industrial pool",
         },
-        "anomaly maps": "defect_nb.kead.PatchKNN (EfficientNet-Lite0 ImageNet patch kNN, per category, "
-        f"{S['n_ref']} references; MTD: Free tiles) -- substitute for KeAD (OpenCLIP ViT-H)",
+        "anomaly maps": "defect_nb.kead.PatchKNN (EfficientNet-Lite0 ImageNet patch features), label-free "
+        f"per object: {S['map_k']}-th nearest of {S['map_bank']} memory patches of the object's "
+        "normal-looking images (Otsu on a screening pass), own image left out, borders reflect-padded, the "
+        "object's mean map removed -- substitute for KeAD (OpenCLIP ViT-H)",
         "paper": "Casting Billet, Steel Pipe, GC10-DET, GC10-Mini (t2); Casting Billet-Mini50 (t3); "
         "Casting Billet (t5, t6)",
     }
@@ -305,24 +387,54 @@ def entry_datasets(run: AgsspRun, profile: str) -> dict:
     return datasets
 
 
+def pool_box_stats(run: AgsspRun) -> dict:
+    "Per object: images, normal-looking references, images the gate calls normal, images with boxes, boxes."
+    A, objects = anomaly_data(run), run.pool["objects"]
+    gated = (A["scores"] <= A["normal_threshold"]).tolist()
+    stats = {}
+    for i, o in enumerate(objects):
+        counts = ("images", "references", "gated_normal", "with_boxes", "boxes")
+        s = stats.setdefault(o, dict.fromkeys(counts, 0))
+        n = len(A["boxes"][i]["boxes"])
+        s["images"] += 1
+        s["references"] += int(A["reference"][i])
+        s["gated_normal"] += int(gated[i])
+        s["with_boxes"] += int(n > 0)
+        s["boxes"] += n
+    return stats
+
+
 def entry_protocol(run: AgsspRun, runs: dict, **extra) -> dict:
-    "The entry's `protocol`: settings, detector, BP and pseudo-box rules, DP counts, fine-tuning times."
+    "The entry's `protocol`: settings, detector, BP and pseudo-box rules, DP counts, FT times and curves."
     first = next(iter(runs.values()))[0]
     dp_info = next((r[0]["dp"] for r in runs.values() if r[0]["dp"]), {})
+    curves = training_curves(runs)
     return {
         **run.S.as_dict(),
         "detector": "FCOS + FPN (P3-P6)",
         "map_backend": first["metrics"].get("backend"),
         "bp_task": "SimCLR (NT-Xent, tau 0.1)",
         "bp_freeze": "2 lower stages for EfficientNet-Lite0 (ImageNet), 0 for random-init backbones",
+        "dp_freeze_rule": f"{run.S['dp_freeze']} stages for EfficientNet-Lite0 (ImageNet), 0 (trained) for "
+        "random-init backbones",
+        "pretraining": f"one BP/DP run (seed {run.S['pretrain_seed']}) shared by every fine-tuning seed"
+        if run.S["pretrain_seed"] is not None
+        else "one BP/DP run per fine-tuning seed",
+        "draws": "each seed fine-tunes on its own Mini / Mini50 draw (the draw's seed is the run's)",
         "pseudo_boxes": {
             "delta": 0.1,
             "top_k": 10,
             "nms_iou": 0.5,
             "maps": PSEUDO_BOXES,
+            "gate": "an image is normal (no box) when its score is at most Otsu's threshold of its object's "
+            "scores",
+            "per_object": pool_box_stats(run),
             "n_images_with_boxes": dp_info.get("n_images_with_boxes"),
             "n_boxes": dp_info.get("n_boxes"),
         },
         "ft_wall_s": {k: round(float(np.mean([r["wall_s"] for r in v])), 1) for k, v in runs.items()},
+        "ft_curve": {k: {"tail_drop": c["tail_drop"], "flat": c["flat"]} for k, c in curves.items()},
+        "ft_curve_rule": "flat: the training loss of the last fifth of the epochs fell by < 5 % from the "
+        "fifth before (mean over seeds)",
         **extra,
     }

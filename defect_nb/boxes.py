@@ -45,7 +45,8 @@ def adaptive_thresholds(maps, delta: float = 0.1, categories=None, include=None)
     if not len(m):
         return torch.zeros(0)
     mx, inv = m.flatten(1).amax(1), _group_index(categories, len(m))
-    w = torch.ones(len(m)) if include is None else torch.as_tensor(include, dtype=torch.bool).reshape(-1).float()
+    w = torch.ones(len(m)) if include is None else torch.as_tensor(include, dtype=torch.bool).reshape(-1)
+    w = w.float()
     if len(w) != len(m):
         raise ValueError(f"{len(w)} include flags for {len(m)} maps")
     k = int(inv.max()) + 1
@@ -175,7 +176,7 @@ def blob_maps(n: int, size: int = 224, blobs: int = 4, seed: int = 0, noise: flo
 
 # %% ../nbs/31_boxes.ipynb #4d0f0885
 def otsu_threshold(values) -> float:
-    "Otsu's threshold of 1-D `values` (OpenCV, 256 levels between min and max); values ≤ it form the low class."
+    "Otsu's threshold of 1-D `values` (OpenCV, 256 levels from min to max); values ≤ it form the low class."
     import cv2
 
     v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)

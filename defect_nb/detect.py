@@ -191,7 +191,7 @@ def pool_images(
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
-    "Unlabeled pool (uint8 N×1×S×S) without any non-training NEU id: ids, source dataset and object per image."
+    "Unlabeled pool (uint8 N×1×S×S) without any non-training NEU id: ids, source dataset and object of each."
     from defect_nb.data import have_dataset
     from defect_nb.kead import DATASET_OBJECTS
 
@@ -223,7 +223,7 @@ def pool_images(
 
 # %% ../nbs/33_detect.ipynb #7784d9a1
 def border_pad(size: int, stride: int = 8) -> int:
-    "PatchKNN's reflect padding for `size`-px maps: about an eighth of the size, a multiple of `stride` (≥ 1)."
+    "PatchKNN's reflect padding for `size`-px maps: about an eighth of it, a multiple of `stride` (≥ 1)."
     return stride * max(1, round(size / 8 / stride))
 
 
@@ -297,7 +297,7 @@ def pool_pseudo_boxes(
     top_k: int = 10,
     nms_iou: float = 0.5,
 ) -> list:
-    "Per-object pseudo boxes (xyxy in `img_size` px, one class 'defect') as FCOS targets; gated images get none."
+    "Per-object pseudo boxes (xyxy in `img_size` px, class 'defect') as FCOS targets; gated images: none."
     from defect_nb.boxes import pseudo_boxes, minmax_scale
 
     scaled = minmax_scale(maps, objects)  # δ is set for [0, 1] maps: one scale per object

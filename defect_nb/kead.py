@@ -45,7 +45,7 @@ def nn_distance(
     q_groups: Tensor | None = None,
     bank_groups: Tensor | None = None,
 ) -> Tensor:
-    "Per row of `q` (N×D): distance (1 − cos, or euclidean) to its `k` nearest rows of `bank` (M×D), mean or k-th."
+    "Per row of `q` (N×D): distance (1 − cos or euclidean) to its `k` nearest `bank` rows (M×D), mean or kth."
     if q.ndim != 2 or bank.ndim != 2 or q.shape[1] != bank.shape[1]:
         raise ValueError(
             f"expected q N×D and bank M×D with the same D, got {tuple(q.shape)} and {tuple(bank.shape)}"
@@ -219,7 +219,7 @@ class PatchKNN:
         return self
 
     def _maps(self, f: Tensor, bank: Tensor, ids: Tensor | None) -> Tensor:
-        "Maps of patch features n×G×G×D: each patch's distance to the bank, upsampled to the image size, smoothed."
+        "Maps of patch features n×G×G×D: each patch's distance to the bank, upsampled to the image, smoothed."
         groups = {}
         if ids is not None:  # leave each image out: its patches never match bank patches of the same id
             groups = {"q_groups": ids.repeat_interleave(self.grid**2), "bank_groups": self.bank_ids}
@@ -251,9 +251,11 @@ class PatchKNN:
 
     def score(self, images: Tensor, progress: bool = False, image_ids=None) -> tuple:
         "(maps N×S×S float, image scores N = max of each map) for uint8 images; S = img_size."
-        return self._score(
-            len(images), lambda enc, i: self._patch_batch(enc, images[i].to(self._device())), image_ids, progress
-        )
+
+        def features_of(encoder, i: Tensor) -> Tensor:
+            return self._patch_batch(encoder, images[i].to(self._device()))
+
+        return self._score(len(images), features_of, image_ids, progress)
 
     def score_features(self, f: Tensor, image_ids=None, progress: bool = False) -> tuple:
         "`score` from patch features N×G×G×D (`patch_features`), e.g. to score one set against two banks."
@@ -266,7 +268,7 @@ class PatchKNN:
 
 # %% ../nbs/30_kead.ipynb #9342e5e8
 def remove_position_bias(maps: Tensor, groups=None) -> Tensor:
-    "Maps N×H×W minus their group's mean map (per pixel), plus that mean map's average: no position is favoured."
+    "Maps N×H×W minus their group's mean map (per pixel), plus its average: no position is favoured."
     m = maps.float()
     labels = ["all"] * len(m) if groups is None else list(groups)
     if len(labels) != len(m):

@@ -605,15 +605,9 @@ class AgsspBoxesSettings(Settings):
 
 
 AGSSP_BOXES = {
-    "smoke": AgsspBoxesSettings(
-        img_size=64, blob_maps=64, repeats=1, sd_test=12, mtd_per_class=6
-    ),
-    "cpu": AgsspBoxesSettings(
-        img_size=224, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None
-    ),
-    "paper": AgsspBoxesSettings(
-        img_size=224, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None
-    ),
+    "smoke": AgsspBoxesSettings(img_size=64, blob_maps=64, repeats=1, sd_test=12, mtd_per_class=6),
+    "cpu": AgsspBoxesSettings(img_size=224, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None),
+    "paper": AgsspBoxesSettings(img_size=224, blob_maps=2000, repeats=3, sd_test=None, mtd_per_class=None),
 }
 
 
