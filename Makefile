@@ -41,15 +41,17 @@ smoke: $(STAMP)
 # Benchmarks (not tests; no test asserts on a time): our SimCLR step vs the same step on lightly's NTXentLoss,
 # augmentation vs training throughput (results/bench/simclr_step.{json,png}; lightly is installed here only), and
 # KeAD's dense features vs WinCLIP's sliding windows (results/bench/kead_speed.json), and the training engine's
-# settings (fp32, bf16 autocast, channels_last) on four workloads plus its data path (results/bench/engine.{json,png}).
+# settings (fp32, bf16 autocast, channels_last) on four workloads plus its data path (results/bench/engine.{json,png}),
+# and anomalib's PatchCore beside ours on the cat protocol (MTD, needs the data root; results/bench/anomalib.{json,png}).
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python tools/bench_simclr.py
 	$(BIN)/python tools/bench_kead.py
 	$(BIN)/python tools/bench_engine.py
+	$(BIN)/python tools/bench_anomalib.py
 
-# The rendered tutorial: every notebook (nbconvert, no quarto), the executed paper notebooks, reports and figures
-# as a static site in _site/ (git-ignored); open _site/index.html.
+# The rendered tutorial: every notebook (nbconvert, no quarto; the component notebooks executed, minutes), the
+# executed paper notebooks, reports and figures as a static site in _site/ (git-ignored); open _site/index.html.
 .PHONY: site report readme
 site: $(STAMP)
 	$(BIN)/defect-nb site --dest _site

@@ -235,11 +235,19 @@ def cmd_readme(args) -> int:
 
 
 def cmd_site(args) -> int:
+    "Build the site; exit 1 when a component notebook failed to execute (its page is still written)."
     from defect_nb.report import build_site
 
-    idx = build_site(args.dest, out=args.out)
+    profiles = tuple(args.profile or ("cpu", "paper"))
+    idx = build_site(
+        args.dest, out=args.out, profiles=profiles, execute=not args.no_execute, timeout=args.timeout
+    )
+    built = json.loads((idx.parent / "build.json").read_text())
+    failed = {rel: r for rel, r in built.items() if r["error"]}
     print(f"site written: {idx}")
-    return 0
+    for rel, r in failed.items():
+        print(f"FAILED to execute {r['notebook']}: {r['error']} (its page shows it as far as it ran: {rel})")
+    return 1 if failed else 0
 
 # %% ../nbs/91_cli.ipynb #989ab42c
 def cmd_claims(args) -> int:
@@ -358,6 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     si = sub.add_parser("site", help="render the tutorial (every notebook, reports, figures) to static HTML")
     si.add_argument("--dest", default="_site")
     si.add_argument("--out", help="results root")
+    si.add_argument(
+        "--profile",
+        action="append",
+        choices=list(PROFILES),
+        help="whose executed notebooks and report to show (repeatable; default cpu and paper)",
+    )
+    si.add_argument("--timeout", type=float, default=600, help="seconds each component notebook may run")
+    si.add_argument("--no-execute", action="store_true", help="render the component notebooks as stored")
     si.set_defaults(fn=cmd_site)
     cl = sub.add_parser("claims", help="the papers' claims tested on the entries: verdict, statistic, budget")
     cl.add_argument("--profile", default="cpu", choices=list(PROFILES))

@@ -8,11 +8,11 @@ import json
 from dataclasses import dataclass, fields, asdict, replace
 
 # %% auto #0
-__all__ = ['PROFILE_NAMES', 'CSRL', 'CSRL_ELPV', 'CSRL_T5', 'SCL', 'SCL_WAFER', 'SCL_FIGURES', 'CAT', 'CAT_SYNTH', 'AGSSP_DETECT',
-           'AGSSP_BOXES', 'AGSSP_KEAD', 'REGISTRY', 'PROFILES', 'Settings', 'Profile', 'CsrlT5Settings', 'SclSettings',
-           'SclWaferSettings', 'SclFigureSettings', 'CATSettings', 'CatSynthSettings', 'AgsspDetectSettings',
-           'AgsspBoxesSettings', 'AgsspKeadSettings', 'settings', 'used_settings', 'settings_changed', 'given',
-           'get_profile']
+__all__ = ['PROFILE_NAMES', 'CSRL', 'CSRL_ELPV', 'CSRL_T5', 'SCL', 'SCL_WAFER', 'SCL_FIGURES', 'CAT', 'CAT_SYNTH', 'CAT_ANOMALIB',
+           'AGSSP_DETECT', 'AGSSP_BOXES', 'AGSSP_KEAD', 'REGISTRY', 'PROFILES', 'Settings', 'Profile', 'CsrlT5Settings',
+           'SclSettings', 'SclWaferSettings', 'SclFigureSettings', 'CATSettings', 'CatSynthSettings',
+           'CatAnomalibSettings', 'AgsspDetectSettings', 'AgsspBoxesSettings', 'AgsspKeadSettings', 'settings',
+           'used_settings', 'settings_changed', 'given', 'get_profile']
 
 # %% ../nbs/00a_profiles.ipynb #621934b4
 PROFILE_NAMES = ("smoke", "cpu", "paper")
@@ -431,6 +431,27 @@ CAT_SYNTH = {
     ),
 }
 
+# %% ../nbs/00a_profiles.ipynb #835618c7
+@dataclass(frozen=True)
+class CatAnomalibSettings(Settings):
+    "anomalib's SuperSimpleNet (a row of cat-t4) and PatchCore (the side-by-side bench) on the cat protocol."
+
+    ssn_epochs: int = 300  # SuperSimpleNet's recommended budget (anomalib's README: 300 epochs, batch 32)
+    ssn_batch_size: int = 32
+    perlin_threshold: float = 0.2  # anomalib's default (the SSN paper's)
+    adapt_cls_features: bool = False  # anomalib's default (the JIMS 2025 version; ICPR 2024: True)
+    layers: tuple = (2, 3)  # Lite0's strides 8 and 16: the layers of cat.PatchCoreScorer
+    patchcore_neighbors: int = 9  # anomalib's image-score reweighting (b = 9 in the PatchCore paper)
+    batch_size: int = 32  # pictures per forward pass when embedding or scoring
+    ssn_img_size: int | None = None  # None: the protocol's size; SSN's Perlin noise needs pictures >= 68 px
+
+
+CAT_ANOMALIB = {
+    "smoke": CatAnomalibSettings(ssn_epochs=1, ssn_batch_size=8, batch_size=8, ssn_img_size=96),
+    "cpu": CatAnomalibSettings(ssn_epochs=6),
+    "paper": CatAnomalibSettings(),
+}
+
 # %% ../nbs/00a_profiles.ipynb #7e83f59d
 @dataclass(frozen=True)
 class AgsspDetectSettings(Settings):
@@ -676,6 +697,7 @@ REGISTRY = {
     "scl-figures": SCL_FIGURES,
     "cat": CAT,
     "cat-synth": CAT_SYNTH,
+    "cat-anomalib": CAT_ANOMALIB,
     "agssp-detect": AGSSP_DETECT,
     "agssp-boxes": AGSSP_BOXES,
     "agssp-kead": AGSSP_KEAD,

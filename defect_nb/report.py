@@ -7,13 +7,15 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from .core import project_root, results_root, FRACTION_METRICS
+from .core import project_root, results_root, data_root, FRACTION_METRICS
 from defect_nb.runner import (
     FAMILIES,
     figure_dir,
@@ -26,14 +28,17 @@ from defect_nb.runner import (
 )
 
 # %% auto #0
-__all__ = ['METRIC_ORDER', 'CLAIMS_CSS', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS', 'LOAD_SCRIPT',
-           'load_results', 'is_fraction', 'fmt_value', 'metric_label', 'metric_columns', 'ours_cell', 'match_paper',
-           'table_cells', 'describe', 'substitutes', 'short_data', 'md_table', 'entry_facts', 'entry_markdown',
-           'entry_html', 'claims_markdown', 'readme_claims', 'claims_html', 'claims_page', 'status_rows', 'report',
-           'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named', 'our_headline_row', 'matched_paper_row',
-           'paper_headline_row', 'bold', 'ours_headline', 'paper_headline', 'figure_link', 'summary_row', 'family_of',
-           'by_family', 'family_block', 'readme_intro', 'readme_results', 'readme_datasets', 'replace_block',
-           'update_readme', 'nb_title', 'render_notebook', 'build_site', 'find_browser', 'browser_check']
+__all__ = ['METRIC_ORDER', 'CLAIMS_CSS', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS', 'DIRECTIVE_RE',
+           'IPROGRESS_RE', 'TQDM_BAR_RE', 'WIDGET_MIME', 'MATHJAX_FILES', 'MATHJAX_QUERY', 'PAGE_CHECK_SCRIPT',
+           'SITE_TEMPLATE', 'load_results', 'is_fraction', 'fmt_value', 'metric_label', 'metric_columns', 'ours_cell',
+           'match_paper', 'table_cells', 'describe', 'substitutes', 'short_data', 'md_table', 'entry_facts',
+           'entry_markdown', 'entry_html', 'claims_markdown', 'readme_claims', 'claims_html', 'claims_page',
+           'status_rows', 'report', 'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named',
+           'our_headline_row', 'matched_paper_row', 'paper_headline_row', 'bold', 'ours_headline', 'paper_headline',
+           'figure_link', 'summary_row', 'family_of', 'by_family', 'family_block', 'readme_intro', 'readme_results',
+           'readme_datasets', 'replace_block', 'update_readme', 'cell_directives', 'strip_directives', 'clean_stream',
+           'clean_outputs', 'skip_when_executing', 'test_flags', 'execute_notebook', 'copy_mathjax', 'render_notebook',
+           'nb_title', 'build_site', 'find_browser', 'page_status', 'browser_check']
 
 # %% ../nbs/92_report.ipynb #30233835
 def load_results(profile: str = "cpu", out=None, ids=None) -> list:
@@ -300,33 +305,38 @@ def entry_facts(entry: dict) -> list:
     return facts
 
 
-def _figures(entry, profile, out):
-    fd = figure_dir(profile, out)
+def _figures(entry, profile, out, figures=None):
+    fd = Path(figures) if figures else figure_dir(profile, out)
     return [fd / f for f in entry.get("figures", [])]
 
 
-def entry_markdown(entry: dict, profile: str, out=None, dest=None) -> str:
-    "One registry entry as a Markdown section (figure links relative to `dest`)."
+def entry_markdown(entry: dict, profile: str, out=None, dest=None, figures=None) -> str:
+    "One registry entry as Markdown (figures in `figures`, else the profile's; links relative to `dest`)."
     h, b, _ = table_cells(entry)
     lines = [f"## {entry['id']}", "", md_table(h, b), ""]
     lines += [f"- **{k}**: {_md_cell(t)}" for k, t in entry_facts(entry)]
-    figs = _figures(entry, profile, out)
+    figs = _figures(entry, profile, out, figures)
     if figs:
         lines.append("")
         for f in figs:
             rel = os.path.relpath(f, dest) if dest else str(f)
-            lines.append(f"![{f.name}]({rel})" if f.exists() else f"- figure {f.name}: not found at {f}")
+            found = f"[![{f.name}]({rel})]({rel})"
+            lines.append(found if f.exists() else f"- figure {f.name}: not found at {f}")
     return "\n".join(lines) + "\n"
+
+
+def _fig_href(f: Path, dest) -> str:
+    return html.escape(Path(os.path.relpath(f, dest)).as_posix() if dest else f.resolve().as_uri())
 
 
 def _img_src(f: Path, dest, embed: bool) -> str:
     if embed:
         return "data:image/png;base64," + base64.b64encode(f.read_bytes()).decode()
-    return html.escape(os.path.relpath(f, dest) if dest else str(f))
+    return _fig_href(f, dest)
 
 
-def entry_html(entry: dict, profile: str, out=None, dest=None, embed: bool = True) -> str:
-    "One registry entry as an HTML section."
+def entry_html(entry: dict, profile: str, out=None, dest=None, embed: bool = True, figures=None) -> str:
+    "One registry entry as an HTML section; each figure is a thumbnail that opens the full-size file."
     e = html.escape
     h, b, flags = table_cells(entry)
     t = ["<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in h) + "</tr></thead><tbody>"]
@@ -340,11 +350,11 @@ def entry_html(entry: dict, profile: str, out=None, dest=None, embed: bool = Tru
         for k, v in entry_facts(entry)
     )
     figs = "".join(
-        f"<figure><img src='{_img_src(f, dest, embed)}' alt='{e(f.name)}'>"
+        f"<figure><a href='{_fig_href(f, dest)}'><img src='{_img_src(f, dest, embed)}' alt='{e(f.name)}'></a>"
         f"<figcaption>{e(f.name)}</figcaption></figure>"
         if f.exists()
         else f"<p>figure {e(f.name)} not found</p>"
-        for f in _figures(entry, profile, out)
+        for f in _figures(entry, profile, out, figures)
     )
     return (
         f"<section id='{e(entry['id'])}'><h2>{e(entry['id'])}</h2>{''.join(t)}"
@@ -420,7 +430,7 @@ CSS = (
     "td:first-child,th:first-child{text-align:left}"
     "tr.paper{color:#555;background:#f6f6f6;font-style:italic}\n"
     "li.subst{color:#a33}.figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}"
-    "img{max-width:380px;border:1px solid #ddd}\n"
+    "img{max-width:380px;border:1px solid #ddd}a img{cursor:zoom-in}\n"
     "figcaption{font-size:.8em;color:#666}section{border-top:1px solid #ddd;margin-top:1.5em}"
     "table.status td{text-align:left}"
 )
@@ -430,7 +440,7 @@ def status_rows(profile: str, out=None, root=None) -> list:
     return [[tid, table_status(tid, profile, out, root)] for tid in all_table_ids()]
 
 
-def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=None) -> tuple:
+def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=None, figures=None) -> tuple:
     "Write `report.md`, `report.html` and the claims page `claims.html` for `profile`; return the first two."
     dest = Path(dest or results_root(out) / profile / "report")
     dest.mkdir(parents=True, exist_ok=True)
@@ -456,7 +466,7 @@ def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=N
         claims_markdown(claims, full=True),
         "",
     ]
-    md += [entry_markdown(r, profile, out, dest) for r in entries]
+    md += [entry_markdown(r, profile, out, dest, figures) for r in entries]
     md_path = dest / "report.md"
     md_path.write_text("\n".join(md))
     e = html.escape
@@ -471,7 +481,7 @@ def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=N
         f"<style>{CSS}</style></head><body><h1>defect_nb report — profile {e(profile)}</h1><p>{e(intro)}</p>"
         f"<h2>Status</h2><table class='status'><tr><th>id</th><th>status</th></tr>{body}</table>"
         + claims_html(claims)
-        + "".join(entry_html(r, profile, out, dest, embed) for r in entries)
+        + "".join(entry_html(r, profile, out, dest, embed, figures) for r in entries)
         + "</body></html>"
     )
     html_path = dest / "report.html"
@@ -759,6 +769,254 @@ def update_readme(path=None, check: bool = False, profile: str = "cpu", out=None
         path.write_text(new)
     return False
 
+# %% ../nbs/92_report.ipynb #d9365895
+DIRECTIVE_RE = re.compile(r"^\s*#\s*\|\s*(.*?)\s*$")
+
+
+def cell_directives(source: str) -> tuple:
+    "({directive: value} of the `#| ...` lines at the top of a code cell, the source without them)."
+    lines = source.splitlines()
+    names = {}
+    while lines and (DIRECTIVE_RE.match(lines[0]) or (names and not lines[0].strip())):
+        m = DIRECTIVE_RE.match(lines.pop(0))
+        if m:
+            name, _, value = m.group(1).partition(":")
+            names[name.strip()] = value.strip().lower()
+    return names, "\n".join(lines)
+
+
+def strip_directives(nb):
+    "Drop hidden cells (`#| hide`, `#| include: false`) and the `#| ...` lines of the others, in place."
+    cells = []
+    for c in nb.cells:
+        if c.cell_type != "code":
+            cells.append(c)
+            continue
+        names, src = cell_directives(c.source)
+        if "hide" in names or names.get("include") == "false" or not (src.strip() or c.get("outputs")):
+            continue
+        c.source = src
+        if names.get("echo") == "false":
+            c.metadata.setdefault("transient", {})["remove_source"] = True
+        if names.get("output") == "false":
+            c.outputs = []
+        cells.append(c)
+    nb.cells = cells
+    return nb
+
+# %% ../nbs/92_report.ipynb #b1eaecd0
+IPROGRESS_RE = re.compile(r"[^\n]*TqdmWarning: IProgress not found[^\n]*\n(?:[ \t]+from [^\n]*\n)?")
+TQDM_BAR_RE = re.compile(
+    r"\|\s*\d+(?:\.\d+)?[kMG]?/\d+(?:\.\d+)?[kMG]?\s*\[|\d+(?:\.\d+)?[kMG]?(?:it|B)?\s*\[\d+:\d+"
+)
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def clean_stream(text: str) -> str:
+    "A stream's text without tqdm's `IProgress not found` warning and without its `\\r` progress-bar states."
+    text = IPROGRESS_RE.sub("", text)
+    lines = []
+    for line in text.split("\n"):
+        if "\r" in line:
+            kept = [s.strip() for s in line.split("\r") if s.strip() and not TQDM_BAR_RE.search(s)]
+            if not kept:
+                continue
+            line = kept[-1]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def clean_outputs(nb):
+    "Drop progress bars (widgets and `\\r` lines) and tqdm's widget warning from every output, in place."
+    nb.metadata.pop("widgets", None)
+    for c in nb.cells:
+        outs = []
+        for o in c.get("outputs", []):
+            if WIDGET_MIME in o.get("data", {}):
+                continue
+            if o.output_type == "stream":
+                o.text = clean_stream(o.text)
+                if not o.text.strip():
+                    continue
+                if outs and outs[-1].output_type == "stream" and outs[-1].name == o.name:
+                    outs[-1].text += o.text
+                    continue
+            outs.append(o)
+        if c.cell_type == "code":
+            c.outputs = outs
+    return nb
+
+# %% ../nbs/92_report.ipynb #c873c1b7
+def skip_when_executing(cell, flags=("notest", "slow")) -> bool:
+    "The cells `nbdev_test` skips: the export call, `#| eval: false` and the test flags of settings.ini."
+    # spelt in two pieces, as nbdev does, so that nbdev_test does not skip this very cell
+    names, _ = cell_directives(cell.source)
+    exports = "nbdev_export" + "(" in cell.source
+    return exports or names.get("eval") == "false" or bool(set(flags) & set(names))
+
+
+def test_flags() -> tuple:
+    try:
+        from nbdev.config import get_config
+
+        return tuple(get_config().tst_flags.split())
+    except Exception:
+        return ("notest", "slow")
+
+
+def execute_notebook(path, timeout: float = 600, flags=None) -> tuple:
+    "(the notebook at `path` executed in its folder, error or None): outputs up to the failing cell on error."
+    import nbformat
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    flags = test_flags() if flags is None else flags
+
+    class Executor(ExecutePreprocessor):
+        def preprocess_cell(self, cell, resources, index):
+            if cell.cell_type == "code" and skip_when_executing(cell, flags):
+                return cell, resources
+            return super().preprocess_cell(cell, resources, index)
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    deadline = time.monotonic() + timeout
+    ep = Executor(
+        kernel_name="python3",
+        timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
+        interrupt_on_timeout=True,  # the cell ends in KeyboardInterrupt, the kernel shuts down cleanly
+        error_on_timeout={
+            "ename": "TimeoutError",
+            "evalue": f"not finished within the {timeout:.0f} s per notebook",
+            "traceback": [],
+        },
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],  # not the kernel's warning about TCP
+    )
+    try:
+        ep.preprocess(nb, {"metadata": {"path": str(path.parent)}})
+    except Exception as exc:
+        if getattr(exc, "ename", None):
+            return nb, f"{exc.ename}: {exc.evalue}"
+        return nb, f"{type(exc).__name__}: {str(exc).strip()[-300:]}"
+    return nb, None
+
+# %% ../nbs/92_report.ipynb #38d106ea
+MATHJAX_FILES = (
+    "MathJax.js", "config", "extensions", "jax/input", "jax/element", "jax/output/HTML-CSS", "fonts"
+)
+MATHJAX_QUERY = "?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def copy_mathjax(dest) -> Path | None:
+    "Copy MathJax 2 (as the `jupyter-server-mathjax` package ships it) to `dest/mathjax`; None without it."
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    src = Path(jupyter_server_mathjax.__file__).parent / "static"
+    dst = Path(dest) / "mathjax"
+    for name in MATHJAX_FILES:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dst / name, dirs_exist_ok=True)
+        else:
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / name, dst / name)
+    return dst / "MathJax.js"
+
+
+PAGE_CHECK_SCRIPT = r"""<script>
+(function () {
+  function all(q) { return Array.prototype.slice.call(document.querySelectorAll(q)); }
+  function record() {
+    var b = document.body, imgs = Array.prototype.slice.call(document.images);
+    b.setAttribute('data-images-total', imgs.length);
+    var loaded = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; });
+    b.setAttribute('data-images-loaded', loaded.length);
+    b.setAttribute('data-math-rendered', all('.MathJax, .MathJax_Display').length);
+    b.setAttribute('data-raw-math', all('.jp-MarkdownCell').filter(function (c) {
+      var t = c.cloneNode(true);
+      var skip = t.querySelectorAll('code, pre, script');
+      Array.prototype.slice.call(skip).forEach(function (e) { e.remove(); });
+      return /\$\$|\$[^$\s][^$\n]*\$|\\\(|\\\[/.test(t.textContent);
+    }).length);
+    var fetched = performance.getEntriesByType('resource').map(function (r) { return r.name; });
+    var linked = all('script[src], link[href]').map(function (e) { return e.src || e.href; });
+    b.setAttribute('data-resources', fetched.concat(linked).filter(function (u) {
+      return u.indexOf('data:') !== 0;
+    }).join(' '));
+  }
+  window.addEventListener('load', function () {
+    if (window.MathJax && window.MathJax.Hub) { window.MathJax.Hub.Queue(record); } else { record(); }
+  });
+})();
+</script>"""
+
+SITE_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+{%- if resources.site.mathjax -%}
+<script type="text/x-mathjax-config">
+MathJax.Hub.Config({
+  tex2jax: {inlineMath: [['$', '$'], ['\\(', '\\)']], displayMath: [['$$', '$$'], ['\\[', '\\]']],
+            processEscapes: true, processEnvironments: true},
+  TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
+  "HTML-CSS": {availableFonts: [], imageFont: null, preferredFont: null, webFont: "STIX-Web",
+               linebreaks: {automatic: true}},
+  displayAlign: "center", messageStyle: "none"
+});
+</script>
+<script src="{{ resources.site.mathjax }}"></script>
+{%- endif -%}
+{%- endblock html_head_js_mathjax -%}
+{%- block body_header -%}
+{{ super() }}
+<div style="padding:.5em 1em;font-family:sans-serif">
+<a href="{{ resources.site.back }}">&larr; defect_nb index</a></div>
+{%- if resources.site.note %}
+<div class="site-note"
+ style="margin:.5em 1em;padding:.5em 1em;border:2px solid #a00;color:#a00;font-family:sans-serif">
+{{ resources.site.note | e }}</div>
+{%- endif -%}
+{%- endblock body_header -%}
+{%- block body_footer -%}
+{{ resources.site.check }}
+{{ super() }}
+{%- endblock body_footer -%}
+"""
+
+
+def render_notebook(src, dst, back: str = "index.html", mathjax=None, note: str = "") -> Path:
+    (
+        "One notebook (a path or a notebook node) to one static HTML page: images embedded, nbdev directives "
+        "and hidden cells left out, maths by the local MathJax file `mathjax` (None: no maths script), a "
+        "link back to the index and, when given, a note in red at the top."
+    )
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(src, as_version=4) if isinstance(src, (str, Path)) else src
+    strip_directives(nb)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    rel = lambda p: Path(os.path.relpath(p, dst.parent)).as_posix()
+    site = {
+        "back": back,
+        "note": note,
+        "mathjax": rel(mathjax) + MATHJAX_QUERY if mathjax else "",
+        "check": PAGE_CHECK_SCRIPT,
+    }
+    exp = HTMLExporter(
+        template_name="lab",
+        template_file="site.html.j2",
+        extra_loaders=[jinja2.DictLoader({"site.html.j2": SITE_TEMPLATE})],
+    )
+    exp.embed_images = True
+    body, _ = exp.from_notebook_node(nb, resources={"site": site})
+    dst.write_text(body)
+    return dst
+
 # %% ../nbs/92_report.ipynb #fe065e69
 def nb_title(path) -> tuple:
     "(title, one-line description) from a notebook's first `# ` heading and `> ` line."
@@ -781,78 +1039,91 @@ def nb_title(path) -> tuple:
     return title, " ".join(desc)
 
 
-def render_notebook(src, dst, back: str = "index.html") -> Path:
-    "One notebook to one static HTML page (images embedded), with a link back to the index."
-    from nbconvert import HTMLExporter
-
-    exp = HTMLExporter(template_name="lab")
-    exp.embed_images = True
-    body, _ = exp.from_filename(str(src))
-    nav = (
-        f"<div style='padding:.5em 1em;font-family:sans-serif'>"
-        f"<a href='{html.escape(back)}'>&larr; defect_nb index</a></div>"
-    )
-    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(body)
-    return dst
-
-
-LOAD_SCRIPT = (
-    "<script>window.addEventListener('load', function () {\n"
-    "  var imgs = Array.prototype.slice.call(document.images);\n"
-    "  document.body.setAttribute('data-images-total', imgs.length);\n"
-    "  document.body.setAttribute('data-images-loaded', "
-    "imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length);\n"
-    "});</script>"
-)
+def _copy_pngs(src: Path, dst: Path) -> list:
+    dst.mkdir(parents=True, exist_ok=True)
+    names = []
+    for f in sorted(Path(src).glob("*.png")):
+        if not (dst / f.name).exists() or (dst / f.name).stat().st_mtime < f.stat().st_mtime:
+            shutil.copy2(f, dst / f.name)
+        names.append(f.name)
+    return names
 
 
 def build_site(
-    dest="_site", notebooks=None, profiles=("cpu", "paper"), out=None, figures=True, log=print
+    dest="_site",
+    notebooks=None,
+    profiles=("cpu", "paper"),
+    out=None,
+    figures=True,
+    log=print,
+    execute=True,
+    timeout=600,
 ) -> Path:
-    "Render the tutorial to `dest`: notebooks, executed paper notebooks, reports, figures and `index.html`."
+    (
+        "Render the tutorial to `dest`: the component notebooks executed (each within `timeout` s), the "
+        "paper notebooks as stored, the executed paper notebooks of `profiles`, their reports, the figures, "
+        "`index.html`, and `build.json` (per component notebook: seconds and the error, if any)."
+    )
+    import nbformat
+
     root = project_root()
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     e = html.escape
+    mathjax = copy_mathjax(dest)
+    if mathjax is None:
+        log("jupyter-server-mathjax is not installed: formulas stay LaTeX source")
     nbs = (
         [Path(p) for p in notebooks]
         if notebooks is not None
         else [p for p in sorted((root / "nbs").glob("*.ipynb")) if not p.name.startswith("_")]
         + sorted((root / "nbs" / "paper").glob("*.ipynb"))
     )
-    comp, paper = [], []
+    comp, paper, record = [], [], {}
     for p in nbs:
         is_paper = p.parent.name == "paper"
         rel = f"{'paper' if is_paper else 'nbs'}/{p.stem}.html"
-        render_notebook(p, dest / rel, "../index.html")
+        nb, note = nbformat.read(p, as_version=4), ""
+        if execute and not is_paper:
+            t0 = time.monotonic()
+            nb, err = execute_notebook(p, timeout)
+            clean_outputs(nb)
+            record[rel] = {"notebook": p.name, "seconds": round(time.monotonic() - t0, 1), "error": err}
+            log(f"executed {p.name} in {record[rel]['seconds']:.0f} s" + (f": FAILED, {err}" if err else ""))
+            if err:
+                note = (
+                    f"This notebook failed to execute when the site was built ({err}): "
+                    "its outputs stop at the failing cell."
+                )
+        render_notebook(nb, dest / rel, "../index.html", mathjax, note)
         log(f"rendered {rel}")
-        (paper if is_paper else comp).append((rel, *nb_title(p)))
+        title, desc = nb_title(p)
+        if record.get(rel, {}).get("error"):
+            desc = f"FAILED to execute ({record[rel]['error']}). {desc}"
+        (paper if is_paper else comp).append((rel, title, desc))
     executed, reports = [], []
     for prof in profiles:
-        ex = sorted((results_root(out) / prof / "executed").glob("[!.]*.ipynb"))
-        for p in ex:
+        for p in sorted((results_root(out) / prof / "executed").glob("[!.]*.ipynb")):
             rel = f"executed/{prof}/{p.stem}.html"
-            render_notebook(p, dest / rel, "../../index.html")
+            nb = clean_outputs(nbformat.read(p, as_version=4))
+            render_notebook(nb, dest / rel, "../../index.html", mathjax)
             executed.append((prof, p.stem, rel))
             log(f"rendered {rel}")
         if load_results(prof, out):
-            report(prof, out, dest / "report" / prof, embed=True)
+            fd = figure_dir(prof, out)
+            is_registry = fd.resolve() == (root / "figures").resolve()
+            site_figs = dest / "figures" if is_registry else dest / "figures" / prof
+            _copy_pngs(fd, site_figs)
+            report(prof, out, dest / "report" / prof, embed=False, figures=site_figs)
             reports.append(prof)
-    figs = []
-    if figures:
-        (dest / "figures").mkdir(exist_ok=True)
-        for f in sorted((root / "figures").glob("*.png")):
-            shutil.copy2(f, dest / "figures" / f.name)
-            figs.append(f.name)
+    figs = _copy_pngs(root / "figures", dest / "figures") if figures else []
+    (dest / "build.json").write_text(json.dumps(record, indent=1))
     li = lambda items: "".join(
         f"<li><a href='{e(r)}'>{e(t)}</a>" + (f" — {e(d)}" if d else "") + "</li>" for r, t, d in items
     )
-    ex_html = (
-        "".join(f"<li><a href='{e(r)}'>{e(t)}</a> ({e(p)})</li>" for p, t, r in executed)
-        or "<li>none yet</li>"
+    ex_html = "".join(f"<li><a href='{e(r)}'>{e(t)}</a> ({e(p)})</li>" for p, t, r in executed) or (
+        "<li>none yet: <code>defect-nb reproduce ID --profile PROFILE</code> writes them to "
+        "<code>results/PROFILE/executed/</code>, and the next build shows them</li>"
     )
     rep_html = (
         "".join(
@@ -867,16 +1138,21 @@ def build_site(
         f"<figcaption>{e(f)}</figcaption></figure>"
         for f in figs
     )
+    ran = (
+        f"Component notebooks executed when the site was built, with the data root {e(str(data_root()))}."
+        if record
+        else "Component notebooks shown as stored (not executed)."
+    )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>defect_nb — rendered tutorial</title>"
         f"<style>{CSS}img{{max-width:260px}}</style></head><body><h1>defect_nb — rendered tutorial</h1>"
         f"<p>Self-supervised and anomaly-guided learning for surface-defect recognition: the component "
         f"notebooks (each explains, implements and tests one part of the package), the papermill notebooks "
         f"that make the papers' tables, their executed copies, and the results.</p>"
-        f"<h2>Results</h2><ul>{rep_html}</ul><h2>Component notebooks</h2><ul>{li(comp)}</ul>"
+        f"<h2>Results</h2><ul>{rep_html}</ul><h2>Component notebooks</h2><p>{ran}</p><ul>{li(comp)}</ul>"
         f"<h2>Paper notebooks (as stored)</h2><ul>{li(paper)}</ul>"
         f"<h2>Executed paper notebooks</h2><ul>{ex_html}</ul>"
-        f"<h2>Figures</h2><div class='figs'>{fig_html}</div>{LOAD_SCRIPT}</body></html>"
+        f"<h2>Figures</h2><div class='figs'>{fig_html}</div>{PAGE_CHECK_SCRIPT}</body></html>"
     )
     (dest / "index.html").write_text(page)
     return dest / "index.html"
@@ -896,8 +1172,12 @@ def find_browser() -> str | None:
     )
 
 
-def browser_check(page, browser=None, timeout: float = 60) -> tuple:
-    "(images loaded, images on the page) of `page` in headless Chromium."
+def page_status(page, browser=None, timeout: float = 90) -> dict:
+    (
+        "What the check script of `page` recorded in headless Chromium once MathJax (if any) has typeset: "
+        "images on the page and loaded, MathJax elements, markdown cells with raw LaTeX left, and every URL "
+        "the page fetched or links as a script or stylesheet."
+    )
     browser = browser or find_browser()
     if not browser:
         raise FileNotFoundError("no Chromium/Chrome found on PATH")
@@ -907,8 +1187,7 @@ def browser_check(page, browser=None, timeout: float = 60) -> tuple:
             "--headless",
             "--disable-gpu",
             "--no-sandbox",
-            "--allow-file-access-from-files",
-            "--virtual-time-budget=10000",
+            "--virtual-time-budget=30000",
             "--dump-dom",
             Path(page).resolve().as_uri(),
         ],
@@ -916,7 +1195,21 @@ def browser_check(page, browser=None, timeout: float = 60) -> tuple:
         text=True,
         timeout=timeout,
     ).stdout
-    m = re.search(r'data-images-total="(\d+)"[^>]*data-images-loaded="(\d+)"', dom)
-    if not m:
-        raise RuntimeError("the page's load script did not run: " + dom[:300])
-    return int(m.group(2)), int(m.group(1))
+    body = re.search(r"<body[^>]*>", dom)
+    found = re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(0) if body else "")
+    attrs = {k: html.unescape(v) for k, v in found}
+    if "images-total" not in attrs:
+        raise RuntimeError("the page's check script did not run: " + dom[:300])
+    return {
+        "images_total": int(attrs["images-total"]),
+        "images_loaded": int(attrs["images-loaded"]),
+        "math_rendered": int(attrs.get("math-rendered", 0)),
+        "raw_math": int(attrs.get("raw-math", 0)),
+        "resources": attrs.get("resources", "").split(),
+    }
+
+
+def browser_check(page, browser=None, timeout: float = 90) -> tuple:
+    "(images loaded, images on the page) of `page` in headless Chromium."
+    s = page_status(page, browser, timeout)
+    return s["images_loaded"], s["images_total"]

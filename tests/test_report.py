@@ -2,6 +2,7 @@
 
 import json
 import re
+import nbformat
 import pytest
 from defect_nb.report import (
     report,
@@ -12,6 +13,9 @@ from defect_nb.report import (
     build_site,
     find_browser,
     browser_check,
+    page_status,
+    strip_directives,
+    skip_when_executing,
     table_cells,
     by_family,
     HEADLINES,
@@ -178,21 +182,98 @@ def test_tables_lists_the_inventory(tmp_path):
         )
 
 
-def test_site_renders_notebooks_and_loads_in_a_browser(tmp_path):
-    nbs = [ROOT / "nbs" / "00_core.ipynb", sorted((ROOT / "nbs" / "paper").glob("*.ipynb"))[0]]
-    idx = build_site(tmp_path, notebooks=nbs, profiles=("cpu",), log=lambda *a: None)
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    "The whole site, built once: each component notebook executed (minutes), paper notebooks, the cpu report."
+    dest = tmp_path_factory.mktemp("site")
+    idx = build_site(dest, profiles=("cpu",), out=RESULTS, log=lambda *a: None)
+    return dest, idx
+
+
+def component_notebooks() -> list:
+    return [p for p in sorted((ROOT / "nbs").glob("*.ipynb")) if not p.name.startswith("_")]
+
+
+def test_site_executes_every_component_notebook(site):
+    dest, idx = site
+    built = json.loads((dest / "build.json").read_text())
+    assert sorted(built) == sorted(f"nbs/{p.stem}.html" for p in component_notebooks())
+    assert not {rel: r["error"] for rel, r in built.items() if r["error"]}, "notebooks that failed to execute"
+    for p in component_notebooks():
+        page = (dest / "nbs" / f"{p.stem}.html").read_text()
+        assert not re.search(r'class="c1">#\s*\|', page), f"{p.name}: an nbdev directive is shown"
+        nb = nbformat.read(p, as_version=4)
+        for c in nb.cells:
+            c.metadata["skipped"] = c.cell_type == "code" and skip_when_executing(c)  # as nbdev_test skips
+        skipped = sum(c.metadata["skipped"] for c in strip_directives(nb).cells)  # of the cells shown
+        assert page.count("In [ ]:") == skipped, f"{p.name}: a code cell was not run"
+    for p in sorted((ROOT / "nbs" / "paper").glob("*.ipynb")):
+        assert (dest / "paper" / f"{p.stem}.html").exists(), p.name
+
+
+def test_site_index_links_and_figures(site):
+    dest, idx = site
     page = idx.read_text()
     for href in re.findall(r"href='([^'#]+)'", page):
-        assert (tmp_path / href).exists(), href
+        assert (dest / href).exists(), href
     imgs = re.findall(r"<img src='([^']+)'", page)
     assert len(imgs) == len(list((ROOT / "figures").glob("*.png")))
     for f in imgs:
-        assert (tmp_path / f).stat().st_size > 0
-    assert "<h1" in (tmp_path / "nbs" / "00_core.html").read_text()
+        assert (dest / f).stat().st_size > 0
+    report_page = (dest / "report" / "cpu" / "report.html").read_text()
+    for a, img in re.findall(r"<a href='([^']+)'><img src='([^']+)'", report_page):
+        assert a == img and (dest / "report" / "cpu" / a).exists(), a  # thumbnail -> the file, in the site
+    assert "<h1" in (dest / "nbs" / "00_core.html").read_text()
+
+
+def test_site_loads_no_script_from_outside(site):
+    "No page names a script, stylesheet or module outside the site (the browser test checks what is fetched)."
+    dest, _ = site
+    absolute = r"[\"']?(?:[a-z]+:)?//"
+    outside = re.compile(rf"<script[^>]*\ssrc={absolute}|<link[^>]*\shref={absolute}|import\({absolute}")
+    for f in sorted(dest.rglob("*.html")):
+        assert not outside.search(f.read_text()), f.relative_to(dest)
+
+
+def test_executed_paper_notebook_without_progress_bars(tmp_path):
+    "An executed paper notebook is shown without tqdm's bars and its `IProgress not found` warning."
+    out = tmp_path / "results"
+    ex = out / "smoke" / "executed"
+    ex.mkdir(parents=True)
+    cell = nbformat.v4.new_code_cell("run()", execution_count=1)
+    warn = "/x/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update jupyter and ipywidgets.\n"
+    bars = [f"\rfit: {i}0%|#  | {i}/9 [00:0{i}<00:09, 1it/s]" for i in range(10)]
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=warn + "  from .autonotebook import tqdm\n"),
+        *[nbformat.v4.new_output("stream", name="stderr", text=b) for b in bars],
+        nbformat.v4.new_output("stream", name="stderr", text="\r" + " " * 40),
+        nbformat.v4.new_output("stream", name="stdout", text="fit epoch 9/9: loss 0.25 (9 s)\n"),
+    ]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), ex / "demo-t1.ipynb")
+    build_site(tmp_path / "site", [], profiles=("smoke",), out=out, figures=False, log=lambda *a: None)
+    page = (tmp_path / "site" / "executed" / "smoke" / "demo-t1.html").read_text()
+    assert "fit epoch 9/9: loss 0.25 (9 s)" in page
+    assert "IProgress" not in page and "it/s]" not in page
+
+
+def test_site_in_a_browser(site):
+    "In headless Chromium: formulas typeset, each component page shows a picture, nothing comes from outside."
     browser = find_browser()
     if not browser:
         pytest.skip(
             "no chromium / chromium-browser / google-chrome on PATH: the headless-browser check is skipped"
         )
+    dest, idx = site
+    inside = dest.resolve().as_uri() + "/"
     loaded, total = browser_check(idx, browser)
-    assert total == len(imgs) and loaded == total, (loaded, total)
+    assert total == len(list((ROOT / "figures").glob("*.png"))) and loaded == total, (loaded, total)
+    for p in component_notebooks():
+        page = dest / "nbs" / f"{p.stem}.html"
+        s = page_status(page, browser)
+        assert not [u for u in s["resources"] if not u.startswith(inside)], (p.name, s["resources"])
+        assert s["images_total"] >= 1 and s["images_loaded"] == s["images_total"], (p.name, s)
+        assert s["raw_math"] == 0, f"{p.name}: {s['raw_math']} markdown cells show raw LaTeX"
+        cells = json.loads(p.read_text())["cells"]
+        markdown = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        if "$$" in markdown:
+            assert s["math_rendered"] > 0, f"{p.name}: formulas not typeset"
