@@ -56,7 +56,7 @@ def _refuse_download(*args, **kwargs):
 
 @contextmanager
 def no_downloads():
-    "Inside: timm's and torch.hub's weight loaders raise, and the Hugging Face hub is offline."
+    "Inside: timm's and torch.hub's weight loaders raise (the guard); HF_HUB_OFFLINE is set as well."
     import timm.models._builder as builder
 
     before = os.environ.get("HF_HUB_OFFLINE")
