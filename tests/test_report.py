@@ -11,6 +11,7 @@ from defect_nb.report import (
     readme_results,
     readme_claims,
     build_site,
+    render_notebook,
     find_browser,
     browser_check,
     page_status,
@@ -194,6 +195,29 @@ def component_notebooks() -> list:
     return [p for p in sorted((ROOT / "nbs").glob("*.ipynb")) if not p.name.startswith("_")]
 
 
+PROMPT_RE = re.compile(r'class="jp-InputPrompt[^"]*">\s*In(?:\xa0|&nbsp;)\[([^\]]*)\]:')
+
+
+def input_prompts(page: str) -> list:
+    "The `In [n]:` prompt of each code cell a page shows the source of: its count, or blank when not run."
+    return [n.replace("&nbsp;", "\xa0").strip() for n in PROMPT_RE.findall(page)]
+
+
+def removes_source(cell) -> bool:
+    return cell.metadata.get("transient", {}).get("remove_source", False)
+
+
+def test_input_prompts_tell_a_cell_not_run(tmp_path):
+    "The prompt check of the site test sees an unexecuted cell in a page rendered as the site renders it."
+    cells = [
+        nbformat.v4.new_code_cell("x = 1", execution_count=1),
+        nbformat.v4.new_code_cell("#| echo: false\ny = 2", execution_count=2),
+        nbformat.v4.new_code_cell("z = 3"),
+    ]
+    page = render_notebook(nbformat.v4.new_notebook(cells=cells), tmp_path / "p.html").read_text()
+    assert input_prompts(page) == ["1", ""]
+
+
 def test_site_executes_every_component_notebook(site):
     dest, idx = site
     built = json.loads((dest / "build.json").read_text())
@@ -203,10 +227,20 @@ def test_site_executes_every_component_notebook(site):
         page = (dest / "nbs" / f"{p.stem}.html").read_text()
         assert not re.search(r'class="c1">#\s*\|', page), f"{p.name}: an nbdev directive is shown"
         nb = nbformat.read(p, as_version=4)
+        assert all(c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"), (
+            f"{p.name}: stored with execution counts, which could pass for a run: clean it (nbdev_clean)"
+        )
         for c in nb.cells:
             c.metadata["skipped"] = c.cell_type == "code" and skip_when_executing(c)  # as nbdev_test skips
-        skipped = sum(c.metadata["skipped"] for c in strip_directives(nb).cells)  # of the cells shown
-        assert page.count("In [ ]:") == skipped, f"{p.name}: a code cell was not run"
+        shown = [c for c in strip_directives(nb).cells if c.cell_type == "code" and not removes_source(c)]
+        counts = input_prompts(page)
+        assert len(counts) == len(shown), (p.name, len(counts), len(shown))
+        ran = [int(n) for c, n in zip(shown, counts) if not c.metadata["skipped"] and n.isdigit()]
+        not_run = [
+            c.source[:60] for c, n in zip(shown, counts) if not c.metadata["skipped"] and not n.isdigit()
+        ]
+        assert not not_run, f"{p.name}: code cells not run: {not_run}"
+        assert ran == sorted(set(ran)), f"{p.name}: execution counts out of order: {ran}"
     for p in sorted((ROOT / "nbs" / "paper").glob("*.ipynb")):
         assert (dest / "paper" / f"{p.stem}.html").exists(), p.name
 
@@ -221,7 +255,9 @@ def test_site_index_links_and_figures(site):
     for f in imgs:
         assert (dest / f).stat().st_size > 0
     report_page = (dest / "report" / "cpu" / "report.html").read_text()
-    for a, img in re.findall(r"<a href='([^']+)'><img src='([^']+)'", report_page):
+    thumbnails = re.findall(r"<a href='([^']+)'><img src='([^']+)'", report_page)
+    assert thumbnails, "the cpu report shows no linked thumbnail"
+    for a, img in thumbnails:
         assert a == img and (dest / "report" / "cpu" / a).exists(), a  # thumbnail -> the file, in the site
     assert "<h1" in (dest / "nbs" / "00_core.html").read_text()
 
