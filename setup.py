@@ -59,7 +59,11 @@ setuptools.setup(
     packages=setuptools.find_packages(),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'bench': (cfg.get('bench_requirements') or '').split()},
+    extras_require={
+        'dev': dev_requirements,
+        'bench': (cfg.get('bench_requirements') or '').split(),
+        'cluster': (cfg.get('cluster_requirements') or '').split(),
+    },
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

@@ -5,16 +5,20 @@
 # %% ../nbs/91_cli.ipynb #3408adf2
 from __future__ import annotations
 import argparse
+import importlib
 import json
 import sys
 from .core import data_root, DatasetMissingError, PROFILES, read_result, FRACTION_METRICS
 from .data import READERS, load_dataset, verify_dataset
 from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, executed_path
 
+# The `run` verb's task families: each module adds its own subcommand with `add_cli(run_subparsers)`.
+OWN_DATA_TASKS: tuple = ("own_classify", "own_anomaly", "own_detect")
+
 # %% auto #0
-__all__ = ['COMPLETE', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables', 'status_summary', 'parse_params',
-           'format_metric', 'format_result', 'cmd_reproduce', 'result_path_of', 'cmd_report', 'cmd_readme', 'cmd_site',
-           'cmd_claims', 'add_data_root', 'build_parser', 'main']
+__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables', 'status_summary',
+           'parse_params', 'format_metric', 'format_result', 'cmd_reproduce', 'result_path_of', 'cmd_report',
+           'cmd_readme', 'cmd_site', 'cmd_claims', 'add_data_root', 'build_parser', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -171,8 +175,19 @@ def format_result(
 def cmd_reproduce(args) -> int:
     from defect_nb.runner import batch_out
 
+    if args.dry_run or args.steps is not None:  # the paper profile measured, not run (nbs/94_dryrun.ipynb)
+        from defect_nb.dryrun import cmd_dry_run
+
+        return cmd_dry_run(args, parse_params(args.param))
+
     t0 = __import__("time").time()
-    outs = reproduce(
+    run_batch = reproduce
+    if args.scheduler:  # the batch on a Dask cluster (README: A batch on several machines)
+        from functools import partial
+        from defect_nb.dask_batch import reproduce_on_cluster
+
+        run_batch = partial(reproduce_on_cluster, scheduler=args.scheduler)
+    outs = run_batch(
         args.ids or None,
         args.profile,
         args.out,
@@ -345,6 +360,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="tables run at the same time, each on its share of the cores (default 1)",
     )
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --profile paper: every table at the paper's sizes, each training stage capped at --steps "
+        "steps, one seed; prints seconds per step, peak memory and the projected wall time per table "
+        "(writes under --out only, default runs/dry-run)",
+    )
+    r.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="with --dry-run: optimizer steps per training stage (default 2)",
+    )
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the tables on the workers of a Dask cluster, e.g. tcp://host:8786, writing to a folder "
+        "they share (README: A batch on several machines)",
+    )
     add_data_root(r)
     r.set_defaults(fn=cmd_reproduce)
     rp = sub.add_parser(
@@ -380,6 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--out", help="results root")
     cl.add_argument("--json", action="store_true", help="one object per claim, with every test's numbers")
     cl.set_defaults(fn=cmd_claims)
+    run_parser = sub.add_parser(
+        "run", help="train and evaluate a method on your own images (README: Your own data)"
+    )
+    run_tasks = run_parser.add_subparsers(dest="task", required=True)
+    for module_name in OWN_DATA_TASKS:
+        importlib.import_module(f"defect_nb.{module_name}").add_cli(run_tasks)
     return p
 
 

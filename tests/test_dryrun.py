@@ -1,0 +1,102 @@
+"""The dry run of the paper profile (issue 22): `defect-nb reproduce --profile paper --dry-run`
+end to end on a small subset of the real tables, at CI speed: the projection table and its fields, the
+step cap in the kernel, the paper's sizes, nothing written under results/ (the harness: nbs/94_dryrun)."""
+
+import json
+from pathlib import Path
+
+from conftest import ROOT, cli, needs
+from defect_nb.profiles import REGISTRY
+
+# cheap at the paper profile on one CPU thread: cat-fig3 trains nothing (about 15 s); csrl-t5 with its one
+# ImageNet-initialised model (EfficientNet-Lite0 at 200 px) has one capped fine-tuning stage (about a minute)
+SUBSET = ["cat-fig3", "csrl-t5"]
+ONE_MODEL = ["-p", 'models=["efficientnet-lite0"]']
+FIELDS = (
+    "status",
+    "stages",
+    "wall_s",
+    "in_stages_s",
+    "other_s",
+    "projected_s",
+    "seeds_full",
+    "projected_all_seeds_s",
+    "peak_rss_mib",
+    "device",
+    "precision",
+    "dry_entry",
+)
+
+
+def snapshot(folder: Path) -> dict:
+    "Every file under `folder` with its modification time (empty when the folder does not exist)."
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@needs("neu-cls")
+def test_dry_run_projects_a_subset_of_tables(tmp_path):
+    before = snapshot(ROOT / "results")
+    r = cli(
+        "reproduce",
+        *SUBSET,
+        "--profile",
+        "paper",
+        "--dry-run",
+        "--out",
+        str(tmp_path),
+        *ONE_MODEL,
+        env={"DEFECT_NB_THREADS": "1", "OMP_NUM_THREADS": "1"},
+        timeout=1800,
+    )
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert snapshot(ROOT / "results") == before, "a dry run wrote under results/"
+    rows = json.loads((tmp_path / "dry-run" / "projection.json").read_text())
+    assert [row["id"] for row in rows] == SUBSET
+    for row in rows:
+        assert set(FIELDS) <= set(row), set(FIELDS) - set(row)
+        assert row["status"] == "done", row["error"]
+        assert row["projected_s"] >= row["other_s"] > 0 and row["peak_rss_mib"] > 0
+        entry = json.loads(Path(row["dry_entry"]).read_text())
+        assert entry["dry_run"]["steps_per_stage"] == 2 and Path(row["dry_entry"]).is_relative_to(tmp_path)
+        assert f"| {row['id']} | done |" in r.stdout
+    fig3, t5 = rows
+    assert (
+        fig3["stages"] == [] and fig3["projected_s"] == fig3["wall_s"]
+    )  # nothing trained: nothing projected
+    budget = REGISTRY["csrl-t5"]["paper"]
+    assert t5["seeds_full"] == len(budget.seeds) and t5["params"]["seeds"] == [budget.seeds[0]]
+    (stage,) = t5["stages"]
+    # the paper's budget, capped: 100 epochs of batch 32 at 200 px, two steps run
+    assert stage["epochs"] == budget.epochs and stage["batch_size"] == REGISTRY["csrl"]["paper"].batch_size
+    assert stage["run_steps"] == 2 and stage["full_steps"] == stage["epochs"] * stage["steps_per_epoch"]
+    assert stage["projected_s"] > (stage["full_steps"] - 2) * stage["s_per_step"] > 0
+    assert t5["projected_all_seeds_s"][1] == len(budget.seeds) * t5["projected_s"]
+    md = (tmp_path / "dry-run" / "projection.md").read_text()
+    assert md.count("| done |") == 2 and (tmp_path / "dry-run" / "projection.csv").exists()
+
+
+def test_dry_run_reports_a_missing_dataset_and_goes_on(tmp_path):
+    r = cli(
+        "reproduce",
+        "scl-fig2",
+        "--profile",
+        "paper",
+        "--dry-run",
+        "--out",
+        str(tmp_path / "out"),
+        "--data-root",
+        str(tmp_path / "empty"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "scl-fig2: waiting: waiting for dataset neu-cls" in r.stdout
+    assert "| scl-fig2 | waiting for dataset neu-cls |" in r.stdout
+
+
+def test_dry_run_needs_the_paper_profile_and_stays_out_of_results(tmp_path):
+    r = cli("reproduce", "cat-fig3", "--dry-run", "--out", str(tmp_path))
+    assert r.returncode == 2 and "--dry-run measures the paper profile" in r.stderr
+    r = cli("reproduce", "cat-fig3", "--profile", "paper", "--steps", "3")
+    assert r.returncode == 2 and "add --dry-run" in r.stderr
+    r = cli("reproduce", "cat-fig3", "--profile", "paper", "--dry-run", "--out", str(ROOT / "results"))
+    assert r.returncode == 2 and "never writes the committed registry" in r.stderr
+    assert not list(tmp_path.iterdir())
