@@ -16,9 +16,10 @@ from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, exe
 OWN_DATA_TASKS: tuple = ("own_classify", "own_anomaly", "own_detect")
 
 # %% auto #0
-__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables', 'status_summary',
-           'parse_params', 'format_metric', 'format_result', 'cmd_reproduce', 'result_path_of', 'cmd_report',
-           'cmd_readme', 'cmd_site', 'cmd_claims', 'add_data_root', 'build_parser', 'main']
+__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables', 'flag_dry_runs',
+           'status_summary', 'parse_params', 'format_metric', 'format_result', 'cmd_reproduce',
+           'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme', 'cmd_site', 'cmd_claims',
+           'add_data_root', 'build_parser', 'tables_missing_reason', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -73,6 +74,7 @@ def verified_bad_files(ds) -> list:
 def cmd_tables(args) -> int:
     profs = [args.profile] if args.profile else list(PROFILES)
     st = table_statuses(profs, args.out, args.data_root, provenance=True)
+    st = flag_dry_runs(st, args.out)
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
@@ -86,6 +88,18 @@ def cmd_tables(args) -> int:
 
 
 COMPLETE = ("done", "dirty", "stale")  # an entry exists; `dirty`/`stale`: it cannot be traced to today's code
+
+
+def flag_dry_runs(st: dict, out=None) -> dict:
+    "`{id: {profile: status}}` with a dry run's entry (two-step training) shown as `report.DRY_RUN_STATUS`."
+    from defect_nb.report import DRY_RUN_STATUS, dry_run_ids
+
+    profiles = {p for d in st.values() for p in d}
+    dry = {p: set(dry_run_ids(p, out)) for p in profiles}
+    return {
+        tid: {p: DRY_RUN_STATUS if s in COMPLETE and tid in dry[p] else s for p, s in d.items()}
+        for tid, d in st.items()
+    }
 
 
 def status_summary(st: dict, profile: str, out=None) -> str:
@@ -173,8 +187,13 @@ def format_result(
 
 
 def cmd_reproduce(args) -> int:
+    from pathlib import Path
     from defect_nb.runner import batch_out
 
+    if args.out:  # the notebooks run in nbs/paper: a relative --out must mean the folder it names here
+        args.out = str(Path(args.out).expanduser().resolve())
+    if args.resume and not args.dry_run:
+        refuse_dry_run_entries(args.ids, args.profile, batch_out(args.out, args.publish, allow_dirty=True))
     if args.dry_run or args.steps is not None:  # the paper profile measured, not run (nbs/94_dryrun.ipynb)
         from defect_nb.dryrun import cmd_dry_run
 
@@ -222,6 +241,18 @@ def cmd_reproduce(args) -> int:
     return 1 if failed else 0
 
 
+def refuse_dry_run_entries(ids, profile: str, out) -> None:
+    "An error when `out` holds a dry run's entry of `ids` (default: any): `--resume` would skip it as done."
+    from defect_nb.report import dry_run_ids
+
+    dry = [t for t in dry_run_ids(profile, out) if not ids or t in ids]
+    if dry:
+        raise ValueError(
+            f"--resume: {out}/{profile} holds dry-run entries of {', '.join(dry)} (two-step training, not "
+            "results), which --resume would skip as done: delete them or choose another --out"
+        )
+
+
 def result_path_of(tid: str, profile: str, out) -> str:
     from defect_nb.core import result_path
 
@@ -267,9 +298,10 @@ def cmd_site(args) -> int:
 # %% ../nbs/91_cli.ipynb #989ab42c
 def cmd_claims(args) -> int:
     "The claims ledger of a profile (`claims.ledger`): text, or JSON with `--json`."
-    from defect_nb.claims import ledger, format_ledger, assessment_dict
+    from defect_nb.claims import format_ledger, assessment_dict
+    from defect_nb.report import ledger_of_results
 
-    results = ledger(args.profile, args.out)
+    results = ledger_of_results(args.profile, args.out)  # a dry run's entries are not read (README: Dry run)
     if args.json:
         print(json.dumps([assessment_dict(r) for r in results], indent=2, ensure_ascii=False))
     else:
@@ -423,8 +455,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def tables_missing_reason() -> str:
+    "Why no table id is known: the paper notebooks live in a checkout, not in the installed package."
+    from defect_nb.core import project_root
+
+    return (
+        f"no table notebooks found: `{project_root()}` is not a defect_nb checkout (a folder with "
+        "settings.ini and nbs/paper/*.jobs.json). `reproduce` and `tables` run the paper notebooks of a "
+        "checkout: run them inside it (git clone, then `make main`). To run a method on your own images "
+        "from any folder, use `defect-nb run` (README: Your own data)."
+    )
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.cmd in ("reproduce", "tables") and not TABLES:
+        print(f"defect-nb: error: {tables_missing_reason()}", file=sys.stderr)
+        return 2
     try:
         return args.fn(args)
     except (DatasetMissingError, ValueError) as e:  # data.DataError is a ValueError

@@ -8,11 +8,12 @@ import datetime
 import json
 import os
 import socket
+import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from defect_nb.core import (
-    atomic_write,
     atomic_write_json,
     get_profile,
     git_sha,
@@ -25,21 +26,23 @@ from defect_nb.runner import (
     JobOutcome,
     TableJob,
     batch_out,
-    clean_stale,
     describe_outputs,
     figure_dir,
     fmt_time,
     params_per_job,
+    run_marker,
     run_table,
+    running_path,
     table_job,
     table_status,
 )
 
 # %% auto #0
-__all__ = ['CLUSTER_PIP', 'ClusterError', 'require_distributed', 'attempts_path', 'read_attempts', 'log_attempt', 'close_attempt',
-           'stamp', 'table_threads', 'this_worker', 'run_on_worker', 'worker_report', 'worker_problems',
-           'ClusterOutcome', 'outcome_of', 'summary_lines', 'reproduce_on_cluster', 'timeline', 'batch_attempts',
-           'plot_timeline']
+__all__ = ['CLUSTER_PIP', 'HEARTBEAT_S', 'STALE_BEATS', 'OLD_BEATS', 'ClusterError', 'require_distributed', 'attempts_path',
+           'read_attempts', 'log_attempt', 'close_attempt', 'stamp', 'Heartbeat', 'marker_age', 'marker_refreshed',
+           'held_elsewhere', 'clean_stale_cluster', 'table_threads', 'this_worker', 'run_on_worker', 'batch_path',
+           'write_batch_record', 'worker_report', 'worker_problems', 'check_worker', 'ClusterOutcome', 'outcome_of',
+           'summary_lines', 'reproduce_on_cluster', 'timeline', 'batch_attempts', 'plot_timeline']
 
 # %% ../nbs/95_dask.ipynb #e7ec3ef3
 CLUSTER_PIP = "pip install 'defect_nb[cluster]'  (or: pip install 'distributed>=2026.8,<2027')"
@@ -90,6 +93,98 @@ def stamp() -> str:
     "Now, UTC, ISO 8601 to the millisecond (attempt times)."
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
+# %% ../nbs/95_dask.ipynb #a6901b0f
+HEARTBEAT_S = 10.0  # seconds between two refreshes of a running table's marker
+STALE_BEATS = 3  # a marker not refreshed for this many heartbeats is a dead runner's
+OLD_BEATS = 10  # a marker older than this many heartbeats (by this host's clock) is dead without watching it
+
+
+class Heartbeat:
+    "A thread refreshing the modification time of `path` every `period` seconds while it runs (a context)."
+
+    def __init__(self, path, period: float = HEARTBEAT_S):
+        self.path, self.period, self.stop = Path(path), period, threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat {self.path.name}")
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.period):
+            try:
+                os.utime(self.path)
+            except FileNotFoundError:  # not written yet, or removed as the table ended
+                pass
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.stop.set()
+        self.thread.join()
+        return False
+
+
+def _stamp_of(path: Path):
+    "(modification time, file id) of `path`, None when it does not exist."
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_ino
+
+
+def marker_age(path) -> float | None:
+    "Seconds since the marker at `path` was written or refreshed, by this host's clock (None: no marker)."
+    stamp = _stamp_of(Path(path))
+    return None if stamp is None else time.time() - stamp[0] / 1e9
+
+
+def marker_refreshed(path, period: float = HEARTBEAT_S) -> bool:
+    "Whether a heartbeat keeps the marker at `path` alive: it changes within `STALE_BEATS` periods watched."
+    path = Path(path)
+    first, age = _stamp_of(path), marker_age(path)
+    if first is None or age > OLD_BEATS * period:
+        return False
+    deadline = time.monotonic() + STALE_BEATS * period
+    while time.monotonic() < deadline:
+        time.sleep(min(1.0, period / 4))
+        now = _stamp_of(path)
+        if now != first:
+            return now is not None  # refreshed or replaced: a live runner; gone: its runner ended
+    return False
+
+
+def held_elsewhere(tid: str, profile: str, out=None, period: float = HEARTBEAT_S) -> str:
+    "The host of a live runner on another host that holds `tid` (its marker's heartbeat goes on), else ''."
+    path = running_path(tid, profile, out)
+    try:
+        host = json.loads(path.read_text()).get("host")
+    except (OSError, ValueError):
+        return ""
+    if host in (None, socket.gethostname()):
+        return ""  # this host's markers are judged by their pid (`runner.run_marker`)
+    return host if marker_refreshed(path, period) else ""
+
+
+def clean_stale_cluster(profile: str, out=None, period: float = HEARTBEAT_S, min_age_s: float = 60.0) -> list:
+    "`runner.clean_stale` for a cluster: it also keeps the partial notebooks of tables with a fresh marker."
+    base = results_root(out) / profile
+    removed = []
+    for part in (base / "executed").glob(".*.partial.ipynb"):
+        tid = part.name[1 : -len(".partial.ipynb")]
+        age = marker_age(running_path(tid, profile, out))
+        fresh = age is not None and age < OLD_BEATS * period
+        if not fresh and run_marker(tid, profile, out) != "running":
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    for tmp in [*base.glob(".*.tmp"), *base.glob("*/.*.tmp")]:
+        try:
+            if time.time() - tmp.stat().st_mtime > min_age_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
 # %% ../nbs/95_dask.ipynb #2910fe1b
 def table_threads(cores: int, slots: int, env_threads: str | None = None) -> int:
     "Threads for one table: `$DEFECT_NB_THREADS` when set, else the worker's cores over its table slots."
@@ -121,25 +216,63 @@ def run_on_worker(
     timeout: float | None = None,
     source_sha: str | None = None,
     batch: str = "",
+    probe_token: str | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> dict:
-    "Run table `tid` here with `runner.run_table` (skips as the local batch does); its outcome and runner."
+    "Run table `tid` here with `runner.run_table` (checked, skipped as locally); its outcome and its runner."
     me = {**this_worker(), "host": socket.gethostname(), "pid": os.getpid()}
+    if probe_token is not None:  # a cluster batch: is this worker fit to run it?
+        check_worker(out, profile, batch, probe_token, source_sha, me["address"] or me["worker"])
     job = table_job(tid)
     status = table_status(tid, profile, out, root, jobs={tid: job})
-    skip = "another runner is executing it now" if status == "running" else ""
-    if resume and status == "done":
+    elsewhere = held_elsewhere(tid, profile, out, heartbeat_s) if status == "interrupted" else ""
+    if status == "interrupted" and not elsewhere:
+        status = table_status(tid, profile, out, root, jobs={tid: job})  # it may have ended while watched
+    skip = ""
+    if status == "running" or elsewhere:
+        skip = "another runner is executing it now" + (f" (on {elsewhere})" if elsewhere else "")
+    elif resume and status == "done":
         skip = "already done (--resume)"
     if skip:
         return {**asdict(JobOutcome(tid, "skipped", error=skip)), **me, "attempts": 0, "threads": 0}
     threads = table_threads(n_cores(), me["slots"], os.environ.get("DEFECT_NB_THREADS"))
     index = log_attempt(tid, profile, out, batch=batch, started=stamp(), threads=threads, **me)
-    params = params or {}
-    outcome = run_table(job, profile, out, root, params, False, cell_timeout, timeout, threads, source_sha)
+    with Heartbeat(running_path(tid, profile, out), heartbeat_s):
+        outcome = run_table(
+            job,
+            profile,
+            out=out,
+            root=root,
+            params=params or {},
+            progress=False,
+            cell_timeout=cell_timeout,
+            timeout=timeout,
+            threads=threads,
+            source_sha=source_sha,
+        )
     close_attempt(tid, profile, out, index, ended=stamp(), status=outcome.status, error=outcome.error)
     attempts = len(read_attempts(tid, profile, out, batch)) if batch else 1
     return {**asdict(outcome), **me, "attempts": attempts, "threads": threads}
 
 # %% ../nbs/95_dask.ipynb #c20c6e21
+def batch_path(profile: str, out, batch: str) -> Path:
+    "The record of cluster batch `batch`: who started it, from which commit, its tables."
+    return results_root(out) / profile / "dask" / "batches" / f"{batch}.json"
+
+
+def write_batch_record(profile: str, out, batch: str, sha: str, ids) -> str:
+    "Write the batch's record; return its text, which every worker must read back (the shared-folder probe)."
+    record = {
+        "batch": batch,
+        "client": socket.gethostname(),
+        "started": stamp(),
+        "source_sha": sha,
+        "figure_dir": str(figure_dir(profile, out)),
+        "tables": list(ids),
+    }
+    return atomic_write_json(batch_path(profile, out, batch), record).read_text()
+
+
 def worker_report(out: str, probe: str, token: str, profile: str) -> dict:
     "What the client checks about the worker it runs on (`Client.run` calls it on every worker)."
     root = project_root()
@@ -170,7 +303,8 @@ def worker_problems(reports: dict, sha: str, out, fig_dir) -> list[str]:
             continue
         if r["git_sha"] != sha:
             problems.append(
-                f"{at} is at commit {r['git_sha']}, this checkout at {sha}: use the same commit everywhere"
+                f"{at} is at commit {r['git_sha']}, the batch's client at {sha}: use the same commit "
+                "everywhere"
             )
         if not r["sees_out"]:
             problems.append(
@@ -183,6 +317,16 @@ def worker_problems(reports: dict, sha: str, out, fig_dir) -> list[str]:
                 "shared checkout path"
             )
     return problems
+
+
+def check_worker(out, profile: str, batch: str, token: str, sha: str | None, where: str) -> None:
+    "Raise `ClusterError` when the worker running this task cannot run the batch (`worker_problems`)."
+    probe = batch_path(profile, out, batch).relative_to(Path(out))
+    report = worker_report(str(out), str(probe), token, profile)
+    client_figures = json.loads(token).get("figure_dir", report["figure_dir"])
+    problems = worker_problems({where: report}, sha or git_sha(project_root()), out, client_figures)
+    if problems:
+        raise ClusterError("this worker cannot run the batch's tables:\n  " + "\n  ".join(problems))
 
 # %% ../nbs/95_dask.ipynb #0932ed35
 @dataclass
@@ -219,14 +363,10 @@ def _failed(tid: str, profile: str, out, batch: str, error: str) -> ClusterOutco
     return ClusterOutcome(tid, "failed", 0.0, error, "", worker, host, len(tried))
 
 
-def _check_cluster(client, out: Path, profile: str, sha: str, batch: str, log) -> dict:
-    "Probe every worker (`worker_report`); raise `ClusterError` listing the problems; return the workers."
-    probe = out / f".dask-probe-{batch}"
-    atomic_write(probe, batch)
-    try:
-        reports = client.run(worker_report, str(out), probe.name, probe.read_text(), profile)
-    finally:
-        probe.unlink(missing_ok=True)
+def _check_cluster(client, out: Path, profile: str, sha: str, batch: str, token: str, log) -> dict:
+    "Ask every worker for its `worker_report`; raise `ClusterError` listing the problems; return the workers."
+    probe = str(batch_path(profile, out, batch).relative_to(out))
+    reports = client.run(worker_report, str(out), probe, token, profile)
     problems = worker_problems(reports, sha, out, figure_dir(profile, out))
     if problems:
         raise ClusterError("the cluster cannot run this batch:\n  " + "\n  ".join(problems))
@@ -260,7 +400,7 @@ def reproduce_on_cluster(
     if jobs != 1:
         raise ClusterError(
             "--jobs is the one-machine path; on a cluster each worker runs as many tables at once as its "
-            "`--resources table=N` says"
+            "`--resources table=N` (and `--nthreads N`) say"
         )
     distributed = require_distributed()
     get_profile(profile)
@@ -271,7 +411,7 @@ def reproduce_on_cluster(
     batch = uuid.uuid4().hex[:10]
     log(f"writing to {out} -- {describe_outputs(profile, out)}")
     (out / profile).mkdir(parents=True, exist_ok=True)
-    clean_stale(profile, out)
+    clean_stale_cluster(profile, out)
     try:
         client = distributed.Client(scheduler, timeout=connect_timeout)
     except (OSError, TimeoutError) as e:
@@ -282,7 +422,8 @@ def reproduce_on_cluster(
         except TimeoutError:
             raise ClusterError(f"no worker joined the scheduler at {scheduler} (README: Dask)") from None
         log(f"scheduler {scheduler}, batch {batch}:")
-        workers = _check_cluster(client, out, profile, source_sha, batch, log)
+        token = write_batch_record(profile, out, batch, source_sha, [job.id for job in todo])
+        workers = _check_cluster(client, out, profile, source_sha, batch, token, log)
         slots = any("table" in w.get("resources", {}) for w in workers.values())
         futures = {
             client.submit(
@@ -290,13 +431,14 @@ def reproduce_on_cluster(
                 job.id,
                 profile,
                 str(out),
-                root,
-                per_job[job.id],
-                resume,
-                cell_timeout,
-                timeout,
+                root=root,
+                params=per_job[job.id],
+                resume=resume,
+                cell_timeout=cell_timeout,
+                timeout=timeout,
                 source_sha=source_sha,
                 batch=batch,
+                probe_token=token,
                 key=f"defect-nb-{job.id}-{batch}",
                 resources={"table": 1} if slots else None,
                 pure=False,
@@ -305,14 +447,14 @@ def reproduce_on_cluster(
         }
         n, outcomes = len(todo), {}
         no_slots = "" if slots else " (no worker declares table slots: one table per Dask thread)"
-        log(f"{n} table(s) sent at profile {profile}{no_slots}")
+        log(f"{n} table(s) sent at profile {profile}{no_slots}; keep this command running until the end")
         for k, future in enumerate(distributed.as_completed(futures), 1):
             tid = futures[future]
             try:
                 o = outcome_of(future.result())
             except distributed.KilledWorker as e:
                 o = _failed(tid, profile, out, batch, f"Dask gave up after its workers died running it: {e}")
-            except Exception as e:  # the task itself raised (e.g. the worker cannot import defect_nb)
+            except Exception as e:  # the task raised: an unfit worker (ClusterError), no defect_nb there...
                 o = _failed(tid, profile, out, batch, f"{type(e).__name__}: {e}")
             outcomes[tid] = o
             where = f"on {o.worker} ({o.host})" if o.worker else "on no worker"

@@ -5,6 +5,7 @@
 # %% ../nbs/94_dryrun.ipynb #b2251b39
 from __future__ import annotations
 import csv
+import inspect
 import io
 import json
 import math
@@ -12,18 +13,22 @@ import resource
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from .core import project_root, runs_root, atomic_write, atomic_write_json, get_device
+from .core import project_root, runs_root, atomic_write, atomic_write_json, get_device, cache_root
 from .core import default_precision
 from .profiles import REGISTRY
 from .runner import TABLES, TableJob, table_job, table_modules, run_table, missing_needs
 from .runner import params_per_job, fmt_time, result_path
 
 # %% auto #0
-__all__ = ['DRY_STEPS', 'ONE_SEED', 'PROJECTION_COLUMNS', 'steps_per_epoch', 'stage_projection', 'peak_memory', 'capped_fit',
-           'capped_ssn_fit', 'install_cap', 'record_end', 'one_seed', 'kernel_cells', 'dry_notebook',
-           'table_projection', 'default_out', 'check_out', 'check_no_real_entries', 'dry_run_table', 'stage_summary',
-           'projection_rows', 'format_projection', 'write_projection', 'dry_run', 'cmd_dry_run', 'plot_projection']
+__all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch',
+           'epochs_to_run', 'hook_period', 'heavy_hook_calls', 'step_interval', 'mean_batch_seconds',
+           'stage_projection', 'peak_memory', 'capped_fit', 'weights_precision', 'capped_ssn_fit', 'cap_scorer',
+           'install_cap', 'remove_cap', 'record_end', 'one_seed', 'kernel_cells', 'dry_notebook', 'table_projection',
+           'default_out', 'check_out', 'check_no_real_entries', 'dry_cache', 'check_dry_cache', 'fresh_dry_cache',
+           'dry_run_table', 'stage_summary', 'projection_rows', 'format_projection', 'write_projection', 'dry_run',
+           'cmd_dry_run', 'plot_projection']
 
 # %% ../nbs/94_dryrun.ipynb #a736c972
 DRY_STEPS = (
@@ -40,21 +45,68 @@ def steps_per_epoch(n_items: int, batch_size: int, drop_last: bool = False) -> i
         return n_items // bs
     return math.ceil(n_items / bs)
 
+
+def epochs_to_run(steps: int, per_epoch: int, epochs: int) -> int:
+    "Epochs a capped stage runs: enough to hold `steps` steps, at most the stage's `epochs`, at least one."
+    return max(1, min(epochs, math.ceil(steps / max(1, per_epoch))))
+
 # %% ../nbs/94_dryrun.ipynb #ce643277
+HOOK_PERIOD_NAMES = ("every", "eval_every")  # what the table modules call a hook's period (ssl, detect)
+
+
+def hook_period(hook) -> int | None:
+    "The period in epochs of an end-of-epoch hook's heavy work, read from its closure; None when unknown."
+    try:
+        bound = inspect.getclosurevars(hook).nonlocals
+    except TypeError:  # not a plain function
+        return None
+    for name in HOOK_PERIOD_NAMES:
+        value = bound.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+    return None
+
+
+def heavy_hook_calls(epochs: int, run_epochs: int, period: int | None) -> int:
+    "Skipped end-of-epoch calls doing the last call's work: the last, and the multiples of `period` before."
+    if epochs <= run_epochs:
+        return 0
+    if not period or period == 1:  # unknown, or every epoch (then the epoch-1 call is already the heavy one)
+        return 1
+    return 1 + sum(1 for e in range(run_epochs + 1, epochs) if e % period == 0)
+
+
+def step_interval(starts: list, ends: list, epoch_of: list) -> float | None:
+    "Mean seconds per step after the first (see above); `epoch_of` is each step's epoch (empty: all in one)."
+    gaps = []
+    for i in range(1, len(ends)):
+        new_epoch = bool(epoch_of) and epoch_of[i] != epoch_of[i - 1]
+        gaps.append(ends[i] - (starts[i] if new_epoch else ends[i - 1]))
+    return sum(gaps) / len(gaps) if gaps else None
+
+
+def mean_batch_seconds(seconds: list) -> float | None:
+    "Mean seconds `make_batch` took per batch, the first (warm-up) left out when there are more."
+    kept = seconds[1:] or seconds
+    return sum(kept) / len(kept) if kept else None
+
+
 def stage_projection(r: dict) -> float:
     "Projected seconds of a full training stage from the record of its capped run (formula above)."
     step_s = r["s_per_step"] if r["s_per_step"] is not None else (r["warmup_step_s"] or 0.0)
     missing = max(0, r["full_steps"] - r["run_steps"])
-    total = r["epoch1_s"] + r["nested_extra_s"] + missing * step_s
-    if r["epochs"] > 1:
-        total += (r["epochs"] - 1) * (r["epoch_head_s"] + r["epoch_tail_s"] + r["nested_extra_s"])
+    total = r["fit_s"] + r["nested_extra_s"] + missing * step_s
+    later = r["epochs"] - r["run_epochs"]
+    if later > 0:
+        total += later * (r["epoch_head_s"] + r["epoch_tail_s"] + r["nested_extra_epoch1_s"])
         if r["hook_last_s"] is not None:
-            total += r["hook_last_s"] - r["hook_first_s"]
+            total += r["hook_heavy_calls"] * (r["hook_last_s"] - (r["hook_first_s"] or 0.0))
     return total
 
 # %% ../nbs/94_dryrun.ipynb #bb55d51a
 _ACTIVE: list = []  # the capped stages running now, outermost first
-_SINK: dict = {"path": None, "hooked": False}  # the JSON-lines file of this kernel's stages; the step hook
+_SINK: dict = {"path": None}  # the JSON-lines file this kernel's stages are written to
+_GLOBAL_STEP_HOOK: dict = {}  # "handle": the post-step hook on every optimizer (SuperSimpleNet stages)
 
 
 def peak_memory() -> dict:
@@ -75,11 +127,27 @@ def _write_line(rec: dict) -> None:
             f.write(json.dumps(rec) + "\n")
 
 
+def _cuda_sync() -> None:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 class _Stage:
     "The clock of one capped training stage (see the projection above); a context manager."
 
     def __init__(
-        self, desc: str, epochs: int, per_epoch: int, batch_size: int, n_items: int, kind: str = "fit"
+        self,
+        desc: str,
+        epochs: int,
+        per_epoch: int,
+        batch_size: int,
+        n_items: int,
+        kind: str = "fit",
+        run_epochs: int = 1,
+        hook_period: int | None = None,
+        any_optimizer: bool = False,
     ):
         self.info = {
             "desc": desc,
@@ -89,11 +157,16 @@ class _Stage:
             "full_steps": epochs * per_epoch,
             "batch_size": batch_size,
             "n_items": n_items,
+            "run_epochs": run_epochs,
+            "hook_period": hook_period,
         }
-        self.step_ends, self.first_step = [], None
+        self.any_optimizer = any_optimizer  # stamped by the hook on every optimizer, not by its own
+        self.step_starts, self.step_ends, self.step_epoch = [], [], []  # per step; the epoch it ran in
+        self.batch_seconds, self.epoch_ends = [], []
         self.fit_end = self.hook_first = self.hook_last = None
-        self.extra = 0.0  # nested stages: projected minus measured seconds, summed
-        self.extra_epoch1 = 0.0
+        self.nested_extra = 0.0  # nested stages: projected minus measured seconds, summed
+        self.nested_extra_epoch1 = self.nested_extra_fit = 0.0  # the same at the end of epoch 1, of `fit`
+        self.details = {}  # what the caller adds to the record (precision, seed)
 
     def __enter__(self) -> "_Stage":
         self.t0 = time.perf_counter()
@@ -106,67 +179,139 @@ class _Stage:
         if kind is None:
             rec = self.record(t_end)
             if _ACTIVE:
-                _ACTIVE[-1].extra += rec["projected_s"] - rec["measured_s"]
+                _ACTIVE[-1].nested_extra += rec["projected_s"] - rec["measured_s"]
             _write_line(rec)
         return False
 
+    def timed_step(self, step):
+        "`step` with the start of each call (and the epoch it is in) recorded."
+
+        def run(batch):
+            self.step_starts.append(time.perf_counter())
+            self.step_epoch.append(len(self.epoch_ends))
+            return step(batch)
+
+        return run
+
+    def timed_batches(self, make_batch):
+        "`make_batch` with the seconds of each call recorded (it runs in `fit`'s prefetch thread)."
+
+        def make(*args):
+            started = time.perf_counter()
+            batch = make_batch(*args)
+            self.batch_seconds.append(time.perf_counter() - started)
+            return batch
+
+        return make
+
+    def step_ended(self) -> None:
+        "Stamp the end of a step (a second optimizer step within one training step moves its end)."
+        _cuda_sync()
+        now = time.perf_counter()
+        if self.any_optimizer or len(self.step_ends) < len(self.step_starts):
+            self.step_ends.append(now)
+        elif self.step_ends:
+            self.step_ends[-1] = now
+
+    @contextmanager
+    def stamping(self, optimizer):
+        "Stamp the end of each step of `optimizer` while the stage runs."
+        handle = optimizer.register_step_post_hook(lambda *args: self.step_ended())
+        try:
+            yield self
+        finally:
+            handle.remove()
+
+    def epoch_end(self, hook):
+        "The end-of-epoch hook for `fit`: `hook` (or none), its epoch-1 call timed, each epoch's end stamped."
+
+        def end(epoch):
+            started, nested = time.perf_counter(), self.nested_extra
+            row = None if hook is None else hook(epoch)
+            if not self.epoch_ends:
+                if hook is not None:
+                    self.hook_first = time.perf_counter() - started + self.nested_extra - nested
+                self.nested_extra_epoch1 = self.nested_extra
+            self.epoch_ends.append(time.perf_counter())
+            return row
+
+        return end
+
+    def fit_done(self, **details) -> None:
+        "The capped `fit` has returned: stamp it and keep `details` for the record."
+        self.fit_end, self.nested_extra_fit = time.perf_counter(), self.nested_extra
+        self.details.update(details)
+
+    def call_last_hook(self, hook, epoch: int) -> None:
+        "Call `hook` as the last epoch's (its answer is not used), timed with what trains inside it."
+        started, nested = time.perf_counter(), self.nested_extra
+        try:
+            hook(epoch)
+        except Exception as e:  # a hook that cannot run twice: its last call is not projected
+            self.details["hook_last_error"] = f"{type(e).__name__}: {e}"
+            return
+        self.hook_last = time.perf_counter() - started + self.nested_extra - nested
+
     def record(self, t_end: float) -> dict:
         "What the stage measured, its projection and the peak memory so far."
-        ends, fit_end = self.step_ends, self.fit_end or t_end
-        first = self.first_step or self.t0
+        starts, ends = self.step_starts, self.step_ends
+        fit_end = self.fit_end or t_end
+        first_start = starts[0] if starts else self.t0
+        epoch1 = [end for end, e in zip(ends, self.step_epoch) if e == 0] if self.step_epoch else ends
+        interval = step_interval(starts, ends, self.step_epoch)
+        batch = mean_batch_seconds(self.batch_seconds)
+        epoch1_end = self.epoch_ends[0] if self.epoch_ends else fit_end
+        nested_fit = self.nested_extra_fit if self.fit_end else self.nested_extra
+        info = self.info
         rec = {
-            **self.info,
+            **info,
             "depth": len(_ACTIVE),
             "run_steps": len(ends),
-            "warmup_step_s": ends[0] - first if ends else None,
-            "s_per_step": (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else None,
-            "epoch_head_s": first - self.t0,
-            "epoch_tail_s": fit_end - (ends[-1] if ends else self.t0),
+            "warmup_step_s": ends[0] - first_start if ends else None,
+            "step_interval_s": interval,
+            "batch_s": batch,
+            "s_per_step": None if interval is None else max(interval, batch or 0.0),
+            "epoch_head_s": first_start - self.t0,
+            "epoch_tail_s": epoch1_end - (epoch1[-1] if epoch1 else first_start),
             "hook_first_s": self.hook_first,
             "hook_last_s": self.hook_last,
-            "nested_extra_s": self.extra_epoch1 if self.fit_end else self.extra,
-            "epoch1_s": fit_end - self.t0,
+            "hook_heavy_calls": heavy_hook_calls(info["epochs"], info["run_epochs"], info["hook_period"]),
+            "nested_extra_s": nested_fit,
+            "nested_extra_epoch1_s": self.nested_extra_epoch1 if self.epoch_ends else nested_fit,
+            "fit_s": fit_end - self.t0,
             "measured_s": t_end - self.t0,
-            **getattr(self, "extra_info", {}),
+            **self.details,
             **peak_memory(),
         }
+        rec["hook_counted_once"] = _hook_counted_once(rec)
         rec["projected_s"] = stage_projection(rec)
         return rec
 
-    def timed(self, fn, which: str):
-        "`fn` (an end-of-epoch hook) timed as the `which` ('first' or 'last') call, nested stages included."
 
-        def call(*args):
-            started, extra = time.perf_counter(), self.extra
-            out = fn(*args)
-            setattr(self, f"hook_{which}", time.perf_counter() - started + self.extra - extra)
-            return out
-
-        return call
+def _hook_counted_once(r: dict) -> bool:
+    "Whether a hook of unknown period cost clearly more at the last epoch than at the first, over 2+ epochs."
+    if r["hook_period"] is not None or r["hook_last_s"] is None or r["epochs"] - r["run_epochs"] < 2:
+        return False
+    first = r["hook_first_s"] or 0.0
+    return r["hook_last_s"] - first > max(0.1, first)
 
 
 def _step_ended(optimizer, args, kwargs) -> None:
-    "Global optimizer post-step hook: stamp the innermost capped stage."
-    if not _ACTIVE:
-        return
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-    _ACTIVE[-1].step_ends.append(time.perf_counter())
+    "The post-step hook on every optimizer: stamp the innermost stage when it takes any optimizer's steps."
+    if _ACTIVE and _ACTIVE[-1].any_optimizer:
+        _ACTIVE[-1].step_ended()
 
 
-def _ensure_step_hook() -> None:
+def _ensure_global_step_hook() -> None:
     "Register `_step_ended` on every optimizer of this process, once."
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    if not _SINK.get("hooked"):
-        register_optimizer_step_post_hook(_step_ended)
-        _SINK["hooked"] = True
+    if "handle" not in _GLOBAL_STEP_HOOK:
+        _GLOBAL_STEP_HOOK["handle"] = register_optimizer_step_post_hook(_step_ended)
 
 # %% ../nbs/94_dryrun.ipynb #1b9c66a6
 def capped_fit(real_fit, steps: int = DRY_STEPS):
-    "`train.fit` with every call capped at `steps` optimizer steps and one epoch, each call timed as a stage."
+    "`train.fit` with every call capped at `steps` optimizer steps (few epochs), each call timed as a stage."
 
     def fit(
         modules,
@@ -195,47 +340,58 @@ def capped_fit(real_fit, steps: int = DRY_STEPS):
                 **kw,
             )
         bs = max(1, min(batch_size, n_items))
-        stage = _Stage(desc, epochs, steps_per_epoch(n_items, bs, drop_last), bs, n_items)
-
-        def first_step_clock(batch):
-            if stage.first_step is None:
-                stage.first_step = time.perf_counter()
-            return step(batch)
-
-        with stage:
+        kept = min(n_items, steps * bs)  # the items each capped epoch passes over
+        stage = _Stage(
+            desc,
+            epochs,
+            steps_per_epoch(n_items, bs, drop_last),
+            bs,
+            n_items,
+            run_epochs=epochs_to_run(steps, steps_per_epoch(kept, bs, drop_last), epochs),
+            hook_period=None if end_of_epoch is None else hook_period(end_of_epoch),
+        )
+        if kw.get("make_batch") is not None:
+            kw["make_batch"] = stage.timed_batches(kw["make_batch"])
+        with stage, stage.stamping(optimizer):
             hist = real_fit(
                 modules,
-                min(n_items, steps * bs),
-                first_step_clock,
-                epochs=1,
+                kept,
+                stage.timed_step(step),
+                epochs=stage.info["run_epochs"],
                 optimizer=optimizer,
                 batch_size=batch_size,
                 drop_last=drop_last,
+                end_of_epoch=stage.epoch_end(end_of_epoch),
                 desc=desc,
                 **kw,
-                end_of_epoch=None if end_of_epoch is None else stage.timed(end_of_epoch, "first"),
             )
-            stage.fit_end, stage.extra_epoch1 = time.perf_counter(), stage.extra
-            stage.extra_info = {"precision": hist.get("precision"), "seed": kw.get("seed", 0)}
-            if end_of_epoch is not None and epochs > 1:
-                try:  # what the last epoch's hook does (a final probe or mAP); its answer is not used
-                    stage.timed(end_of_epoch, "last")(epochs)
-                except Exception as e:  # a hook that cannot run twice: its last call is not projected
-                    stage.extra_info["hook_last_error"] = f"{type(e).__name__}: {e}"
-                    stage.hook_last = None
+            stage.fit_done(precision=hist.get("precision"), seed=kw.get("seed", 0))
+            if end_of_epoch is not None and epochs > stage.info["run_epochs"]:
+                stage.call_last_hook(end_of_epoch, epochs)  # what the last epoch's hook does (a final probe)
         return hist
 
-    _ensure_step_hook()
     fit.dry_run_cap = steps
     return fit
 
 # %% ../nbs/94_dryrun.ipynb #d3890f44
+def weights_precision(module) -> str:
+    "The precision a module without autocast trains in: its weights' dtype (`fp32`, `bf16`, `fp16`)."
+    import torch
+
+    names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+    dtype = next((p.dtype for p in module.parameters()), None)
+    return names.get(dtype, str(dtype))
+
+
 def capped_ssn_fit(real_fit, steps: int = DRY_STEPS):
-    "`anomalib_side.SuperSimpleNetScorer.fit` capped at `steps` steps of one epoch, timed as a stage."
+    "`anomalib_side.SuperSimpleNetScorer.fit` capped at `steps` steps (and few epochs), timed as a stage."
 
     def fit(self, normal, epochs=None, progress=False):
         epochs = self.st.ssn_epochs if epochs is None else int(epochs)
+        if epochs < 1 or len(normal) < 1:
+            return real_fit(self, normal, epochs=epochs, progress=progress)
         bs = self.st.ssn_batch_size
+        kept = normal[: steps * bs]
         stage = _Stage(
             "SuperSimpleNet (anomalib)",
             epochs,
@@ -243,39 +399,71 @@ def capped_ssn_fit(real_fit, steps: int = DRY_STEPS):
             bs,
             len(normal),
             kind="anomalib loop",
+            run_epochs=epochs_to_run(steps, steps_per_epoch(len(kept), bs), epochs),
+            any_optimizer=True,
         )
         with stage:
-            real_fit(self, normal[: steps * bs], epochs=min(epochs, 1), progress=progress)
-            stage.fit_end = time.perf_counter()
+            real_fit(self, kept, epochs=stage.info["run_epochs"], progress=progress)
+            stage.fit_done(precision=weights_precision(self.model), seed=getattr(self, "seed", 0))
         return self
 
+    _ensure_global_step_hook()
+    fit.dry_run_cap = steps
     return fit
 
 # %% ../nbs/94_dryrun.ipynb #9355a3b2
+_INSTALLED: dict = {}  # what the cap replaced: "fit", the real `train.fit`; "scorers", (class, its real fit)
+
+
+def _rebind(old, new) -> int:
+    "Point every imported `defect_nb` module whose `fit` is `old` at `new`; return how many."
+    ours = [m for name, m in list(sys.modules.items()) if name.startswith("defect_nb")]
+    bound = [m for m in ours if getattr(m, "fit", None) is old]
+    for module in bound:
+        module.fit = new
+    return len(bound)
+
+
+def cap_scorer(cls, steps: int = DRY_STEPS) -> None:
+    "Cap `cls.fit`, a scorer's own training loop (as SuperSimpleNet's), at `steps` steps (once)."
+    if getattr(cls.fit, "dry_run_cap", None):
+        return
+    _INSTALLED.setdefault("scorers", []).append((cls, cls.fit))
+    cls.fit = capped_ssn_fit(cls.fit, steps)
+
+
 def install_cap(steps: int = DRY_STEPS, sink=None, anomalib: bool = False) -> int:
     "Cap every training stage of this process at `steps` steps; return how many `fit` bindings it replaced."
     from defect_nb import train
 
     _SINK["path"] = str(sink) if sink else None
-    if getattr(train.fit, "dry_run_cap", None):
-        return 0
-    real = train.fit
-    capped = capped_fit(real, steps)
-    replaced = 0
-    for name, module in list(sys.modules.items()):
-        if name.startswith("defect_nb") and getattr(module, "fit", None) is real:
-            module.fit = capped
-            replaced += 1
     if anomalib:
         from defect_nb import anomalib_side
 
-        scorer = anomalib_side.SuperSimpleNetScorer
-        scorer.fit = capped_ssn_fit(scorer.fit, steps)
-    return replaced
+        cap_scorer(anomalib_side.SuperSimpleNetScorer, steps)
+    if getattr(train.fit, "dry_run_cap", None):
+        return 0
+    _INSTALLED["fit"] = train.fit
+    return _rebind(train.fit, capped_fit(train.fit, steps))
+
+
+def remove_cap() -> int:
+    "Undo `install_cap` and `cap_scorer` in this process; return how many `fit` bindings it restored."
+    from defect_nb import train
+
+    real = _INSTALLED.pop("fit", None)
+    restored = 0 if real is None else _rebind(train.fit, real)
+    for cls, original in reversed(_INSTALLED.pop("scorers", [])):
+        cls.fit = original
+    handle = _GLOBAL_STEP_HOOK.pop("handle", None)
+    if handle is not None:
+        handle.remove()
+    _SINK["path"] = None
+    return restored
 
 
 def record_end(sink) -> dict:
-    "Write (and return) the kernel's last line: peak memory, device and threads, the precision there."
+    "Write (and return) the kernel's last line: peak memory, device and threads, the default precision there."
     import torch
 
     device = get_device("auto")
@@ -283,7 +471,7 @@ def record_end(sink) -> dict:
         "end": True,
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "precision": default_precision(device.type),
+        "default_precision": default_precision(device.type),
         **peak_memory(),
     }
     _SINK["path"] = str(sink)
@@ -321,31 +509,31 @@ def _wafer_runs(params: dict) -> tuple:
     return (_paper("scl-wafer").runs if params.get("which") == "scl-t6" else 1), {"runs": 1}
 
 
-_ONE = lambda params: (1, {})  # the notebook trains one seed at the paper profile
+_SINGLE_SEED = lambda params: (1, {})  # the notebook trains one seed at the paper profile
 
 ONE_SEED = {
     "paper/csrl_t2.ipynb": lambda p: _first_of(_paper(_csrl_family(p)).seeds),
     "paper/csrl_t5.ipynb": lambda p: _first_of(_paper("csrl-t5").seeds),
-    "paper/csrl_figs.ipynb": _ONE,  # the profile's first seed
+    "paper/csrl_figs.ipynb": _SINGLE_SEED,  # the profile's first seed
     "paper/scl_neu.ipynb": _scl_runs,
     "paper/scl_wafer.ipynb": _wafer_runs,
-    "paper/scl_gradcam.ipynb": _ONE,
+    "paper/scl_gradcam.ipynb": _SINGLE_SEED,
     "paper/cat_t1.ipynb": lambda p: _first_of(_paper("cat").seeds),
     "paper/cat_t2.ipynb": lambda p: _first_of(_paper("cat").seeds),
     "paper/cat_t3.ipynb": lambda p: _first_of(_paper("csrl").seeds),  # the notebook reads get_profile's seeds
-    "paper/cat_fig3.ipynb": _ONE,  # the first seed draws the droplet
-    "paper/cat_fig6.ipynb": _ONE,
-    "paper/cat_t4.ipynb": _ONE,
-    "paper/cat_t5.ipynb": _ONE,
-    "paper/cat_t6.ipynb": _ONE,
-    "paper/cat_t7.ipynb": _ONE,
-    "paper/cat_fig7.ipynb": _ONE,
+    "paper/cat_fig3.ipynb": _SINGLE_SEED,  # the first seed draws the droplet
+    "paper/cat_fig6.ipynb": _SINGLE_SEED,
+    "paper/cat_t4.ipynb": _SINGLE_SEED,
+    "paper/cat_t5.ipynb": _SINGLE_SEED,
+    "paper/cat_t6.ipynb": _SINGLE_SEED,
+    "paper/cat_t7.ipynb": _SINGLE_SEED,
+    "paper/cat_fig7.ipynb": _SINGLE_SEED,
     "paper/agssp_t2.ipynb": lambda p: _agssp_seeds("t2"),
     "paper/agssp_t3.ipynb": lambda p: _agssp_seeds("t3"),
     "paper/agssp_t5.ipynb": lambda p: _agssp_seeds("t5"),
     "paper/agssp_t6.ipynb": lambda p: _agssp_seeds("t6"),
-    "paper/agssp_kead.ipynb": _ONE,
-    "paper/agssp_boxes.ipynb": _ONE,
+    "paper/agssp_kead.ipynb": _SINGLE_SEED,
+    "paper/agssp_boxes.ipynb": _SINGLE_SEED,
 }
 
 
@@ -366,12 +554,13 @@ def _injected(source: str, cell_id: str) -> dict:
     }
 
 
-def kernel_cells(steps: int, sink, cache, anomalib: bool = False) -> tuple:
-    "(first cell, last cell) of a dry copy: install the cap with its own cache; record the peak memory."
+def kernel_cells(steps: int, sink, cache, anomalib: bool = False, cwd=None) -> tuple:
+    "(first cell, last cell) of a dry copy: to `cwd`, the cap with its own cache; record the peak memory."
     first = (
         f"# injected by defect_nb.dryrun: each training stage capped at {steps} steps, caches in {cache}\n"
         "import os\n"
-        f"os.environ['DEFECT_NB_CACHE'] = {str(cache)!r}\n"
+        + (f"os.chdir({str(cwd)!r})  # where the table notebook runs in `reproduce`\n" if cwd else "")
+        + f"os.environ['DEFECT_NB_CACHE'] = {str(cache)!r}\n"
         "from defect_nb import dryrun as _dry_run\n"
         f"_dry_run.install_cap({steps}, {str(sink)!r}, anomalib={anomalib})"
     )
@@ -392,28 +581,31 @@ def table_projection(stages: list, wall_s: float, n_seeds: int | None) -> dict:
     inside = sum(s["measured_s"] for s in top)
     trained = sum(s["projected_s"] for s in top)
     other = max(0.0, wall_s - inside)
-    one = other + trained
-    every = None if n_seeds is None else [other + n_seeds * trained, n_seeds * one]
+    one_seed_s = other + trained
+    all_seeds_s = None if n_seeds is None else [other + n_seeds * trained, n_seeds * one_seed_s]
     return {
         "wall_s": wall_s,
         "in_stages_s": inside,
         "other_s": other,
-        "projected_s": one,
+        "projected_s": one_seed_s,
         "seeds_full": n_seeds,
-        "projected_all_seeds_s": every,
+        "projected_all_seeds_s": all_seeds_s,
     }
 
 # %% ../nbs/94_dryrun.ipynb #e5a291c2
+DRY_CACHE_MARK = ".defect-nb-dry-run-cache"  # the file that says a dry run made (and may empty) this cache
+
+
 def default_out() -> Path:
     "Where a dry run writes by default: `runs/dry-run` (git-ignored)."
     return runs_root() / "dry-run"
 
 
 def check_out(out) -> Path:
-    "`out` as a path; an error when it is (or is inside) the committed registry `results/`."
-    out = Path(out)
+    "`out` as an absolute path; an error when it is (or is inside) the committed registry `results/`."
+    out = Path(out).expanduser().resolve()
     registry = (project_root() / "results").resolve()
-    if out.resolve() == registry or registry in out.resolve().parents:
+    if out == registry or registry in out.parents:
         raise ValueError(f"a dry run never writes the committed registry: --out {out} is inside {registry}")
     return out
 
@@ -431,8 +623,39 @@ def check_no_real_entries(jobs: list, out) -> None:
     if real:
         raise ValueError(
             f"{out} holds real paper entries of {', '.join(real)}: a dry run would overwrite them; "
-            "choose another --out"
+            "choose another --out (a dry run killed with SIGKILL can leave its entry unmarked: delete it)"
         )
+
+
+def dry_cache(out) -> Path:
+    "The dry run's own model cache under `out`."
+    return Path(out) / "dry-run" / "cache"
+
+
+def check_dry_cache(cache) -> Path:
+    "`cache`, absolute, when a dry run may empty it: apart from the real cache, empty or a dry run's."
+    cache, real = Path(cache).resolve(), cache_root().resolve()
+    if cache == real or real in cache.parents or cache in real.parents:
+        raise ValueError(
+            f"the dry run's cache {cache} overlaps the real cache {real} ($DEFECT_NB_CACHE): the dry run "
+            "deletes its run caches before every table; choose another --out"
+        )
+    if cache.is_dir() and any(cache.iterdir()) and not (cache / DRY_CACHE_MARK).exists():
+        raise ValueError(
+            f"{cache} holds files a dry run did not write (no {DRY_CACHE_MARK}): the dry run deletes its "
+            "sub-folders before every table; move them or choose another --out"
+        )
+    return cache
+
+
+def fresh_dry_cache(cache) -> Path:
+    "Check `cache`, mark it, and remove its run caches (sub-folders); keep the decoded pictures (top files)."
+    cache = check_dry_cache(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / DRY_CACHE_MARK).write_text("a dry run's cache: its sub-folders are deleted before each table\n")
+    for sub in (p for p in cache.iterdir() if p.is_dir()):
+        shutil.rmtree(sub)
+    return cache
 
 
 def _read_lines(path: Path) -> list:
@@ -442,18 +665,16 @@ def _read_lines(path: Path) -> list:
         return []
 
 
-def _fresh_model_cache(cache: Path) -> None:
-    "Remove the run caches (sub-folders) of the dry cache; keep the decoded pictures (its top-level files)."
-    for sub in (p for p in cache.glob("*") if p.is_dir()):
-        shutil.rmtree(sub)
-
-
-def _mark_entry(tid: str, out: Path, steps: int) -> str | None:
-    "Mark the entry the dry notebook wrote as a dry run; return its path (None when there is none)."
+def _mark_entry(tid: str, out: Path, steps: int, since: float) -> str | None:
+    "Mark the entry written since `since` (the table's start) as a dry run's; its path (None: none written)."
     p = result_path(tid, "paper", out)
     try:
+        if p.stat().st_mtime < since - 1:  # older (an earlier dry run's); 1 s for coarse file times
+            return None
         entry = json.loads(p.read_text())
     except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict):
         return None
     entry["dry_run"] = {"steps_per_stage": steps, "note": "two-step training: the numbers mean nothing"}
     atomic_write_json(p, entry)
@@ -474,12 +695,12 @@ def dry_run_table(
     out = check_out(out)
     folder = out / "dry-run"
     folder.mkdir(parents=True, exist_ok=True)
-    n_seeds, one = one_seed(job)
+    n_seeds, seed_params = one_seed(job)
     row = {
         "id": job.id,
         "notebook": job.notebook,
         "steps_per_stage": steps,
-        "params": {**one, **(params or {})},
+        "params": {**seed_params, **(params or {})},
     }
     src = project_root() / "nbs" / job.notebook
     miss = missing_needs(job, root)
@@ -489,16 +710,26 @@ def dry_run_table(
             error="waiting for dataset " + ", ".join(miss) if miss else f"notebook {src} not found",
         )
         return row
-    sink, cache = folder / f"{job.id}.stages.jsonl", out / "cache"
+    sink, cache = folder / f"{job.id}.stages.jsonl", fresh_dry_cache(dry_cache(out))
     sink.unlink(missing_ok=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    _fresh_model_cache(cache)
     anomalib = "anomalib_side" in table_modules(job.notebook)
-    copy = dry_notebook(
-        src, folder / f"{job.id}.ipynb", *kernel_cells(steps, sink.resolve(), cache.resolve(), anomalib)
-    )
-    dry_job = TableJob(job.id, str(copy.resolve()), job.params, job.needs)
-    outcome = run_table(dry_job, "paper", out, root, row["params"], progress, cell_timeout, timeout)
+    injected = kernel_cells(steps, sink, cache, anomalib, cwd=src.parent)
+    copy = dry_notebook(src, folder / f"{job.id}.ipynb", *injected)
+    dry_job = TableJob(job.id, str(copy), job.params, job.needs)
+    started = time.time()
+    try:
+        outcome = run_table(
+            dry_job,
+            "paper",
+            out=out,
+            root=root,
+            params=row["params"],
+            progress=progress,
+            cell_timeout=cell_timeout,
+            timeout=timeout,
+        )
+    finally:  # also when a later cell failed or the batch was stopped after the entry was written
+        dry_entry = _mark_entry(job.id, out, steps, since=started)
     lines = _read_lines(sink)
     stages = [r for r in lines if not r.get("end")]
     end = next((r for r in lines if r.get("end")), {})
@@ -509,10 +740,11 @@ def dry_run_table(
         executed=outcome.executed,
         device=end.get("device") or str(get_device("auto")),
         threads=end.get("threads"),
-        precision=end.get("precision") or sorted({s.get("precision") for s in stages if s.get("precision")}),
+        default_precision=end.get("default_precision"),
+        precision=sorted({s["precision"] for s in stages if s.get("precision")}),  # what the stages used
         peak_rss_mib=end.get("peak_rss_mib", last.get("peak_rss_mib")),
         peak_gpu_mib=end.get("peak_gpu_mib", last.get("peak_gpu_mib")),
-        dry_entry=_mark_entry(job.id, out, steps) if outcome.status == "done" else None,
+        dry_entry=dry_entry,
         stages=stages,
         **table_projection(stages, outcome.wall_s, n_seeds),
     )
@@ -524,6 +756,23 @@ def _mib(v) -> str:
     return "-" if v is None else (f"{v / 1024:.1f} GiB" if v >= 1024 else f"{v:.0f} MiB")
 
 
+def _mean(values) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _hook_note(group: list) -> str:
+    "How the stages' periodic hook work was projected, when it matters."
+    counted_once = any(s.get("hook_counted_once") for s in group)
+    periodic = [s for s in group if (s.get("hook_period") or 1) > 1 and s.get("hook_last_s") is not None]
+    if counted_once:
+        return "; hook every k epochs counted once"
+    if periodic:
+        s = periodic[0]
+        return f"; hook every {s['hook_period']} epochs, ×{s['hook_heavy_calls']} projected"
+    return ""
+
+
 def stage_summary(stages: list, most: int = 4) -> str:
     "Seconds per step of each stage kind (by description), the most expensive stages first."
     kinds = {}
@@ -532,12 +781,14 @@ def stage_summary(stages: list, most: int = 4) -> str:
     ranked = sorted(kinds.items(), key=lambda kv: -sum(s["projected_s"] for s in kv[1]))
     cells = []
     for desc, group in ranked[:most]:
-        steps = [s["s_per_step"] if s["s_per_step"] is not None else s["warmup_step_s"] for s in group]
-        steps = [v for v in steps if v is not None]
+        per_step = _mean(s["warmup_step_s"] if s["s_per_step"] is None else s["s_per_step"] for s in group)
+        batch = _mean(s.get("batch_s") for s in group)
+        interval = _mean(s.get("step_interval_s") for s in group)
         times = f" ×{len(group)}" if len(group) > 1 else ""
-        cells.append(
-            f"{desc}{times}: {sum(steps) / max(1, len(steps)):.3g} s/step" if steps else f"{desc}: -"
-        )
+        timed_both = batch is not None and interval is not None
+        split = f" (interval {interval:.3g}, batch {batch:.3g})" if timed_both else ""
+        cell = f"{desc}{times}: {per_step:.3g} s/step{split}" if per_step is not None else f"{desc}: -"
+        cells.append(cell + _hook_note(group))
     more = len(ranked) - most
     return "; ".join(cells) + (f"; +{more} more" if more > 0 else "")
 
@@ -557,11 +808,22 @@ PROJECTION_COLUMNS = (
 )
 
 
-def _span(every) -> str:
+def _span(all_seeds_s) -> str:
     "The all-seeds projection: one time, or its lower and upper end."
-    if every is None:
+    if all_seeds_s is None:
         return "-"
-    return fmt_time(every[0]) if every[0] == every[1] else f"{fmt_time(every[0])} - {fmt_time(every[1])}"
+    low, high = all_seeds_s
+    return fmt_time(low) if low == high else f"{fmt_time(low)} - {fmt_time(high)}"
+
+
+def _precision_cell(r: dict) -> str:
+    "The precisions the stages trained in; with no training, the engine's default there, so marked."
+    used = r["precision"]
+    if isinstance(used, str):
+        return used
+    if used:
+        return ",".join(used)
+    return f"- (default {r['default_precision']})" if r.get("default_precision") else "-"
 
 
 def projection_rows(rows: list) -> list:
@@ -576,7 +838,6 @@ def projection_rows(rows: list) -> list:
         gpu = f" (GPU {_mib(r['peak_gpu_mib'])})" if r["peak_gpu_mib"] else ""
         n = r.get("threads")
         device = r["device"] + (f" ({n} thread{'s' * (n != 1)})" if n else "")
-        precision = r["precision"] if isinstance(r["precision"], str) else ",".join(r["precision"]) or "-"
         table.append(
             [
                 r["id"],
@@ -589,7 +850,7 @@ def projection_rows(rows: list) -> list:
                 "?" if r["seeds_full"] is None else str(r["seeds_full"]),
                 _span(r["projected_all_seeds_s"]) if done else "-",
                 device,
-                precision,
+                _precision_cell(r),
             ]
         )
     return table
@@ -631,12 +892,13 @@ def dry_run(
     log=print,
 ) -> list:
     "Dry-run the tables `ids` (default all; ids or `TableJob`s) one by one; print and write the projection."
-    out = check_out(out or default_out())
+    out = check_out(out or default_out())  # absolute: the notebooks run in <out>/dry-run
     if steps < 1:
         raise ValueError(f"--steps must be at least 1, got {steps}")
     jobs = [i if isinstance(i, TableJob) else table_job(i) for i in (ids or TABLES)]
     per_job = params_per_job(jobs, params or {}) if params else {j.id: {} for j in jobs}
     check_no_real_entries(jobs, out)
+    check_dry_cache(dry_cache(out))
     log(
         f"dry run of the paper profile: {len(jobs)} table(s), each training stage capped at {steps} steps, "
         f"one seed; device {get_device('auto')}; writing to {out} (entries, executed notebooks, dry-run/)"
@@ -644,7 +906,16 @@ def dry_run(
     rows, t0 = [], time.time()
     for k, job in enumerate(jobs, 1):
         log(f"[{k}/{len(jobs)}] {job.id}: dry run started {time.strftime('%H:%M:%S')} ...")
-        row = dry_run_table(job, out, steps, root, per_job[job.id], progress, cell_timeout, timeout)
+        row = dry_run_table(
+            job,
+            out,
+            steps,
+            root=root,
+            params=per_job[job.id],
+            progress=progress,
+            cell_timeout=cell_timeout,
+            timeout=timeout,
+        )
         if row["status"] == "done":
             done = f"{len(row['stages'])} stage(s), dry run {fmt_time(row['wall_s'])}"
             log(f"[{k}/{len(jobs)}] {job.id}: {done}, projected {fmt_time(row['projected_s'])} at one seed")
@@ -670,13 +941,12 @@ def cmd_dry_run(args, params: dict | None = None) -> int:
             raise ValueError(
                 f"--dry-run takes no {flag}: it writes under --out only and times one table at a time"
             )
-    steps = DRY_STEPS if args.steps is None else args.steps
     rows = dry_run(
         args.ids or None,
         args.out,
-        steps,
-        args.data_root,
-        params,
+        DRY_STEPS if args.steps is None else args.steps,
+        root=args.data_root,
+        params=params,
         cell_timeout=args.cell_timeout,
         timeout=args.timeout,
     )
@@ -690,10 +960,10 @@ def plot_projection(rows: list, ax=None):
     done = [r for r in rows if r.get("status") == "done"]
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.45 * len(done) + 1.2))
-    every = [(r["projected_all_seeds_s"] or [r["projected_s"]] * 2)[1] for r in done]
-    unit, per = next((u, s) for u, s in (("hours", 3600), ("minutes", 60), ("seconds", 1)) if max(every) >= s)
+    upper = [(r["projected_all_seeds_s"] or [r["projected_s"]] * 2)[1] for r in done]
+    unit, per = next((u, s) for u, s in (("hours", 3600), ("minutes", 60), ("seconds", 1)) if max(upper) >= s)
     names = [r["id"] for r in done]
-    ax.barh(names, [v / per for v in every], color="C0", alpha=0.3, label="all seeds (upper end)")
+    ax.barh(names, [v / per for v in upper], color="C0", alpha=0.3, label="all seeds (upper end)")
     ax.barh(names, [r["projected_s"] / per for r in done], color="C0", label="one seed")
     ax.plot([r["wall_s"] / per for r in done], names, "ko", ms=4, label="dry run (measured)")
     ax.set_xlabel(f"{unit} on this device")

@@ -4,16 +4,11 @@
 
 # %% ../nbs/24_own_anomaly.ipynb #2c6f8deb
 from __future__ import annotations
-import os
-import shutil
-import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import numpy as np
-from .core import atomic_write, atomic_write_json, git_sha
+from .core import atomic_write, atomic_write_json
 from defect_nb.data import (
     IMG_EXTS,
     DataError,
@@ -23,17 +18,20 @@ from defect_nb.data import (
     subsample,
     verify_dataset,
 )
-from .profiles import PROFILES, settings
+from defect_nb.own_runs import (  # what every `run` task shares
+    OutputFolder, default_out, save_figure, torch_threads, write_run_record,
+    image_files, without_copies, csv_table, markdown_table, add_run_options, run_options,
+)
+from .profiles import settings
 from .readers import read_mtd
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'NORMAL_CLASS', 'REFERENCE', 'FULL_CAT', 'METHODS', 'METRIC_NAMES', 'MODEL_FORMAT', 'EXAMPLES_PER_TYPE',
-           'SCORE_FIGURE_ROWS', 'example_dataset', 'picture_files', 'normal_folder', 'select_classes', 'mvtec_test',
-           'mtd_test', 'split_normal', 'without_test_copies', 'OwnData', 'own_data', 'OwnScorer', 'CATOwn',
+__all__ = ['LAYOUTS', 'NORMAL_CLASS', 'REFERENCE', 'FULL_CAT', 'METHODS', 'METRIC_NAMES', 'TABLE_COLUMNS', 'MODEL_FORMAT',
+           'EXAMPLES_PER_TYPE', 'SCORE_FIGURE_ROWS', 'example_dataset', 'picture_files', 'normal_folder',
+           'select_classes', 'mvtec_test', 'mtd_test', 'split_normal', 'OwnData', 'own_data', 'OwnScorer', 'CATOwn',
            'PatchCoreOwn', 'DFROwn', 'PatchKNNOwn', 'reference_branch', 'squared', 'per_type_metrics', 'metrics_rows',
-           'markdown_table', 'csv_table', 'run_folder', 'staged_folder', 'save_model', 'load_model', 'example_indices',
-           'maps_figure', 'provenance', 'scores_csv', 'run_anomaly', 'picture_map', 'score_folder', 'cmd_anomaly',
-           'cmd_anomaly_score', 'add_cli']
+           'metrics_tables', 'save_model', 'load_model', 'example_indices', 'maps_figure', 'scores_csv', 'run_anomaly',
+           'picture_map', 'score_folder', 'cmd_anomaly', 'cmd_anomaly_score', 'add_cli']
 
 # %% ../nbs/24_own_anomaly.ipynb #dfa48c18
 def _texture(rng: np.random.Generator, hw: tuple) -> np.ndarray:
@@ -101,9 +99,7 @@ def picture_files(folder) -> list:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"missing folder {folder}")
-    files = sorted(
-        f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMG_EXTS and not _is_mask(f)
-    )
+    files = [f for f in image_files(folder) if not _is_mask(f)]
     if not files:
         raise DataError(f"empty folder {folder}: no picture in it (expected {' / '.join(IMG_EXTS)} files)")
     return files
@@ -204,28 +200,6 @@ def split_normal(test: DefectDataset, share: float, normal: str, seed: int = 0) 
     )
 
 
-def _content(path) -> str:
-    "A hash of a file's bytes: the same for every copy of a picture, under any name."
-    import hashlib
-
-    try:
-        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror}", [(str(path), "unreadable file")]) from None
-
-
-def without_test_copies(train: DefectDataset, test: DefectDataset) -> tuple:
-    "(the training set without the exact copies of test pictures, how many were left out); none left: error."
-    in_test = {_content(r.path) for r in test.records}
-    keep = [r for r in train.records if _content(r.path) not in in_test]
-    if not keep:
-        raise DataError(
-            f"every training picture ({len(train)}, e.g. {train.records[0].path}) is a copy of a test "
-            "picture: give a --train folder apart from the test set, or --split-normal"
-        )
-    return replace(train, records=keep), len(train) - len(keep)
-
-
 def _check_pictures(*sets: DefectDataset) -> None:
     "Decode every picture and mask of `sets`; one `DataError` naming every file that does not decode."
     bad = [b for ds in sets for b in verify_dataset(ds, progress=False)]
@@ -304,7 +278,12 @@ def own_data(
     train_ds, test_ds, source = _training_set(test_ds, train, layout, split, normal, seed)
     if not any(r.label != normal for r in test_ds.records):
         raise DataError(f"no defective picture in the test folder {test_ds.root} (classes {test_ds.classes})")
-    kept, n_copies = without_test_copies(train_ds, test_ds)
+    kept, n_copies = without_copies(train_ds, test_ds)
+    if not len(kept):
+        raise DataError(
+            f"every training picture ({len(train_ds)}, e.g. {train_ds.records[0].path}) is a copy of a test "
+            "picture: give a --train folder apart from the test set, or --split-normal"
+        )
     used = subsample(kept, max_train, seed)
     _check_pictures(used, test_ds)
     return OwnData(layout, normal, used, test_ds, source, len(train_ds), n_copies)
@@ -494,66 +473,14 @@ def metrics_rows(results: dict) -> list:
     ]
 
 
-def _cell(v) -> str:
-    return "" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+TABLE_COLUMNS = {"method": "method", "part": "part", "n_images": "pictures", **METRIC_NAMES}  # key: heading
 
 
-def markdown_table(rows: list) -> str:
-    "The rows as a Markdown table: method, part, pictures, then every metric (blank where undefined)."
-    head = ["method", "part", "pictures", *METRIC_NAMES.values()]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["method"], r["part"], r["n_images"], *[r.get(k) for k in METRIC_NAMES]]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def csv_table(rows: list) -> str:
-    "The rows as CSV with the metrics' keys as column names."
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, ["method", "part", "n_images", *METRIC_NAMES], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-# %% ../nbs/24_own_anomaly.ipynb #31d55d07
-def run_folder(out=None, task: str = "anomaly", name: str = "run", overwrite: bool = False) -> Path:
-    "The output folder: `out`, else ./defect_nb_runs/<task>/<name>; an error if it exists (not `overwrite`)."
-    out = Path(out if out is not None else Path("defect_nb_runs") / task / name).absolute()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
-    if out.exists() and not overwrite:
-        raise ValueError(f"output folder {out} already exists: pass --overwrite, another --name or --out")
-    return out
-
-
-@contextmanager
-def staged_folder(out: Path, overwrite: bool = False):
-    "A hidden folder beside `out`, renamed to `out` at the end; removed on an error (and parents it made)."
-    out = Path(out).absolute()
-    made = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's folder is private (0700); the output folder is an ordinary one
-    try:
-        yield tmp
-        run_folder(out, overwrite=overwrite)  # again: another run may have written it meanwhile
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for p in made:  # innermost first, only when empty
-            if p.is_dir() and not any(p.iterdir()):
-                p.rmdir()
-        raise
+def metrics_tables(rows: list) -> tuple:
+    "(Markdown, CSV) of the rows: method, part, pictures, metrics (Markdown: 3 decimals, blank: undefined)."
+    cells = [[r.get(k) for k in TABLE_COLUMNS] for r in rows]
+    markdown = markdown_table(list(TABLE_COLUMNS.values()), cells, digits=3)
+    return markdown, csv_table(list(TABLE_COLUMNS), cells)
 
 # %% ../nbs/24_own_anomaly.ipynb #ec4826b9
 MODEL_FORMAT = "defect_nb.own_anomaly/1"
@@ -641,34 +568,13 @@ def maps_figure(images, maps: dict, idx: list, row_names: list, masks=None, vali
     return fig
 
 # %% ../nbs/24_own_anomaly.ipynb #8645d53c
-def provenance() -> dict:
-    "The package's version, its git commit when it runs from a checkout, the libraries and the thread count."
-    import defect_nb
-    from defect_nb.core import run_context, versions
-
-    root = Path(defect_nb.__file__).resolve().parent.parent
-    checkout = (root / ".git").exists() and (root / "settings.ini").is_file()
-    return {
-        "defect_nb": versions().get("defect_nb"),
-        "git": git_sha(root) if checkout else "none: an installed package, not a git checkout",
-        "versions": versions(),
-        "run_context": run_context(),
-    }
-
-
 def scores_csv(files: list, scores: dict, labels: list | None = None) -> str:
     "CSV: the file, its class (when `labels` are given) and one image-score column per method key."
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["file", *(["class"] if labels else []), *scores])
-    for i, f in enumerate(files):
-        writer.writerow(
-            [f, *([labels[i]] if labels else []), *(f"{float(s[i]):.6g}" for s in scores.values())]
-        )
-    return buf.getvalue()
+    rows = [
+        [f, *([labels[i]] if labels else []), *(f"{float(s[i]):.6g}" for s in scores.values())]
+        for i, f in enumerate(files)
+    ]
+    return csv_table(["file", *(["class"] if labels else []), *scores], rows)
 
 
 def _settings_note(st, profile: str) -> str:
@@ -713,6 +619,7 @@ def run_anomaly(
     overwrite: bool = False,
     progress: bool = True,
     log=print,
+    arguments: dict | None = None,
 ) -> Path:
     "Train `methods` on defect-free pictures, evaluate them on the test folder per type, write; the folder."
     unknown = [m for m in methods if m not in METHODS]
@@ -721,8 +628,9 @@ def run_anomaly(
     st = settings("cat", profile)
     seed = st.seed if seed is None else int(seed)
     data = own_data(test, train, layout, classes, normal, split, seed, st.max_train)
-    name = name or f"{data.test.root.name}-{'+'.join(methods)}-{profile}"
-    out = run_folder(out, "anomaly", name, overwrite)
+    out = out or default_out("anomaly", data.test.root, "+".join(methods), profile, name=name)
+    target = OutputFolder(out, overwrite)
+    out = target.out
     lines = []
 
     def say(msg: str) -> None:
@@ -731,6 +639,7 @@ def run_anomaly(
             log(msg)
 
     t0 = time.time()
+    torch_threads()
     say(f"run anomaly: {_settings_note(st, profile)}; seed {seed}")
     left_out = [f"{data.n_copies} exact copies of test pictures"] if data.n_copies else []
     if len(data.train) < data.n_train_found - data.n_copies:
@@ -747,8 +656,8 @@ def run_anomaly(
         k: per_type_metrics(maps[k], scores[k], labels, x_test.masks, x_test.valid, data.normal)
         for k in methods
     }
-    rows = metrics_rows(results)
-    say(markdown_table(rows))
+    table, table_csv = metrics_tables(metrics_rows(results))
+    say(table)
     counts = {
         "train": {
             "n_images": len(data.train),
@@ -774,10 +683,10 @@ def run_anomaly(
         "scoring": "image score: the map's max over the picture; pixel metrics over the picture only (the "
         "padding to a square is never scored); per type: the type's pictures with every defect-free one",
     }
-    with staged_folder(out, overwrite) as tmp:
+    with target as tmp:
         atomic_write_json(tmp / "metrics.json", record)
-        atomic_write(tmp / "metrics.md", markdown_table(rows))
-        atomic_write(tmp / "metrics.csv", csv_table(rows))
+        atomic_write(tmp / "metrics.md", table)
+        atomic_write(tmp / "metrics.csv", table_csv)
         files = [str(r.path) for r in data.test.records]
         atomic_write(tmp / "scores.csv", scores_csv(files, {k: scores[k] for k in methods}, labels))
         idx = example_indices(labels)
@@ -790,27 +699,22 @@ def run_anomaly(
             x_test.valid,
             f"anomaly maps ({profile} profile)",
         )
-        fig.savefig(tmp / "maps.png", dpi=110, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        save_figure(fig, tmp / "maps.png")
         meta = {"profile": profile, "normal_class": data.normal, "trained_on": counts["train"]}
         save_model(tmp / "model.pt", scorers, st, seed, meta)
         say(f"wrote {out} in {time.time() - t0:.0f} s")
-        atomic_write_json(
-            tmp / "run.json",
-            {
-                "command": sys.argv,
-                "settings": asdict(st),
-                "settings_note": _settings_note(st, profile),
-                **counts,
-                "train_files": [str(r.path) for r in data.train.records],
-                "test_files": dict(zip(files, labels)),
-                "histories": histories,
-                "seconds": seconds,
-                "wall_s": round(time.time() - t0, 1),
-                "provenance": provenance(),
-            },
+        write_run_record(
+            tmp,
+            "anomaly",
+            arguments,
+            asdict(st),
+            counts,
+            t0,
+            settings_note=_settings_note(st, profile),
+            train_files=[str(r.path) for r in data.train.records],
+            test_files=dict(zip(files, labels)),
+            histories=histories,
+            seconds=seconds,
         )
         atomic_write(tmp / "log.txt", "\n".join(lines) + "\n")
     return out
@@ -838,21 +742,24 @@ def score_folder(
     overwrite: bool = False,
     progress: bool = True,
     log=print,
+    arguments: dict | None = None,
 ) -> Path:
     "Score every picture under `images` with a saved model; write scores, maps and a figure; the folder."
     scorers, saved = load_model(model, device, methods)
     ds = normal_folder(images, "own-score")
     _check_pictures(ds)
-    name = name or f"{ds.root.name}-{'+'.join(scorers)}"
-    out = run_folder(out, "anomaly-score", name, overwrite)
+    out = out or default_out("anomaly-score", ds.root, "+".join(scorers), name=name)
+    target = OutputFolder(out, overwrite)
+    out = target.out
     st = scorers[next(iter(scorers))].st
     t0 = time.time()
+    torch_threads()
     x = squared(ds, st, progress)
     maps, scores = {}, {}
     for key, scorer in scorers.items():
         maps[key], scores[key] = scorer.predict(x.images, x.valid)
     files = [Path(r.path).relative_to(ds.root).as_posix() for r in ds.records]
-    with staged_folder(out, overwrite) as tmp:
+    with target as tmp:
         atomic_write(tmp / "scores.csv", scores_csv(files, scores))
         for key in scorers:
             arrays = {
@@ -869,22 +776,17 @@ def score_folder(
             valid=x.valid,
             title=f"anomaly maps of {Path(images).name}",
         )
-        fig.savefig(tmp / "maps.png", dpi=110, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        atomic_write_json(
-            tmp / "run.json",
-            {
-                "command": sys.argv,
-                "model": str(Path(model).absolute()),
-                "model_profile": saved.get("profile"),
-                "images": str(Path(images).absolute()),
-                "n_images": len(files),
-                "methods": {k: METHODS[k].name for k in scorers},
-                "wall_s": round(time.time() - t0, 1),
-                "provenance": provenance(),
-            },
+        save_figure(fig, tmp / "maps.png")
+        write_run_record(
+            tmp,
+            "anomaly-score",
+            arguments,
+            asdict(st),
+            {"scored": {"folder": str(ds.root), "images": len(files)}},
+            t0,
+            model=str(Path(model).absolute()),
+            model_profile=saved.get("profile"),
+            methods={k: METHODS[k].name for k in scorers},
         )
     if log:
         log(f"scored {len(files)} pictures with {list(scorers)}: wrote {out}")
@@ -892,32 +794,21 @@ def score_folder(
 
 # %% ../nbs/24_own_anomaly.ipynb #44e2f562
 def cmd_anomaly(args) -> int:
-    from defect_nb.core import set_threads
-
-    set_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or None)
     run_anomaly(
         args.test,
         args.train,
         args.layout,
         args.method,
-        args.profile,
-        args.classes,
-        args.normal_class,
-        args.split_normal,
-        args.seed,
-        args.out,
-        args.name,
-        args.device,
-        args.overwrite,
+        classes=args.classes,
+        normal=args.normal_class,
+        split=args.split_normal,
+        **run_options(args),
     )
     return 0
 
 
 def cmd_anomaly_score(args) -> int:
-    from defect_nb.core import set_threads
-
-    set_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or None)
-    score_folder(args.model, args.images, args.out, args.name, args.method, args.device, args.overwrite)
+    score_folder(args.model, args.images, methods=args.method, **run_options(args))
     return 0
 
 
@@ -948,14 +839,7 @@ def add_cli(run_tasks) -> None:
         help="no training folder (MTD): train on this seeded share of the test folder's defect-free pictures",
     )
     p.add_argument("--method", nargs="+", choices=list(METHODS), default=["cat", "patchcore"])
-    p.add_argument(
-        "--profile", choices=list(PROFILES), default="cpu", help="the cat settings record (sizes, budget)"
-    )
-    p.add_argument("--seed", type=int, help="default: the cat record's seed")
-    p.add_argument("--out", help="the output folder (default ./defect_nb_runs/anomaly/<name>)")
-    p.add_argument("--name", help="the output folder's name (default <test folder>-<methods>-<profile>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--device", default="auto")
+    add_run_options(p, "anomaly", "<test folder>-<methods>-<profile>", seed=None)
     p.set_defaults(fn=cmd_anomaly)
     s = run_tasks.add_parser(
         "anomaly-score",
@@ -965,8 +849,5 @@ def add_cli(run_tasks) -> None:
     s.add_argument("--model", required=True, help="the model.pt of a `run anomaly` output folder")
     s.add_argument("--images", required=True, help="a folder of pictures (any depth; masks are left out)")
     s.add_argument("--method", nargs="+", choices=list(METHODS), help="default: every method in the model")
-    s.add_argument("--out", help="the output folder (default ./defect_nb_runs/anomaly-score/<name>)")
-    s.add_argument("--name", help="the output folder's name (default <images folder>-<methods>)")
-    s.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    s.add_argument("--device", default="auto")
+    add_run_options(s, "anomaly-score", "<images folder>-<methods>", trains=False)
     s.set_defaults(fn=cmd_anomaly_score)

@@ -5,45 +5,23 @@
 # %% ../nbs/25_own_classify.ipynb #c382422f
 from __future__ import annotations
 import argparse
-import csv
-import hashlib
-import io
-import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from .data import DataError, DefectDataset, Record, IMG_EXTS, stratified_split, subsample, build_pool
-from .profiles import PROFILE_NAMES, settings
+from defect_nb.own_runs import (  # what every `run` task shares
+    OutputFolder, default_out, save_figure, torch_threads, write_run_record,
+    content_id, folder_name, image_files, without_copies,
+    csv_table, markdown_table, add_run_options, run_options,
+)
+from .profiles import settings
 
 # %% auto #0
-__all__ = ['DEFAULT_RUNS', 'METHODS', 'image_files', 'content_id', 'read_class_folders', 'read_unlabelled', 'LabelledData',
-           'split_fractions', 'labelled_splits', 'decode_rows', 'take_rows', 'pretraining_pool', 'default_out',
-           'OutputFolder', 'per_class_scores', 'classification_record', 'write_tables', 'check_method',
-           'train_classifier', 'torch_threads', 'write_run_log', 'save_figure', 'plot_curves', 'announce_stages',
-           'run_classify', 'load_classifier', 'run_scl', 'load_scl', 'scl_predict', 'cmd_classify', 'cmd_scl',
-           'add_cli']
-
-# %% ../nbs/25_own_classify.ipynb #047210fe
-def image_files(folder: str | os.PathLike) -> list:
-    "Image files (by extension, `data.IMG_EXTS`) anywhere under `folder`, hidden files and folders left out."
-    folder = Path(folder)
-    found = []
-    for p in folder.rglob("*"):
-        hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
-        if p.is_file() and p.suffix.lower() in IMG_EXTS and not hidden:
-            found.append(p)
-    return sorted(found)
-
-
-def content_id(path: str | os.PathLike) -> str:
-    "A picture's id: a hash of the file's bytes, the same for every copy of the picture under any name."
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror}", [(str(path), "unreadable file")]) from None
-    return "sha1:" + hashlib.sha1(data).hexdigest()[:20]
+__all__ = ['METHODS', 'read_class_folders', 'read_unlabelled', 'LabelledData', 'split_fractions', 'labelled_splits',
+           'decode_rows', 'take_rows', 'pretraining_pool', 'per_class_scores', 'classification_record', 'write_tables',
+           'check_method', 'train_classifier', 'plot_curves', 'announce_stages', 'run_classify', 'load_classifier',
+           'run_scl', 'load_scl', 'scl_predict', 'cmd_classify', 'cmd_scl', 'add_cli']
 
 # %% ../nbs/25_own_classify.ipynb #c69ad4d4
 def _hidden(p: Path) -> bool:
@@ -84,8 +62,7 @@ def read_class_folders(folder: str | os.PathLike, what: str = "labelled set") ->
 
 def _set_name(folder: Path) -> str:
     "A file-name-safe name for a folder's set (decoded-tensor caches are named after it)."
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(folder).resolve().name)
-    return f"own-{name or 'set'}"
+    return f"own-{folder_name(folder)}"
 
 # %% ../nbs/25_own_classify.ipynb #99ad5337
 def read_unlabelled(folder: str | os.PathLike, what: str = "unlabelled set") -> DefectDataset:
@@ -165,9 +142,7 @@ def labelled_splits(
                 f"test set: class folder(s) {unknown} of {test.root} are not among the known classes "
                 f"{test_classes} (the labelled set {ds.root}, or the reference set)"
             )
-        test_ids = set(test.ids)
-        notes["labelled copies of test pictures left out"] = sum(i in test_ids for i in ds.ids)
-        ds = ds.subset(lambda r: r.id not in test_ids)
+        ds, notes["labelled copies of test pictures left out"] = without_copies(ds, test)
     split = stratified_split(ds.ids, [r.label for r in ds.records], fracs, seed)
     parts = {s: ds.subset(lambda r, s=s: split[r.id] == s, name=f"{ds.name}:{s}") for s in fracs}
     if test is not None:
@@ -233,53 +208,6 @@ def pretraining_pool(
     }
     return pool_ds, info
 
-# %% ../nbs/25_own_classify.ipynb #bd40367b
-DEFAULT_RUNS = "defect_nb_runs"
-
-
-def default_out(task: str, folder: str | os.PathLike, *tags, name: str | None = None) -> Path:
-    "`./defect_nb_runs/<task>/<name>` under the current folder; `name` by default `<folder name>-<tags>`."
-    name = name or "-".join([_set_name(Path(folder))[len("own-") :], *[str(t) for t in tags if t]])
-    return Path.cwd() / DEFAULT_RUNS / task / name
-
-
-class OutputFolder:
-    "Context manager: a staging folder beside `out`, renamed to `out` on success, removed on any failure."
-
-    def __init__(self, out: str | os.PathLike, overwrite: bool = False):
-        self.out, self.overwrite = Path(out).absolute(), overwrite
-        self.check()
-
-    def check(self):
-        "Refuse an existing `out` unless overwriting (called again on entry: the run may have taken hours)."
-        if self.out.exists() and not self.overwrite:
-            raise ValueError(f"output folder {self.out} already exists: pass --overwrite or another --out")
-        if self.out.exists() and not self.out.is_dir():
-            raise ValueError(f"--out {self.out} is a file, not a folder")
-
-    def __enter__(self) -> Path:
-        self.check()
-        self.created = [p for p in [self.out.parent, *self.out.parent.parents] if not p.exists()]
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.stage = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
-        shutil.rmtree(self.stage, ignore_errors=True)
-        self.stage.mkdir()
-        return self.stage
-
-    def __exit__(self, kind, err, tb) -> bool:
-        if kind is not None:
-            shutil.rmtree(self.stage, ignore_errors=True)
-            for p in self.created:  # innermost first: only folders this run made, only when empty
-                if p.is_dir() and not any(p.iterdir()):
-                    p.rmdir()
-            return False
-        old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-        if self.out.exists():
-            self.out.rename(old)
-        self.stage.rename(self.out)
-        shutil.rmtree(old, ignore_errors=True)
-        return False
-
 # %% ../nbs/25_own_classify.ipynb #e13b2385
 def per_class_scores(confusion, classes: list) -> dict:
     "{class: precision, recall, f1, support} from a confusion matrix (rows true, columns predicted)."
@@ -318,22 +246,11 @@ def write_tables(folder: Path, record: dict, title: str):
     "`results.md` and `results.csv`: one row per class, then the overall accuracy and macro means."
     head = ["class", "precision", "recall", "f1", "support"]
     rows = [[c, s["precision"], s["recall"], s["f1"], s["support"]] for c, s in record["per_class"].items()]
-    macro = [
-        "macro mean",
-        record["macro_precision"],
-        record["macro_recall"],
-        record["macro_f1"],
-        record["n_test"],
-    ]
-    rows.append(macro)
-    buf = io.StringIO()
-    csv.writer(buf).writerows([head, *rows])
-    (folder / "results.csv").write_text(buf.getvalue())
-    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
-    md = [f"# {title}", "", f"accuracy {record['accuracy']:.4f} on {record['n_test']} test pictures", ""]
-    md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    md += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
-    (folder / "results.md").write_text("\n".join(md) + "\n")
+    macro = ["macro mean", record["macro_precision"], record["macro_recall"], record["macro_f1"]]
+    rows.append([*macro, record["n_test"]])
+    (folder / "results.csv").write_text(csv_table(head, rows))
+    summary = f"# {title}\n\naccuracy {record['accuracy']:.4f} on {record['n_test']} test pictures\n\n"
+    (folder / "results.md").write_text(summary + markdown_table(head, rows))
 
 # %% ../nbs/25_own_classify.ipynb #6cd15561
 METHODS = {
@@ -418,13 +335,6 @@ def _encoder_size(P, encoder: str) -> int:
     return encoder_size(P, encoder)
 
 
-def torch_threads() -> int:
-    "torch threads: `$OMP_NUM_THREADS` when set (shared machines), else `core.set_threads`' choice."
-    from defect_nb.core import set_threads
-
-    return set_threads(int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None)
-
-
 def _read_inputs(labelled, test, test_fraction, seed, with_val, cap, test_classes=None) -> LabelledData:
     "The labelled set, split (the test folder read when given)."
     ds = read_class_folders(labelled, "labelled set")
@@ -441,37 +351,6 @@ def _decode_parts(data: LabelledData, size: int, progress: bool) -> tuple:
         images, row = decode_rows(part, size, progress)
         x[s], y[s] = take_rows(images, row, part.ids), torch.tensor(data.labels(s), dtype=torch.long)
     return x, y
-
-
-def write_run_log(
-    folder: Path, task: str, arguments, settings_record: dict, counts: dict, t0: float, **extra
-):
-    "`run.json`: the command's arguments, settings, the pictures each stage used, versions, the wall time."
-    from defect_nb import __version__
-    from defect_nb.core import versions, run_context, atomic_write_json
-
-    log = {
-        "task": task,
-        "arguments": arguments,
-        "cwd": str(Path.cwd()),
-        "settings": settings_record,
-        "pictures": counts,
-        **extra,
-        "defect_nb": __version__,
-        "versions": versions(),
-        "context": run_context(),
-        "wall_s": round(time.time() - t0, 1),
-    }
-    atomic_write_json(folder / "run.json", log)
-    return log
-
-
-def save_figure(fig, path: Path):
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _curves(hist: dict, method: str) -> dict:
@@ -511,12 +390,8 @@ def plot_curves(curves: dict, title: str):
 
 
 def _predictions_csv(folder: Path, part: DefectDataset, classes: list, pred) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["file", "class", "predicted"])
-    for r, p in zip(part.records, pred):
-        w.writerow([str(r.path), r.label, classes[int(p)]])
-    (folder / "predictions.csv").write_text(buf.getvalue())
+    rows = [[str(r.path), r.label, classes[int(p)]] for r, p in zip(part.records, pred)]
+    (folder / "predictions.csv").write_text(csv_table(["file", "class", "predicted"], rows))
 
 
 def announce_stages(task: str, stages: dict, profile: str, out: Path):
@@ -524,6 +399,29 @@ def announce_stages(task: str, stages: dict, profile: str, out: Path):
     print(f"{task} at profile {profile} -> {out}")
     for stage, text in stages.items():
         print(f"  {stage}: {text}")
+
+
+def _write_outputs(stage: Path, record: dict, title: str, test: DefectDataset, pred, curves, bundle: dict):
+    "What a classification run writes: metrics.json, results.md/.csv, predictions.csv, figures/, model.pt."
+    import torch
+    from defect_nb.core import atomic_write_json
+    from defect_nb.metrics import plot_confusion
+
+    atomic_write_json(stage / "metrics.json", record)
+    write_tables(stage, record, title)
+    _predictions_csv(stage, test, record["classes"], pred)
+    confusion = plot_confusion(record["confusion"], record["classes"], "test confusion matrix")
+    save_figure(confusion, stage / "figures" / "confusion_matrix.png")
+    save_figure(curves, stage / "figures" / "training_curve.png")
+    torch.save(bundle, stage / "model.pt")
+
+
+def _done(record: dict, out: Path):
+    "The run's result in one line."
+    print(
+        f"accuracy {record['accuracy']:.4f}, macro F1 {record['macro_f1']:.4f} on {record['n_test']} test "
+        f"pictures; written to {out}"
+    )
 
 
 def run_classify(
@@ -568,14 +466,13 @@ def run_classify(
         "test": f"{len(data.parts['test'])} pictures, never in pretraining or training",
     }
     announce_stages(f"classify ({METHODS[method]}, {encoder}, {size} px)", stages, P.name, out)
-    threads = torch_threads()
+    torch_threads()
     with target as stage:
         model, hist = train_classifier(
             x, y, pool_x, encoder, method, P, len(data.classes), seed, device, progress
         )
-        _write_classify(stage, model, hist, x, y, data, encoder, method, size, P)
-        record = json.loads((stage / "metrics.json").read_text())
-        write_run_log(
+        record = _write_classify(stage, model, hist, x, y, data, encoder, method, size, P)
+        write_run_record(
             stage,
             "classify",
             arguments,
@@ -586,25 +483,18 @@ def run_classify(
             encoder=encoder,
             img_size=size,
             seed=seed,
-            threads=threads,
             stages=stages,
             inputs={"labelled": str(labelled), "unlabelled": unlabelled, "test": test},
         )
-    print(
-        f"accuracy {record['accuracy']:.4f}, macro F1 {record['macro_f1']:.4f} on {record['n_test']} test "
-        f"pictures; written to {out}"
-    )
+    _done(record, out)
     return out
 
 
-def _write_classify(stage: Path, model, hist, x, y, data: LabelledData, encoder, method, size, P):
-    import torch
-    from defect_nb.core import atomic_write_json
-    from defect_nb.metrics import plot_confusion
+def _write_classify(stage: Path, model, hist, x, y, data: LabelledData, encoder, method, size, P) -> dict:
+    "Test the fine-tuned `model` and write every output into `stage`; the metrics record."
     from defect_nb.ssl import evaluate
 
-    probs = evaluate(model, x["test"], y["test"])["probs"]
-    pred = probs.argmax(1).numpy()
+    pred = evaluate(model, x["test"], y["test"])["probs"].argmax(1).numpy()
     record = {
         "task": "classify",
         "method": method,
@@ -612,17 +502,6 @@ def _write_classify(stage: Path, model, hist, x, y, data: LabelledData, encoder,
         "profile": P.name,
         **classification_record(y["test"].numpy(), pred, data.classes),
     }
-    atomic_write_json(stage / "metrics.json", record)
-    write_tables(stage, record, f"classify: {encoder}, {METHODS[method]} (profile {P.name})")
-    _predictions_csv(stage, data.parts["test"], data.classes, pred)
-    save_figure(
-        plot_confusion(record["confusion"], data.classes, "test confusion matrix"),
-        stage / "figures" / "confusion_matrix.png",
-    )
-    save_figure(
-        plot_curves(_curves(hist, method), f"{encoder}: training curves"),
-        stage / "figures" / "training_curve.png",
-    )
     bundle = {
         "kind": "classifier",
         "encoder": encoder,
@@ -631,7 +510,10 @@ def _write_classify(stage: Path, model, hist, x, y, data: LabelledData, encoder,
         "in_chans": int(x["train"].shape[1]),
         "state_dict": model.state_dict(),
     }
-    torch.save(bundle, stage / "model.pt")
+    title = f"classify: {encoder}, {METHODS[method]} (profile {P.name})"
+    curves = plot_curves(_curves(hist, method), f"{encoder}: training curves")
+    _write_outputs(stage, record, title, data.parts["test"], pred, curves, bundle)
+    return record
 
 
 def load_classifier(path: str | os.PathLike):
@@ -707,7 +589,7 @@ def run_scl(
         "test": f"{len(data.parts['test'])} pictures, never in training or references",
     }
     announce_stages(f"scl ({backbone_label(S['backbone'])}, {S['img_size']} px)", stages, profile, out)
-    threads = torch_threads()
+    torch_threads()
     with target as stage:
         model, hist = train_scl(
             "proposed",
@@ -724,9 +606,8 @@ def run_scl(
         emb = _embedding_model(model, S["embedding"])
         ref_emb = embed_images(emb, take_rows(ref_x, ref_row, refs.ids))
         pred = reference_scores(ref_emb, ref_y, embed_images(emb, x["test"]), len(refs.classes)).argmax(1)
-        _write_scl(stage, model, hist, S, data, refs, ref_emb, ref_y, test_y, pred)
-        record = json.loads((stage / "metrics.json").read_text())
-        write_run_log(
+        record = _write_scl(stage, model, hist, S, data, refs, ref_emb, ref_y, test_y, pred)
+        write_run_record(
             stage,
             "scl",
             arguments,
@@ -734,14 +615,10 @@ def run_scl(
             counts,
             t0,
             seed=seed,
-            threads=threads,
             stages=stages,
             inputs={"labelled": str(labelled), "references": references, "test": test},
         )
-    print(
-        f"accuracy {record['accuracy']:.4f}, macro F1 {record['macro_f1']:.4f} on {record['n_test']} test "
-        f"pictures; written to {out}"
-    )
+    _done(record, out)
     return out
 
 
@@ -750,9 +627,9 @@ def _references(refs: DefectDataset | None, data: LabelledData) -> DefectDataset
     test = data.parts["test"]
     if refs is None:
         return data.parts["train"]
-    test_ids = set(test.ids)
-    data.notes["reference copies of test pictures left out"] = sum(i in test_ids for i in refs.ids)
-    refs = refs.subset(lambda r: r.id not in test_ids, name=f"{refs.name}:refs")
+    refs, data.notes["reference copies of test pictures left out"] = without_copies(
+        refs, test, name=f"{refs.name}:refs"
+    )
     present = {c for c, n in refs.counts().items() if n}
     missing = sorted({r.label for r in test.records} - present)
     if missing:
@@ -760,29 +637,14 @@ def _references(refs: DefectDataset | None, data: LabelledData) -> DefectDataset
     return refs
 
 
-def _write_scl(stage: Path, model, hist, S, data, refs, ref_emb, ref_y, test_y, pred):
-    import torch
-    from defect_nb.core import atomic_write_json
-    from defect_nb.metrics import plot_confusion
-
+def _write_scl(stage: Path, model, hist, S, data, refs, ref_emb, ref_y, test_y, pred) -> dict:
+    "Write every output of the trained scl `model` and its test predictions `pred` into `stage`; the record."
     record = {
         "task": "scl",
         "backbone": S["backbone"],
         "embedding": S["embedding"],
         **classification_record(test_y.numpy(), pred.numpy(), refs.classes),
     }
-    atomic_write_json(stage / "metrics.json", record)
-    write_tables(stage, record, f"scl: {S['backbone']}, reference-set inference")
-    _predictions_csv(stage, data.parts["test"], refs.classes, pred.tolist())
-    save_figure(
-        plot_confusion(record["confusion"], refs.classes, "test confusion matrix"),
-        stage / "figures" / "confusion_matrix.png",
-    )
-    curves = {"loss (α·L_con + β·L_arc)": hist["loss"], "training accuracy (ArcFace)": hist["train_acc"]}
-    save_figure(
-        plot_curves(curves, f"scl ({S['backbone']}): training curves"),
-        stage / "figures" / "training_curve.png",
-    )
     bundle = {
         "kind": "scl",
         "backbone": S["backbone"],
@@ -796,7 +658,11 @@ def _write_scl(stage: Path, model, hist, S, data, refs, ref_emb, ref_y, test_y, 
         "state_dict": model.state_dict(),
         "references": {"embeddings": ref_emb, "labels": ref_y, "classes": list(refs.classes)},
     }
-    torch.save(bundle, stage / "model.pt")
+    title = f"scl: {S['backbone']}, reference-set inference"
+    curves = {"loss (α·L_con + β·L_arc)": hist["loss"], "training accuracy (ArcFace)": hist["train_acc"]}
+    figure = plot_curves(curves, f"scl ({S['backbone']}): training curves")
+    _write_outputs(stage, record, title, data.parts["test"], pred.tolist(), figure, bundle)
+    return record
 
 
 def load_scl(path: str | os.PathLike):
@@ -832,26 +698,11 @@ def scl_predict(model, bundle: dict, images) -> list:
     return [refs["classes"][int(p)] for p in pred]
 
 # %% ../nbs/25_own_classify.ipynb #4d2fad93
-def _common_options(p: argparse.ArgumentParser, task: str):
+def _labelled_options(p: argparse.ArgumentParser):
+    "--labelled, and the test set: a folder or a share of --labelled, not both."
     p.add_argument(
-        "--profile",
-        choices=PROFILE_NAMES,
-        default="cpu",
-        help="sizes and budgets of the settings registry (smoke: a wiring check; default: cpu)",
+        "--labelled", required=True, metavar="DIR", help="one folder per class: DIR/<class>/<images>"
     )
-    p.add_argument("--out", metavar="DIR", help=f"output folder (default ./{DEFAULT_RUNS}/{task}/<name>)")
-    p.add_argument(
-        "--name",
-        help="the output folder's name under ./defect_nb_runs/<task>/ (default: the set's "
-        "folder name, method, encoder and profile)",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder when done")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and of every training run")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:n]")
-    p.add_argument("--quiet", action="store_true", help="fewer progress bars")
-
-
-def _test_options(p: argparse.ArgumentParser):
     t = p.add_mutually_exclusive_group()
     t.add_argument("--test", metavar="DIR", help="class-per-folder test set (default: a share of --labelled)")
     t.add_argument(
@@ -859,46 +710,19 @@ def _test_options(p: argparse.ArgumentParser):
     )
 
 
-def _arguments(args) -> dict:
-    return {k: v for k, v in vars(args).items() if k != "fn"}
+def _labelled_inputs(args) -> dict:
+    "The keywords of the options `_labelled_options` adds, for `run_classify` and `run_scl`."
+    return {"labelled": args.labelled, "test": args.test, "test_fraction": args.test_fraction}
 
 
 def cmd_classify(args) -> int:
-    run_classify(
-        args.labelled,
-        unlabelled=args.unlabelled,
-        test=args.test,
-        test_fraction=args.test_fraction,
-        method=args.method,
-        encoder=args.encoder,
-        profile=args.profile,
-        out=args.out,
-        name=args.name,
-        overwrite=args.overwrite,
-        seed=args.seed,
-        device=args.device,
-        progress=not args.quiet,
-        arguments=_arguments(args),
-    )
+    method = {"method": args.method, "encoder": args.encoder}
+    run_classify(**_labelled_inputs(args), unlabelled=args.unlabelled, **method, **run_options(args))
     return 0
 
 
 def cmd_scl(args) -> int:
-    run_scl(
-        args.labelled,
-        references=args.references,
-        test=args.test,
-        test_fraction=args.test_fraction,
-        backbone=args.backbone,
-        profile=args.profile,
-        out=args.out,
-        name=args.name,
-        overwrite=args.overwrite,
-        seed=args.seed,
-        device=args.device,
-        progress=not args.quiet,
-        arguments=_arguments(args),
-    )
+    run_scl(**_labelled_inputs(args), references=args.references, backbone=args.backbone, **run_options(args))
     return 0
 
 
@@ -910,15 +734,12 @@ def add_cli(run_subparsers) -> None:
         description="Contrastive pretraining (SimCLR / NNCLR) on --unlabelled, fine-tuning on --labelled "
         "(one folder per class), testing on --test (or a share of --labelled). README: Your own data.",
     )
-    c.add_argument(
-        "--labelled", required=True, metavar="DIR", help="one folder per class: DIR/<class>/<images>"
-    )
+    _labelled_options(c)
     c.add_argument(
         "--unlabelled",
         metavar="DIR",
         help="images to pretrain on, any layout (default: the labelled training pictures)",
     )
-    _test_options(c)
     c.add_argument(
         "--method",
         choices=list(METHODS),
@@ -928,7 +749,7 @@ def add_cli(run_subparsers) -> None:
     c.add_argument(
         "--encoder", help="encoder of the registry (default convnet; imagenet: efficientnet-lite0)"
     )
-    _common_options(c, "classify")
+    add_run_options(c, "classify", "the labelled folder's name, method, encoder and profile")
     c.set_defaults(fn=cmd_classify)
     s = run_subparsers.add_parser(
         "scl",
@@ -937,17 +758,14 @@ def add_cli(run_subparsers) -> None:
         "class); test pictures classified by their mean similarity to --references (default: the training "
         "pictures). README: Your own data.",
     )
-    s.add_argument(
-        "--labelled", required=True, metavar="DIR", help="one folder per class: DIR/<class>/<images>"
-    )
+    _labelled_options(s)
     s.add_argument(
         "--references",
         metavar="DIR",
         help="one folder per class of reference images; may hold classes not in --labelled",
     )
-    _test_options(s)
     s.add_argument(
         "--backbone", help="encoder of the registry (default: the profile's, cpu: efficientnet-lite0)"
     )
-    _common_options(s, "scl")
+    add_run_options(s, "scl", "the labelled folder's name, backbone and profile")
     s.set_defaults(fn=cmd_scl)

@@ -4,9 +4,7 @@
 
 # %% ../nbs/26_own_detect.ipynb #7b08e2ac
 from __future__ import annotations
-import csv
 import hashlib
-import io
 import inspect
 import os
 import time
@@ -15,18 +13,11 @@ from pathlib import Path
 from .data import DataError, DefectDataset, load_dataset, stratified_split, subsample, build_pool
 from .data import IMG_EXTS, bad_files_error
 from .profiles import settings
-from defect_nb.own_classify import (
-    OutputFolder,
-    content_id,
-    default_out,
-    read_unlabelled,
-    split_fractions,
-    write_run_log,
-    save_figure,
-    plot_curves,
-    announce_stages,
-    torch_threads,
+from defect_nb.own_runs import (  # what every `run` task shares
+    OutputFolder, default_out, save_figure, torch_threads, write_run_record,
+    content_id, folder_name, without_copies, csv_table, markdown_table, add_run_options, run_options,
 )
+from .own_classify import read_unlabelled, split_fractions, plot_curves, announce_stages
 
 # %% auto #0
 __all__ = ['FORMATS', 'read_detection_set', 'detection_splits', 'detection_pool', 'finetune_budget', 'detection_run',
@@ -80,8 +71,7 @@ def read_detection_set(folder: str | os.PathLike, fmt: str, what: str = "trainin
         if cid not in seen:
             seen.add(cid)
             records.append(replace(r, id=cid))
-    name = "own-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in folder.resolve().name)
-    return replace(ds, name=name, records=records, skipped=[])
+    return replace(ds, name=f"own-{folder_name(folder)}", records=records, skipped=[])
 
 # %% ../nbs/26_own_detect.ipynb #0f451afe
 _RELEASE_TEST_SPLITS = ("test", "val", "valid")  # a set's own split used as its test set, first found
@@ -111,9 +101,7 @@ def detection_splits(
                 f"test set {test.root}: box class(es) {unknown} are not among the training classes "
                 f"{ds.classes}"
             )
-        test_ids = set(test.ids)
-        notes["training copies of test pictures left out"] = sum(i in test_ids for i in ds.ids)
-        ds = ds.subset(lambda r: r.id not in test_ids)
+        ds, notes["training copies of test pictures left out"] = without_copies(ds, test)
     fracs = split_fractions(test is not None, test_fraction, with_val)
     split = stratified_split(ds.ids, [r.label for r in ds.records], fracs, seed)
     parts = {s: ds.subset(lambda r, s=s: split[r.id] == s, name=f"{ds.name}:{s}") for s in fracs}
@@ -286,44 +274,32 @@ def plot_detections(images, targets: list, predictions: list, classes: list, tit
 # %% ../nbs/26_own_detect.ipynb #e30f9a6b
 def _predictions_csv(folder: Path, part: DefectDataset, predictions: list, classes: list, size: int):
     "Every predicted box of every test picture, in the picture's own pixels."
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["file", "class", "score", "x1", "y1", "x2", "y2"])
+    rows = []
     for r, p in zip(part.records, predictions):
-        h, wd = r.size
-        scale = [wd / size, h / size, wd / size, h / size]
+        h, w = r.size
+        scale = [w / size, h / size, w / size, h / size]
         for box, score, label in zip(p["boxes"].tolist(), p["scores"].tolist(), p["labels"].tolist()):
-            w.writerow(
+            rows.append(
                 [str(r.path), classes[label], round(score, 4), *[round(v * s, 1) for v, s in zip(box, scale)]]
             )
-    (folder / "predictions.csv").write_text(buf.getvalue())
+    head = ["file", "class", "score", "x1", "y1", "x2", "y2"]
+    (folder / "predictions.csv").write_text(csv_table(head, rows))
 
 
 def _write_tables(folder: Path, record: dict, title: str):
     head = ["class", "ap50", "test_boxes"]
     rows = [[c, record["per_class_ap50"][c], record["test_boxes_per_class"][c]] for c in record["classes"]]
-    buf = io.StringIO()
-    csv.writer(buf).writerows(
-        [
-            head,
-            *rows,
-            ["mAP@0.5", record["map50"], record["n_test_boxes"]],
-            ["mAP@0.5:0.95", record["map50_95"], record["n_test_boxes"]],
-        ]
-    )
-    (folder / "results.csv").write_text(buf.getvalue())
-    fmt = lambda v: "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
-    md = [
-        f"# {title}",
-        "",
-        f"mAP@0.5 {record['map50']:.4f}, mAP@0.5:0.95 {record['map50_95']:.4f} on "
-        f"{record['n_test']} test pictures ({record['n_test_boxes']} boxes)",
-        "",
-        "| class | AP@0.5 | test boxes |",
-        "|---|---|---|",
+    means = [
+        ["mAP@0.5", record["map50"], record["n_test_boxes"]],
+        ["mAP@0.5:0.95", record["map50_95"], record["n_test_boxes"]],
     ]
-    md += [f"| {c} | {fmt(a)} | {b} |" for c, a, b in rows]
-    (folder / "results.md").write_text("\n".join(md) + "\n")
+    (folder / "results.csv").write_text(csv_table(head, [*rows, *means]))
+    summary = (
+        f"# {title}\n\nmAP@0.5 {record['map50']:.4f}, mAP@0.5:0.95 {record['map50_95']:.4f} on "
+        f"{record['n_test']} test pictures ({record['n_test_boxes']} boxes)\n\n"
+    )
+    table = markdown_table(["class", "AP@0.5", "test boxes"], rows, missing="n/a")
+    (folder / "results.md").write_text(summary + table)
 
 
 def _curves(pre: dict, ft: dict) -> dict:
@@ -384,7 +360,7 @@ def run_detect(
         "or fine-tuning",
     }
     announce_stages(f"detect ({pretraining} pretraining, {backbone}, {S['img']} px)", stages, profile, out)
-    threads = torch_threads()
+    torch_threads()
     with target as stage:
         det, pre_hist = pretrained_detector(run, backbone, pretraining, len(ds.classes), seed)
         record = _finetune_and_write(
@@ -407,7 +383,7 @@ def run_detect(
             "left out": notes,
             "pseudo boxes": {k: pre_hist[k] for k in ("n_images_with_boxes", "n_boxes") if k in pre_hist},
         }
-        write_run_log(
+        write_run_record(
             stage,
             "detect",
             arguments,
@@ -418,7 +394,6 @@ def run_detect(
             backbone=backbone,
             budget=stage_name,
             seed=seed,
-            threads=threads,
             stages=stages,
             inputs={"train": str(train), "format": fmt, "unlabelled": unlabelled, "test": test},
             modes=list(MODES),
@@ -534,7 +509,6 @@ def load_detector(path: str | os.PathLike):
 
 # %% ../nbs/26_own_detect.ipynb #59f2f4cc
 def cmd_detect(args) -> int:
-    arguments = {k: v for k, v in vars(args).items() if k != "fn"}
     run_detect(
         args.train,
         args.format,
@@ -544,22 +518,13 @@ def cmd_detect(args) -> int:
         pretraining=args.pretraining,
         backbone=args.backbone,
         budget=args.budget,
-        profile=args.profile,
-        out=args.out,
-        name=args.name,
-        overwrite=args.overwrite,
-        seed=args.seed,
-        device=args.device,
-        progress=not args.quiet,
-        arguments=arguments,
+        **run_options(args),
     )
     return 0
 
 
 def add_cli(run_subparsers) -> None:
     "Add `detect` to the subparsers of `defect-nb run`."
-    from defect_nb.own_classify import _common_options
-
     d = run_subparsers.add_parser(
         "detect",
         help="pretrain a detector on unlabelled images, fine-tune and test it on a VOC/COCO/YOLO set",
@@ -590,5 +555,5 @@ def add_cli(run_subparsers) -> None:
         default="auto",
         help="fine-tuning epochs of the registry's set: auto | mini50 | mini | train",
     )
-    _common_options(d, "detect")
+    add_run_options(d, "detect", "the training folder's name, pretraining, backbone and profile")
     d.set_defaults(fn=cmd_detect)

@@ -28,27 +28,43 @@ from defect_nb.runner import (
 )
 
 # %% auto #0
-__all__ = ['METRIC_ORDER', 'CLAIMS_CSS', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS', 'DIRECTIVE_RE',
-           'IPROGRESS_RE', 'TQDM_BAR_RE', 'WIDGET_MIME', 'MATHJAX_FILES', 'MATHJAX_QUERY', 'PAGE_CHECK_SCRIPT',
-           'SITE_TEMPLATE', 'load_results', 'is_fraction', 'fmt_value', 'metric_label', 'metric_columns', 'ours_cell',
-           'match_paper', 'table_cells', 'describe', 'substitutes', 'short_data', 'md_table', 'entry_facts',
-           'entry_markdown', 'entry_html', 'claims_markdown', 'readme_claims', 'claims_html', 'claims_page',
-           'status_rows', 'report', 'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named',
-           'our_headline_row', 'matched_paper_row', 'paper_headline_row', 'bold', 'ours_headline', 'paper_headline',
-           'figure_link', 'summary_row', 'family_of', 'by_family', 'family_block', 'readme_intro', 'readme_results',
-           'readme_datasets', 'replace_block', 'update_readme', 'cell_directives', 'strip_directives', 'clean_stream',
-           'clean_outputs', 'skip_when_executing', 'test_flags', 'execute_notebook', 'copy_mathjax', 'render_notebook',
-           'nb_title', 'build_site', 'find_browser', 'page_status', 'browser_check']
+__all__ = ['DRY_RUN_STATUS', 'METRIC_ORDER', 'CLAIMS_CSS', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS',
+           'DIRECTIVE_RE', 'IPROGRESS_RE', 'TQDM_BAR_RE', 'WIDGET_MIME', 'MATHJAX_FILES', 'MATHJAX_QUERY',
+           'PAGE_CHECK_SCRIPT', 'SITE_TEMPLATE', 'is_dry_run', 'dry_run_ids', 'load_results', 'is_fraction',
+           'fmt_value', 'metric_label', 'metric_columns', 'ours_cell', 'match_paper', 'table_cells', 'describe',
+           'substitutes', 'short_data', 'md_table', 'entry_facts', 'entry_markdown', 'entry_html', 'ledger_of_results',
+           'claims_markdown', 'readme_claims', 'claims_html', 'claims_page', 'status_rows', 'report', 'Headline',
+           'headline_for', 'is_run_here', 'best_row', 'row_named', 'our_headline_row', 'matched_paper_row',
+           'paper_headline_row', 'bold', 'ours_headline', 'paper_headline', 'figure_link', 'summary_row', 'family_of',
+           'by_family', 'family_block', 'readme_intro', 'readme_results', 'readme_datasets', 'replace_block',
+           'update_readme', 'cell_directives', 'strip_directives', 'clean_stream', 'clean_outputs',
+           'skip_when_executing', 'test_flags', 'execute_notebook', 'copy_mathjax', 'render_notebook', 'nb_title',
+           'build_site', 'find_browser', 'page_status', 'browser_check']
 
 # %% ../nbs/92_report.ipynb #30233835
+DRY_RUN_STATUS = "dry run, not a result"  # how an entry marked `dry_run` (nbs/94_dryrun.ipynb) is shown
+
+
+def is_dry_run(entry) -> bool:
+    "Whether a registry entry was written by a dry run (two-step training: its numbers mean nothing)."
+    return isinstance(entry, dict) and "dry_run" in entry
+
+
+def dry_run_ids(profile: str, out=None) -> list:
+    "The ids whose complete entry under `<out>/<profile>` a dry run wrote, sorted."
+    base = results_root(out) / profile
+    ids = sorted(p.stem for p in base.glob("*.json") if not p.name.startswith("."))
+    return [i for i in ids if is_dry_run(valid_result(i, profile, out))]
+
+
 def load_results(profile: str = "cpu", out=None, ids=None) -> list:
-    "The complete registry entries of `profile`, in inventory order (or the order of `ids`)."
+    "The complete entries of `profile` (no dry run's), in inventory order (or the order of `ids`)."
     base = results_root(out) / profile
     have = {p.stem for p in base.glob("*.json") if not p.name.startswith(".")}
     order = (
         list(ids) if ids else [i for i in all_table_ids() if i in have] + sorted(have - set(all_table_ids()))
     )
-    return [r for r in (valid_result(i, profile, out) for i in order) if r]
+    return [r for r in (valid_result(i, profile, out) for i in order) if r and not is_dry_run(r)]
 
 # %% ../nbs/92_report.ipynb #3782a1f8
 METRIC_ORDER = (
@@ -362,12 +378,33 @@ def entry_html(entry: dict, profile: str, out=None, dest=None, embed: bool = Tru
     )
 
 # %% ../nbs/92_report.ipynb #6eb96806
-from .claims import LEDGER_HEADER, LEDGER_HEADER_FULL, counts_line, ledger, ledger_row
+import dataclasses
+from .claims import CLAIMS, LEDGER_HEADER, LEDGER_HEADER_FULL, UNTESTABLE
+from .claims import assess, counts_line, ledger, ledger_row
+from .runner import entry_provenance
 
 CLAIMS_CSS = """table.claims td{text-align:left;vertical-align:top;font-size:.85em}
 tr.supported td:nth-child(7){color:#060;font-weight:bold}
 tr.contradicted td:nth-child(7){color:#a00;font-weight:bold}
 tr.stale td:nth-child(7),tr.inconclusive td:nth-child(7),tr.not-testable-here td:nth-child(7){color:#666}"""
+
+
+def ledger_of_results(profile: str = "cpu", out=None) -> list:
+    "`claims.ledger` of `profile` with the dry-run entries left out: a claim on one is not testable here."
+    dry = set(dry_run_ids(profile, out))
+    if not dry:
+        return ledger(profile, out)
+    tables = list(dict.fromkeys(t for c in CLAIMS for t in c.tables))  # as `claims.ledger` reads them
+    entries = {t: e for t in tables if t not in dry and (e := valid_result(t, profile, out))}
+    provenance = {t: entry_provenance(t, profile, out) for t in entries}
+    results = []
+    for claim in CLAIMS:
+        r = assess(claim, entries, provenance)
+        hit = [t for t in claim.tables if t in dry]
+        if hit and not claim.untestable:
+            r = dataclasses.replace(r, verdict=UNTESTABLE, reason=f"{', '.join(hit)}: {DRY_RUN_STATUS}")
+        results.append(r)
+    return results
 
 
 def _by_paper(results: list) -> dict:
@@ -393,7 +430,7 @@ def readme_claims(profile: str = "cpu", out=None) -> str:
         "an entry cannot be traced to today's code. Budget: training images seen, a share of the paper's.\n"
         f"In full, with every test and reason: `defect-nb claims --profile {profile}`."
     )
-    return intro + "\n\n" + claims_markdown(ledger(profile, out))
+    return intro + "\n\n" + claims_markdown(ledger_of_results(profile, out))
 
 
 def claims_html(results: list) -> str:
@@ -437,7 +474,10 @@ CSS = (
 
 
 def status_rows(profile: str, out=None, root=None) -> list:
-    return [[tid, table_status(tid, profile, out, root)] for tid in all_table_ids()]
+    "[id, status] for every id of the inventory; a dry run's entry is not `done` but `DRY_RUN_STATUS`."
+    dry = set(dry_run_ids(profile, out))
+    rows = [[tid, table_status(tid, profile, out, root)] for tid in all_table_ids()]
+    return [[tid, DRY_RUN_STATUS if status == "done" and tid in dry else status] for tid, status in rows]
 
 
 def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=None, figures=None) -> tuple:
@@ -446,7 +486,7 @@ def report(profile: str = "cpu", out=None, dest=None, embed: bool = True, root=N
     dest.mkdir(parents=True, exist_ok=True)
     entries = load_results(profile, out)
     status = status_rows(profile, out, root)
-    claims = ledger(profile, out)
+    claims = ledger_of_results(profile, out)
     intro = (
         f"Results of the `{profile}` profile: ours (mean ± std over seeds) with the paper's number for the "
         f"same cell in parentheses; paper rows that match none of ours are listed beneath (in italics in "

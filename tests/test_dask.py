@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,10 +19,7 @@ from conftest import BIN, ROOT, cli
 KILLED, OTHER = "cat-fig3", "agssp-speed"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+UNREACHABLE = "tcp://127.0.0.1:1"  # a privileged port nothing listens on: the connection is refused at once
 
 
 def _leftovers(out: Path) -> list:
@@ -42,10 +38,22 @@ def _stop(proc) -> None:
     proc.wait()
 
 
+def _scheduler_address(scheduler_file: Path, proc, wait_s: float = 120) -> str:
+    "The address the scheduler wrote to its `--scheduler-file` once it listens (port 0: a port it picked)."
+    t = time.time()
+    while time.time() - t < wait_s and proc.poll() is None:
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.2)
+    raise RuntimeError(f"the scheduler wrote no address to {scheduler_file} (exit {proc.poll()})")
+
+
 @pytest.fixture
 def cluster(tmp_path):
-    "A scheduler and workers w1, w2 (no nanny, so a killed worker stays dead; one table slot each)."
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    """A scheduler and workers w1, w2, one table slot each. The workers run without a nanny (the README's
+    workers keep it) so that a killed worker stays dead and its table must move to the other one."""
+    scheduler_file = tmp_path / "scheduler.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DEFECT_NB_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -62,14 +70,19 @@ def cluster(tmp_path):
                 start_new_session=True,  # its own process group: killpg reaches the worker and its children
             )
 
-    port = address.rsplit(":", 1)[1]
     try:
-        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard")
+        start(
+            "scheduler",
+            *("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"),
+            *("--scheduler-file", str(scheduler_file)),
+        )
+        address = _scheduler_address(scheduler_file, procs["scheduler"])
         for name in ("w1", "w2"):
             start(
                 name,
-                *("worker", address, "--host", "127.0.0.1", "--name", name, "--nthreads", "1"),
-                *("--no-nanny", "--resources", "table=1", "--no-dashboard", "--death-timeout", "120"),
+                *("worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1", "--name", name),
+                *("--nthreads", "1", "--no-nanny", "--resources", "table=1", "--no-dashboard"),
+                *("--death-timeout", "120"),
             )
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=120)
@@ -124,16 +137,16 @@ def test_killed_worker_table_finishes_on_the_other(cluster, tmp_path):
     assert re.search(rf"^\s+{OTHER}\s+done\s+w[12]\s", stdout, re.M), stdout
     assert f"{KILLED}: done on {other}" in stdout and "lost attempt(s)" in stdout, stdout
     assert _leftovers(out) == [], _leftovers(out)
+    (record,) = (out / "smoke" / "dask" / "batches").glob("*.json")  # each task checked its worker with it
+    assert json.loads(record.read_text())["tables"] == [KILLED, OTHER]
     for f in out.rglob("*.json"):
         json.loads(f.read_text())  # no half-written JSON anywhere
 
 
 def test_unreachable_scheduler_fails_clearly(tmp_path):
     t = time.time()
-    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:"):
-        reproduce_on_cluster(
-            [KILLED], out=tmp_path, scheduler=f"tcp://127.0.0.1:{_free_port()}", connect_timeout=2
-        )
+    with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {UNREACHABLE}"):
+        reproduce_on_cluster([KILLED], out=tmp_path, scheduler=UNREACHABLE, connect_timeout=2)
     assert time.time() - t < 30
 
 

@@ -3,6 +3,7 @@ end to end on a small subset of the real tables, at CI speed: the projection tab
 step cap in the kernel, the paper's sizes, nothing written under results/ (the harness: nbs/94_dryrun)."""
 
 import json
+import os
 from pathlib import Path
 
 from conftest import ROOT, cli, needs
@@ -33,9 +34,18 @@ def snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
+# what a dry run must leave alone: the committed paper entries and figures (not all of results/, where a table
+# someone runs meanwhile may write) and the real cache ($DEFECT_NB_CACHE; the dry run's kernels get their own)
+COMMITTED = (ROOT / "results" / "paper", ROOT / "figures")
+
+
 @needs("neu-cls")
 def test_dry_run_projects_a_subset_of_tables(tmp_path):
-    before = snapshot(ROOT / "results")
+    real_cache = tmp_path / "real-cache"  # the command's real cache: a folder of its own, nobody else writes
+    (real_cache / "csrl-runs").mkdir(parents=True)
+    (real_cache / "csrl-runs" / "trained.pt").write_text("a real run's model")
+    untouched = (*COMMITTED, real_cache)
+    before = [snapshot(folder) for folder in untouched]
     r = cli(
         "reproduce",
         *SUBSET,
@@ -43,13 +53,14 @@ def test_dry_run_projects_a_subset_of_tables(tmp_path):
         "paper",
         "--dry-run",
         "--out",
-        str(tmp_path),
+        os.path.relpath(tmp_path, ROOT),  # relative, as often typed (the command runs in ROOT)
         *ONE_MODEL,
-        env={"DEFECT_NB_THREADS": "1", "OMP_NUM_THREADS": "1"},
+        env={"DEFECT_NB_THREADS": "1", "OMP_NUM_THREADS": "1", "DEFECT_NB_CACHE": str(real_cache)},
         timeout=1800,
     )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    assert snapshot(ROOT / "results") == before, "a dry run wrote under results/"
+    for folder, files in zip(untouched, before):
+        assert snapshot(folder) == files, f"a dry run wrote under {folder}"
     rows = json.loads((tmp_path / "dry-run" / "projection.json").read_text())
     assert [row["id"] for row in rows] == SUBSET
     for row in rows:
@@ -58,6 +69,7 @@ def test_dry_run_projects_a_subset_of_tables(tmp_path):
         assert row["projected_s"] >= row["other_s"] > 0 and row["peak_rss_mib"] > 0
         entry = json.loads(Path(row["dry_entry"]).read_text())
         assert entry["dry_run"]["steps_per_stage"] == 2 and Path(row["dry_entry"]).is_relative_to(tmp_path)
+        assert row["precision"] == sorted({s["precision"] for s in row["stages"]})  # what the stages used
         assert f"| {row['id']} | done |" in r.stdout
     fig3, t5 = rows
     assert (
@@ -70,6 +82,7 @@ def test_dry_run_projects_a_subset_of_tables(tmp_path):
     assert stage["epochs"] == budget.epochs and stage["batch_size"] == REGISTRY["csrl"]["paper"].batch_size
     assert stage["run_steps"] == 2 and stage["full_steps"] == stage["epochs"] * stage["steps_per_epoch"]
     assert stage["projected_s"] > (stage["full_steps"] - 2) * stage["s_per_step"] > 0
+    assert stage["s_per_step"] >= (stage["batch_s"] or 0.0) and stage["step_interval_s"] > 0
     assert t5["projected_all_seeds_s"][1] == len(budget.seeds) * t5["projected_s"]
     md = (tmp_path / "dry-run" / "projection.md").read_text()
     assert md.count("| done |") == 2 and (tmp_path / "dry-run" / "projection.csv").exists()
@@ -99,4 +112,7 @@ def test_dry_run_needs_the_paper_profile_and_stays_out_of_results(tmp_path):
     assert r.returncode == 2 and "add --dry-run" in r.stderr
     r = cli("reproduce", "cat-fig3", "--profile", "paper", "--dry-run", "--out", str(ROOT / "results"))
     assert r.returncode == 2 and "never writes the committed registry" in r.stderr
+    own_cache = {"DEFECT_NB_CACHE": str(tmp_path)}  # the dry run's cache would lie inside the real one
+    r = cli("reproduce", "cat-fig3", "--profile", "paper", "--dry-run", "--out", str(tmp_path), env=own_cache)
+    assert r.returncode == 2 and "overlaps the real cache" in r.stderr, r.stderr
     assert not list(tmp_path.iterdir())

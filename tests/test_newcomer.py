@@ -70,3 +70,12 @@ def test_publish_refuses_a_tree_with_uncommitted_changes(tmp_path):
         [str(BIN / "defect-nb"), "reproduce", "csrl-elpv", "--publish", "--out", str(tmp_path / "x")], clone
     )
     assert p.returncode == 2 and "takes no --out" in p.stderr, p.stdout + p.stderr
+
+
+def test_reproduce_outside_the_checkout_says_what_it_needs(tmp_path):
+    "Outside a checkout no table id is known: the command says why and points to `defect-nb run`."
+    for args in (["reproduce", "cat-t2", "--profile", "smoke"], ["tables"]):
+        p = run([str(BIN / "defect-nb"), *args], cwd=tmp_path)
+        assert p.returncode == 2, p.stdout + p.stderr
+        assert "not a defect_nb checkout" in p.stderr and "defect-nb run" in p.stderr, p.stderr
+    assert list(tmp_path.iterdir()) == []
