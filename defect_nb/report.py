@@ -29,17 +29,18 @@ from defect_nb.runner import (
 
 # %% auto #0
 __all__ = ['DRY_RUN_STATUS', 'METRIC_ORDER', 'CLAIMS_CSS', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS',
-           'DIRECTIVE_RE', 'IPROGRESS_RE', 'TQDM_BAR_RE', 'WIDGET_MIME', 'MATHJAX_FILES', 'MATHJAX_QUERY',
-           'PAGE_CHECK_SCRIPT', 'SITE_TEMPLATE', 'is_dry_run', 'dry_run_ids', 'load_results', 'is_fraction',
-           'fmt_value', 'metric_label', 'metric_columns', 'ours_cell', 'match_paper', 'table_cells', 'describe',
-           'substitutes', 'short_data', 'md_table', 'entry_facts', 'entry_markdown', 'entry_html', 'ledger_of_results',
-           'claims_markdown', 'readme_claims', 'claims_html', 'claims_page', 'status_rows', 'report', 'Headline',
-           'headline_for', 'is_run_here', 'best_row', 'row_named', 'our_headline_row', 'matched_paper_row',
-           'paper_headline_row', 'bold', 'ours_headline', 'paper_headline', 'figure_link', 'summary_row', 'family_of',
-           'by_family', 'family_block', 'readme_intro', 'readme_results', 'readme_datasets', 'replace_block',
-           'update_readme', 'cell_directives', 'strip_directives', 'clean_stream', 'clean_outputs',
-           'skip_when_executing', 'test_flags', 'execute_notebook', 'copy_mathjax', 'render_notebook', 'nb_title',
-           'build_site', 'find_browser', 'page_status', 'browser_check']
+           'DIRECTIVE_RE', 'IPROGRESS_RE', 'TQDM_BAR_RE', 'WIDGET_MIME', 'TQDM_STATE_RE', 'RATE_RE', 'MAX_STEP_LINES',
+           'MATHJAX_FILES', 'MATHJAX_QUERY', 'PAGE_CHECK_SCRIPT', 'SITE_TEMPLATE', 'SAVEFIG_RE', 'is_dry_run',
+           'dry_run_ids', 'load_results', 'is_fraction', 'fmt_value', 'metric_label', 'metric_columns', 'ours_cell',
+           'match_paper', 'table_cells', 'describe', 'substitutes', 'short_data', 'md_table', 'entry_facts',
+           'entry_markdown', 'entry_html', 'ledger_of_results', 'claims_markdown', 'readme_claims', 'claims_html',
+           'claims_page', 'status_rows', 'report', 'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named',
+           'our_headline_row', 'matched_paper_row', 'paper_headline_row', 'bold', 'ours_headline', 'paper_headline',
+           'figure_link', 'summary_row', 'family_of', 'by_family', 'family_block', 'readme_intro', 'readme_results',
+           'readme_datasets', 'replace_block', 'update_readme', 'cell_directives', 'strip_directives', 'progress_lines',
+           'clean_stream', 'clean_outputs', 'skip_when_executing', 'test_flags', 'execute_notebook', 'copy_mathjax',
+           'render_notebook', 'saved_name_pattern', 'png_output', 'inline_figures', 'nb_title', 'build_site',
+           'find_browser', 'page_status', 'browser_check']
 
 # %% ../nbs/92_report.ipynb #30233835
 DRY_RUN_STATUS = "dry run, not a result"  # how an entry marked `dry_run` (nbs/94_dryrun.ipynb) is shown
@@ -852,34 +853,76 @@ TQDM_BAR_RE = re.compile(
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
+TQDM_STATE_RE = re.compile(
+    r"^(?P<desc>.*?):?\s*\d+%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*\[(?P<elapsed>[\d:]+)(?:<[^,\]]*)?"
+    r"(?P<rest>[^\]]*)\]"
+)
+RATE_RE = re.compile(r"^\s*(?:\?|[\d.]+)\s*(?:it/s|s/it)\s*$")
+MAX_STEP_LINES = 100  # a bar with more steps than this (decoding, batches) keeps its last state only
+
+
+def progress_lines(states) -> list:
+    "One line per completed step of tqdm bars' `\\r` states: `desc n/total [elapsed] postfix` (rate dropped)."
+    found = {}
+    for s in states:
+        m = TQDM_STATE_RE.match(s.strip())
+        if m is None or int(m["n"]) == 0:
+            continue
+        postfix = ", ".join(x.strip() for x in m["rest"].split(",") if x.strip() and not RATE_RE.match(x))
+        line = f"{m['desc'].strip()} {m['n']}/{m['total']} [{m['elapsed']}]"
+        line += f" {postfix}" if postfix else ""
+        found.setdefault((m["desc"], m["total"]), {}).setdefault(int(m["n"]), line)
+    lines = []
+    for (_, total), steps in found.items():
+        if int(total) > MAX_STEP_LINES:
+            lines.append(steps[max(steps)])
+        else:
+            lines.extend(steps[n] for n in sorted(steps))
+    return lines
+
+
 def clean_stream(text: str) -> str:
-    "A stream's text without tqdm's `IProgress not found` warning and without its `\\r` progress-bar states."
+    (
+        "A stream's text without tqdm's `IProgress not found` warning, its `\\r` progress-bar states turned "
+        "into one line per completed step (`progress_lines`)."
+    )
     text = IPROGRESS_RE.sub("", text)
     lines = []
-    for line in text.split("\n"):
-        if "\r" in line:
-            kept = [s.strip() for s in line.split("\r") if s.strip() and not TQDM_BAR_RE.search(s)]
-            if not kept:
-                continue
-            line = kept[-1]
-        lines.append(line)
+    parts = text.split("\n")
+    for i, line in enumerate(parts):
+        if "\r" not in line:
+            lines.append(line)
+            continue
+        states = [s.strip() for s in line.split("\r") if s.strip()]
+        kept = progress_lines(states) + [s for s in states if not TQDM_BAR_RE.search(s)][-1:]
+        if kept:
+            lines.extend(kept)
+        elif i == len(parts) - 1:
+            lines.append("")  # a last, cleared bar: the text still ends with the newline before it
     return "\n".join(lines)
 
 
 def clean_outputs(nb):
-    "Drop progress bars (widgets and `\\r` lines) and tqdm's widget warning from every output, in place."
+    (
+        "Progress bars as one line per step (widgets dropped), tqdm's widget warning dropped, consecutive "
+        "writes to one stream merged: in every cell, in place."
+    )
     nb.metadata.pop("widgets", None)
     for c in nb.cells:
-        outs = []
+        merged = []
         for o in c.get("outputs", []):
             if WIDGET_MIME in o.get("data", {}):
                 continue
+            same = merged and merged[-1].output_type == "stream" and o.output_type == "stream"
+            if same and merged[-1].name == o.name:
+                merged[-1].text += o.text
+                continue
+            merged.append(o)
+        outs = []
+        for o in merged:
             if o.output_type == "stream":
                 o.text = clean_stream(o.text)
                 if not o.text.strip():
-                    continue
-                if outs and outs[-1].output_type == "stream" and outs[-1].name == o.name:
-                    outs[-1].text += o.text
                     continue
             outs.append(o)
         if c.cell_type == "code":
@@ -1057,6 +1100,53 @@ def render_notebook(src, dst, back: str = "index.html", mathjax=None, note: str 
     dst.write_text(body)
     return dst
 
+# %% ../nbs/92_report.ipynb #efa3b1ac
+SAVEFIG_RE = re.compile(r"savefig\(\s*fig_dir\s*/\s*(f?)([\"'])(.+?)\2")
+
+
+def saved_name_pattern(is_fstring: bool, name: str) -> re.Pattern:
+    "The names one `savefig(fig_dir / ...)` literal can write: an f-string's `{...}` fields match any text."
+    if not is_fstring:
+        return re.compile(re.escape(name) + "$")
+    return re.compile(".+".join(re.escape(part) for part in re.split(r"\{[^{}]*\}", name)) + "$")
+
+
+def png_output(path: Path):
+    "A display output that shows the PNG file `path`."
+    import nbformat
+
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return nbformat.v4.new_output("display_data", data={"image/png": data, "text/plain": Path(path).name})
+
+
+def inline_figures(nb, figures) -> list:
+    (
+        "Show the PNG files `figures` in the executed notebook `nb`, in place: each as an image output of "
+        "the first cell whose `savefig(fig_dir / ...)` can write it, the rest in a last cell. Returns the "
+        "names placed under their cell."
+    )
+    import nbformat
+
+    figures = [Path(f) for f in figures if Path(f).is_file()]
+    placed = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        patterns = [saved_name_pattern(bool(f), name) for f, _, name in SAVEFIG_RE.findall(cell.source)]
+        for path in figures:
+            if path.name not in placed and any(p.match(path.name) for p in patterns):
+                cell.outputs.append(png_output(path))
+                placed.append(path.name)
+    rest = [path for path in figures if path.name not in placed]
+    if rest:
+        images = "".join(
+            f"<p><b>{html.escape(path.name)}</b><br><img alt='{html.escape(path.name)}' "
+            f"src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'></p>"
+            for path in rest
+        )
+        nb.cells.append(nbformat.v4.new_markdown_cell("#### Figures this run saved\n\n" + images))
+    return placed
+
 # %% ../nbs/92_report.ipynb #fe065e69
 def nb_title(path) -> tuple:
     "(title, one-line description) from a notebook's first `# ` heading and `> ` line."
@@ -1146,6 +1236,8 @@ def build_site(
         for p in sorted((results_root(out) / prof / "executed").glob("[!.]*.ipynb")):
             rel = f"executed/{prof}/{p.stem}.html"
             nb = clean_outputs(nbformat.read(p, as_version=4))
+            entry = next((r for r in load_results(prof, out) if r["id"] == p.stem), None) or {}
+            inline_figures(nb, [figure_dir(prof, out) / f for f in entry.get("figures", [])])
             render_notebook(nb, dest / rel, "../../index.html", mathjax)
             executed.append((prof, p.stem, rel))
             log(f"rendered {rel}")
