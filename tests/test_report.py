@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import nbformat
 import pytest
 from defect_nb.report import (
@@ -23,7 +24,7 @@ from defect_nb.report import (
     fmt_value,
     is_run_here,
 )
-from defect_nb.runner import TABLES, tables_md_ids, provenance_of
+from defect_nb.runner import TABLES, tables_md_ids, provenance_of, figure_dir
 from defect_nb.claims import ledger
 from conftest import cli, ROOT
 
@@ -272,7 +273,7 @@ def test_site_loads_no_script_from_outside(site):
 
 
 def test_executed_paper_notebook_without_progress_bars(tmp_path):
-    "An executed paper notebook is shown without tqdm's bars and its `IProgress not found` warning."
+    "An executed paper notebook: tqdm bars as one line per epoch, no IProgress warning, figures inline."
     out = tmp_path / "results"
     ex = out / "smoke" / "executed"
     ex.mkdir(parents=True)
@@ -285,11 +286,24 @@ def test_executed_paper_notebook_without_progress_bars(tmp_path):
         nbformat.v4.new_output("stream", name="stderr", text="\r" + " " * 40),
         nbformat.v4.new_output("stream", name="stdout", text="fit epoch 9/9: loss 0.25 (9 s)\n"),
     ]
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), ex / "demo-t1.ipynb")
+    saves = nbformat.v4.new_code_cell('fig.savefig(fig_dir / f"{TABLE_ID}_curve.png")', execution_count=2)
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell, saves]), ex / "demo-t1.ipynb")
+    entry = {
+        "id": "demo-t1",
+        "rows": [{"method": "m", "metrics": {"accuracy": 0.5}}],
+        "figures": ["demo-t1_curve.png"],
+    }
+    (out / "smoke" / "demo-t1.json").write_text(json.dumps(entry))
+    fig_dir = figure_dir("smoke", out)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sorted((ROOT / "figures").glob("*.png"))[0], fig_dir / "demo-t1_curve.png")
     build_site(tmp_path / "site", [], profiles=("smoke",), out=out, figures=False, log=lambda *a: None)
     page = (tmp_path / "site" / "executed" / "smoke" / "demo-t1.html").read_text()
     assert "fit epoch 9/9: loss 0.25 (9 s)" in page
     assert "IProgress" not in page and "it/s]" not in page
+    assert "fit 1/9 [00:01]" in page and "fit 9/9 [00:09]" in page  # one line per epoch, not a bar
+    saving_cell = page[page.index("_curve.png") :]
+    assert "data:image/png;base64," in saving_cell  # the saved figure, under the cell that saved it
 
 
 def test_site_in_a_browser(site):
