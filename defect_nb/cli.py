@@ -16,10 +16,11 @@ from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, exe
 OWN_DATA_TASKS: tuple = ("own_classify", "own_anomaly", "own_detect")
 
 # %% auto #0
-__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables', 'flag_dry_runs',
-           'status_summary', 'parse_params', 'format_metric', 'format_result', 'cmd_reproduce',
+__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'RUN_CLI', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables',
+           'flag_dry_runs', 'status_summary', 'parse_params', 'format_metric', 'format_result', 'cmd_reproduce',
            'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme', 'cmd_site', 'cmd_claims',
-           'add_data_root', 'build_parser', 'tables_missing_reason', 'main']
+           'not_done_ids', 'copy_back', 'forwarded_argv', 'run_in_worktree', 'add_data_root', 'build_parser',
+           'tables_missing_reason', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -199,6 +200,14 @@ def cmd_reproduce(args) -> int:
 
         return cmd_dry_run(args, parse_params(args.param))
 
+    if args.not_done:
+        args.ids = not_done_ids(args.ids, args.profile, None if args.publish else args.out)
+        if not args.ids:
+            print(f"every table asked for is done at profile {args.profile}: nothing to run")
+            return 0
+        print(f"not done at profile {args.profile}: {', '.join(args.ids)}")
+    if args.worktree:
+        return run_in_worktree(args, args.ids or list(TABLES))
     t0 = __import__("time").time()
     run_batch = reproduce
     if args.scheduler:  # the batch on a Dask cluster (README: A batch on several machines)
@@ -308,6 +317,121 @@ def cmd_claims(args) -> int:
         print(format_ledger(results))
     return 0
 
+# %% ../nbs/91_cli.ipynb #a5948d57
+RUN_CLI = "import sys\nfrom defect_nb.cli import main\nsys.exit(main(sys.argv[1:]))"
+
+
+def not_done_ids(ids, profile: str, out=None) -> list:
+    (
+        "The ids (default: every declared one) whose entry at `profile` under `out` (default: the committed "
+        "registry) is not `done`: missing, failed, waiting, dirty or stale."
+    )
+    statuses = table_statuses([profile], out=out, provenance=True)
+    return [t for t in (ids or list(TABLES)) if statuses.get(t, {}).get(profile) != "done"]
+
+
+def _git(*argv, cwd) -> str:
+    import subprocess
+
+    p = subprocess.run(["git", *argv], cwd=cwd, capture_output=True, text=True, timeout=120)
+    if p.returncode:
+        raise ValueError(f"git {' '.join(argv)} failed in {cwd}: {p.stderr.strip()}")
+    return p.stdout.strip()
+
+
+def _copy_file(src, dst) -> None:
+    "Copy `src` to `dst` through a temporary file beside it, so `dst` is never half-written."
+    import os
+    import shutil
+    from pathlib import Path
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.copying")
+    shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+def copy_back(ids, profile: str, tree, root, sha: str) -> list:
+    (
+        "Copy into the registry of the checkout `root` each entry of `ids` that the worktree `tree` made "
+        "from commit `sha` and that differs from root's, with its figures and executed notebook; returns "
+        "the ids copied."
+    )
+    from pathlib import Path
+    from defect_nb.core import project_root, result_path
+
+    tree, root = Path(tree), Path(root)
+    fig_rel = figure_dir(profile).resolve().relative_to(project_root().resolve())
+    copied = []
+    for tid in ids:
+        src, dst = result_path(tid, profile, tree / "results"), result_path(tid, profile, root / "results")
+        if not src.is_file():
+            continue
+        entry = json.loads(src.read_text())
+        if entry.get("git_sha") != sha or (dst.is_file() and dst.read_bytes() == src.read_bytes()):
+            continue
+        for name in entry.get("figures", []):
+            if (tree / fig_rel / name).is_file():
+                _copy_file(tree / fig_rel / name, root / fig_rel / name)
+        executed = executed_path(tid, profile, tree / "results")
+        if executed.is_file():
+            _copy_file(executed, executed_path(tid, profile, root / "results"))
+        _copy_file(src, dst)  # the entry last: it names figures that are already in place
+        copied.append(tid)
+    return copied
+
+
+def forwarded_argv(args, ids) -> list:
+    "The `reproduce` arguments a worktree's batch runs with: `args` without `--worktree` and `--not-done`."
+    argv = [*ids, "--profile", args.profile, "-j", str(args.jobs)]
+    argv += ["--publish"] if args.publish else ["--out", str(args.out)] if args.out else []
+    argv += ["--resume"] if args.resume else []
+    for p in args.param or []:
+        argv += ["-p", p]
+    for flag, value in (("--timeout", args.timeout), ("--cell-timeout", args.cell_timeout)):
+        argv += [flag, str(value)] if value is not None else []
+    argv += ["--data-root", str(args.data_root)] if args.data_root else []
+    return argv
+
+
+def run_in_worktree(args, ids) -> int:
+    (
+        "Run the batch `ids` in a temporary detached worktree of HEAD (`--worktree`), copy its entries back "
+        "with `copy_back` when it ends or is stopped, remove the worktree; the batch's exit status."
+    )
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    from defect_nb.core import project_root, SOURCE_SHA_ENV
+
+    if args.dry_run or args.scheduler:
+        raise ValueError("--worktree runs a local batch: it takes neither --dry-run nor --scheduler")
+    if not (args.publish or args.out):
+        raise ValueError("--worktree needs --publish (entries copied back into results/) or --out FOLDER")
+    root = project_root()
+    sha = _git("rev-parse", "HEAD", cwd=root)
+    holder = Path(tempfile.mkdtemp(prefix=f"defect_nb-{sha[:12]}-"))
+    tree = holder / "tree"
+    _git("worktree", "add", "--detach", str(tree), sha, cwd=root)
+    env = {k: v for k, v in os.environ.items() if k != SOURCE_SHA_ENV}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH")) if p)
+    print(f"running in a worktree of {sha[:12]} at {tree}: your tree may change meanwhile", flush=True)
+    try:
+        command = [sys.executable, "-c", RUN_CLI, "reproduce", *forwarded_argv(args, ids)]
+        rc = subprocess.run(command, cwd=tree, env=env).returncode
+    except KeyboardInterrupt:
+        rc = 130
+    finally:
+        if args.publish:
+            copied = copy_back(ids, args.profile, tree, root, sha)
+            print(f"copied into {root / 'results'}: {', '.join(copied) or 'nothing'} (made from {sha[:12]})")
+        _git("worktree", "remove", "--force", str(tree), cwd=root)
+        shutil.rmtree(holder, ignore_errors=True)
+    return rc
+
 # %% ../nbs/91_cli.ipynb #997c1aca
 def add_data_root(parser) -> None:
     "The one data-root option of every command (`--root` is kept as an alias)."
@@ -410,6 +534,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run the tables on the workers of a Dask cluster, e.g. tcp://host:8786, writing to a folder "
         "they share (README: A batch on several machines)",
+    )
+    r.add_argument(
+        "--worktree",
+        action="store_true",
+        help="run in a temporary git worktree of HEAD, so you can keep editing: with --publish the entries "
+        "made from HEAD are copied back into results/ and figures/ when the batch ends",
+    )
+    r.add_argument(
+        "--not-done",
+        action="store_true",
+        help="only the ids (default: all) whose entry at --profile is not done: missing, dirty or stale",
     )
     add_data_root(r)
     r.set_defaults(fn=cmd_reproduce)
