@@ -51,10 +51,11 @@ bench: $(STAMP)
 	$(BIN)/python tools/bench_anomalib.py
 
 # The rendered tutorial: every notebook (nbconvert, no quarto; the component notebooks executed, minutes), the
-# executed paper notebooks, reports and figures as a static site in _site/ (git-ignored); open _site/index.html.
+# executed paper notebooks (the smoke tables run first into runs/ when they have none there), reports and
+# figures as a static site in _site/ (git-ignored); open _site/index.html.
 .PHONY: site report readme
 site: $(STAMP)
-	$(BIN)/defect-nb site --dest _site
+	$(BIN)/defect-nb site --dest _site --run smoke
 
 # The cpu-profile report (Markdown + one self-contained HTML page) and the README's generated blocks.
 report: $(STAMP)

@@ -18,9 +18,9 @@ OWN_DATA_TASKS: tuple = ("own_classify", "own_anomaly", "own_detect")
 # %% auto #0
 __all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'RUN_CLI', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables',
            'flag_dry_runs', 'status_summary', 'parse_params', 'format_metric', 'format_result', 'cmd_reproduce',
-           'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme', 'cmd_site', 'cmd_claims',
-           'not_done_ids', 'copy_back', 'forwarded_argv', 'run_in_worktree', 'add_data_root', 'build_parser',
-           'tables_missing_reason', 'main']
+           'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme', 'run_missing_tables', 'cmd_site',
+           'cmd_claims', 'not_done_ids', 'copy_back', 'forwarded_argv', 'run_in_worktree', 'add_data_root',
+           'build_parser', 'tables_missing_reason', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -289,13 +289,38 @@ def cmd_readme(args) -> int:
     return 0
 
 
+def run_missing_tables(profile: str, out=None, ids=None, run=reproduce, log=print) -> list:
+    (
+        "Run (with `run`, the runner's `reproduce`) the table ids (default: all) that have no executed "
+        "notebook at `profile` under `out` (default: `runs/`), so the site can show them; the ids it ran."
+    )
+    from defect_nb.core import output_root
+
+    where = output_root(out)
+    missing = [t for t in (ids or list(TABLES)) if not executed_path(t, profile, where).is_file()]
+    if missing:
+        log(f"site: running {len(missing)} table(s) at profile {profile} into {where}: {', '.join(missing)}")
+        run(missing, profile, where)
+    return missing
+
+
 def cmd_site(args) -> int:
     "Build the site; exit 1 when a component notebook failed to execute (its page is still written)."
+    from defect_nb.core import output_root
     from defect_nb.report import build_site
 
     profiles = tuple(args.profile or ("cpu", "paper"))
+    runs = ()
+    if args.run:  # a fresh clone has no executed paper notebook: run the tables that lack one (runs/)
+        run_missing_tables(args.run)
+        runs = ((args.run, output_root()),)
     idx = build_site(
-        args.dest, out=args.out, profiles=profiles, execute=not args.no_execute, timeout=args.timeout
+        args.dest,
+        out=args.out,
+        profiles=profiles,
+        execute=not args.no_execute,
+        timeout=args.timeout,
+        runs=runs,
     )
     built = json.loads((idx.parent / "build.json").read_text())
     failed = {rel: r for rel, r in built.items() if r["error"]}
@@ -575,6 +600,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     si.add_argument("--timeout", type=float, default=600, help="seconds each component notebook may run")
     si.add_argument("--no-execute", action="store_true", help="render the component notebooks as stored")
+    si.add_argument(
+        "--run",
+        metavar="PROFILE",
+        choices=list(PROFILES),
+        help="first run (into runs/) every table that has no executed notebook there at PROFILE (smoke: "
+        "minutes; tables whose data is missing wait), and show those executed notebooks too",
+    )
     si.set_defaults(fn=cmd_site)
     cl = sub.add_parser("claims", help="the papers' claims tested on the entries: verdict, statistic, budget")
     cl.add_argument("--profile", default="cpu", choices=list(PROFILES))

@@ -1188,11 +1188,13 @@ def build_site(
     log=print,
     execute=True,
     timeout=600,
+    runs=(),
 ) -> Path:
     (
         "Render the tutorial to `dest`: the component notebooks executed (each within `timeout` s), the "
         "paper notebooks as stored, the executed paper notebooks of `profiles`, their reports, the figures, "
-        "`index.html`, and `build.json` (per component notebook: seconds and the error, if any)."
+        "`index.html`, and `build.json` (per component notebook: seconds and the error, if any). `runs`: "
+        "(profile, folder) pairs whose executed notebooks are shown too (a user's runs, e.g. `site --run`)."
     )
     import nbformat
 
@@ -1232,15 +1234,18 @@ def build_site(
             desc = f"FAILED to execute ({record[rel]['error']}). {desc}"
         (paper if is_paper else comp).append((rel, title, desc))
     executed, reports = [], []
-    for prof in profiles:
-        for p in sorted((results_root(out) / prof / "executed").glob("[!.]*.ipynb")):
+    for prof, where in [(prof, out) for prof in profiles] + list(runs):
+        for p in sorted((results_root(where) / prof / "executed").glob("[!.]*.ipynb")):
             rel = f"executed/{prof}/{p.stem}.html"
+            if any(r == rel for _, _, r in executed):
+                continue  # the registry's copy comes first
             nb = clean_outputs(nbformat.read(p, as_version=4))
-            entry = next((r for r in load_results(prof, out) if r["id"] == p.stem), None) or {}
-            inline_figures(nb, [figure_dir(prof, out) / f for f in entry.get("figures", [])])
+            entry = next((r for r in load_results(prof, where) if r["id"] == p.stem), None) or {}
+            inline_figures(nb, [figure_dir(prof, where) / f for f in entry.get("figures", [])])
             render_notebook(nb, dest / rel, "../../index.html", mathjax)
             executed.append((prof, p.stem, rel))
             log(f"rendered {rel}")
+    for prof in profiles:
         if load_results(prof, out):
             fd = figure_dir(prof, out)
             is_registry = fd.resolve() == (root / "figures").resolve()

@@ -306,6 +306,27 @@ def test_executed_paper_notebook_without_progress_bars(tmp_path):
     assert "data:image/png;base64," in saving_cell  # the saved figure, under the cell that saved it
 
 
+def test_site_shows_the_executed_notebooks_of_a_users_runs(tmp_path):
+    "`build_site(runs=...)` (`site --run`): a folder of runs beside the registry, its notebooks listed too."
+    runs = tmp_path / "runs"
+    (runs / "smoke" / "executed").mkdir(parents=True)
+    cell = nbformat.v4.new_code_cell("print('ran')", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran at smoke\n")]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), runs / "smoke" / "executed" / "demo-t2.ipynb")
+    site = tmp_path / "site"
+    idx = build_site(
+        site,
+        [],
+        profiles=(),
+        out=tmp_path / "empty",
+        figures=False,
+        log=lambda *a: None,
+        runs=(("smoke", runs),),
+    )
+    assert "ran at smoke" in (site / "executed" / "smoke" / "demo-t2.html").read_text()
+    assert "executed/smoke/demo-t2.html" in idx.read_text()
+
+
 def test_site_in_a_browser(site):
     "In headless Chromium: formulas typeset, each component page shows a picture, nothing comes from outside."
     browser = find_browser()
