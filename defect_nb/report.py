@@ -36,11 +36,11 @@ __all__ = ['DRY_RUN_STATUS', 'METRIC_ORDER', 'CLAIMS_CSS', 'CSS', 'FAMILY_TITLES
            'entry_markdown', 'entry_html', 'ledger_of_results', 'claims_markdown', 'readme_claims', 'claims_html',
            'claims_page', 'status_rows', 'report', 'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named',
            'our_headline_row', 'matched_paper_row', 'paper_headline_row', 'bold', 'ours_headline', 'paper_headline',
-           'figure_link', 'summary_row', 'family_of', 'by_family', 'family_block', 'readme_intro', 'readme_results',
-           'readme_datasets', 'replace_block', 'update_readme', 'cell_directives', 'strip_directives', 'progress_lines',
-           'clean_stream', 'clean_outputs', 'skip_when_executing', 'test_flags', 'execute_notebook', 'copy_mathjax',
-           'render_notebook', 'saved_name_pattern', 'png_output', 'inline_figures', 'nb_title', 'build_site',
-           'find_browser', 'page_status', 'browser_check']
+           'figure_link', 'wall_time_cell', 'summary_row', 'family_of', 'by_family', 'family_block', 'readme_intro',
+           'readme_results', 'readme_datasets', 'replace_block', 'update_readme', 'cell_directives', 'strip_directives',
+           'progress_lines', 'clean_stream', 'clean_outputs', 'skip_when_executing', 'test_flags', 'execute_notebook',
+           'copy_mathjax', 'render_notebook', 'saved_name_pattern', 'png_output', 'inline_figures', 'nb_title',
+           'build_site', 'find_browser', 'page_status', 'browser_check']
 
 # %% ../nbs/92_report.ipynb #30233835
 DRY_RUN_STATUS = "dry run, not a result"  # how an entry marked `dry_run` (nbs/94_dryrun.ipynb) is shown
@@ -712,6 +712,14 @@ def figure_link(entry: dict, h: Headline) -> str:
     return f"[{name}](figures/{f})"
 
 
+def wall_time_cell(entry: dict) -> str:
+    "The entry's wall time and, when recorded, the threads it ran on: `1h27m24s (1 thread)`."
+    threads = (entry.get("run_context") or {}).get("threads")
+    if not threads:
+        return fmt_time(entry.get("wall_s", 0))
+    return f"{fmt_time(entry.get('wall_s', 0))} ({threads} thread{'s' if threads > 1 else ''})"
+
+
 def summary_row(entry: dict) -> list:
     "One line of the README's results block."
     h = headline_for(entry)
@@ -727,7 +735,7 @@ def summary_row(entry: dict) -> list:
         ours_headline(entry, h, ours),
         paper_headline(h, prow, ours),
         seeds,
-        fmt_time(entry.get("wall_s", 0)),
+        wall_time_cell(entry),
         figure_link(entry, h),
         provenance_of(entry) if entry["id"] in TABLES else "–",
     ]
@@ -759,7 +767,9 @@ def readme_intro(profile: str) -> str:
         f"One line per table: its headline cell (metric and row chosen per table in `HEADLINES`,\n"
         f"`nbs/92_report.ipynb`), ours as mean ± std over the seeds at the `{profile}` profile, beside\n"
         f"the paper's number for the same cell (the paper's row is named when it is another method);\n"
-        f"fractions in %. † marks a table run on data other than the paper's. Every table in full\n"
+        f"fractions in %. † marks a table run on data other than the paper's; time is the entry's own\n"
+        f"wall time and the threads it ran on (a table on 1 thread shared the 2 cores with another).\n"
+        f"Every table in full\n"
         f"(all rows and metrics, the data per role, all figures): "
         f"`defect-nb report --profile {profile}`."
     )
