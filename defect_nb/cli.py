@@ -19,8 +19,8 @@ OWN_DATA_TASKS: tuple = ("own_classify", "own_anomaly", "own_detect")
 __all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'RUN_CLI', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables',
            'flag_dry_runs', 'status_summary', 'parse_params', 'format_metric', 'format_result', 'cmd_reproduce',
            'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme', 'run_missing_tables', 'cmd_site',
-           'cmd_claims', 'not_done_ids', 'copy_back', 'forwarded_argv', 'run_in_worktree', 'add_data_root',
-           'build_parser', 'tables_missing_reason', 'main']
+           'cmd_claims', 'batch_folder', 'check_worktree_args', 'not_done_ids', 'copy_back', 'forwarded_argv',
+           'run_in_worktree', 'add_data_root', 'build_parser', 'tables_missing_reason', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -193,6 +193,8 @@ def cmd_reproduce(args) -> int:
 
     if args.out:  # the notebooks run in nbs/paper: a relative --out must mean the folder it names here
         args.out = str(Path(args.out).expanduser().resolve())
+    if args.worktree:
+        check_worktree_args(args)
     if args.resume and not args.dry_run:
         refuse_dry_run_entries(args.ids, args.profile, batch_out(args.out, args.publish, allow_dirty=True))
     if args.dry_run or args.steps is not None:  # the paper profile measured, not run (nbs/94_dryrun.ipynb)
@@ -201,7 +203,7 @@ def cmd_reproduce(args) -> int:
         return cmd_dry_run(args, parse_params(args.param))
 
     if args.not_done:
-        args.ids = not_done_ids(args.ids, args.profile, None if args.publish else args.out)
+        args.ids = not_done_ids(args.ids, args.profile, batch_folder(args))
         if not args.ids:
             print(f"every table asked for is done at profile {args.profile}: nothing to run")
             return 0
@@ -346,6 +348,27 @@ def cmd_claims(args) -> int:
 RUN_CLI = "import sys\nfrom defect_nb.cli import main\nsys.exit(main(sys.argv[1:]))"
 
 
+def batch_folder(args):
+    "The results root a `reproduce` batch writes to: the registry with `--publish`, else `--out` or `runs/`."
+    from defect_nb.core import output_root, project_root
+
+    return project_root() / "results" if args.publish else output_root(args.out)
+
+
+def check_worktree_args(args) -> None:
+    "Refuse what `--worktree` cannot do, before any worktree is made; a relative `--data-root` made absolute."
+    from pathlib import Path
+
+    if args.dry_run or args.steps is not None or args.scheduler:
+        raise ValueError("--worktree runs a local batch: it takes neither --dry-run/--steps nor --scheduler")
+    if args.publish == bool(args.out):
+        raise ValueError(
+            "--worktree needs --publish (entries copied back into results/) or --out FOLDER, not both"
+        )
+    if args.data_root:  # the worktree's batch runs in another folder
+        args.data_root = str(Path(args.data_root).expanduser().resolve())
+
+
 def not_done_ids(ids, profile: str, out=None) -> list:
     (
         "The ids (default: every declared one) whose entry at `profile` under `out` (default: the committed "
@@ -387,7 +410,8 @@ def copy_back(ids, profile: str, tree, root, sha: str) -> list:
     from defect_nb.core import project_root, result_path
 
     tree, root = Path(tree), Path(root)
-    fig_rel = figure_dir(profile).resolve().relative_to(project_root().resolve())
+    registry = project_root() / "results"
+    fig_rel = figure_dir(profile, registry).resolve().relative_to(project_root().resolve())
     copied = []
     for tid in ids:
         src, dst = result_path(tid, profile, tree / "results"), result_path(tid, profile, root / "results")
@@ -423,19 +447,26 @@ def forwarded_argv(args, ids) -> list:
 def run_in_worktree(args, ids) -> int:
     (
         "Run the batch `ids` in a temporary detached worktree of HEAD (`--worktree`), copy its entries back "
-        "with `copy_back` when it ends or is stopped, remove the worktree; the batch's exit status."
+        "with `copy_back` when it ends or is stopped (Ctrl-C, SIGTERM), remove the worktree; the batch's "
+        "exit status."
     )
     import os
     import shutil
+    import signal
     import subprocess
     import tempfile
     from pathlib import Path
     from defect_nb.core import project_root, SOURCE_SHA_ENV
+    from defect_nb.runner import valid_result
 
-    if args.dry_run or args.scheduler:
-        raise ValueError("--worktree runs a local batch: it takes neither --dry-run nor --scheduler")
-    if not (args.publish or args.out):
-        raise ValueError("--worktree needs --publish (entries copied back into results/) or --out FOLDER")
+    check_worktree_args(args)
+    if args.resume:  # the worktree holds HEAD's entries only: what was copied back since is seen here
+        done_here = [t for t in ids if valid_result(t, args.profile, batch_folder(args))]
+        ids = [t for t in ids if t not in done_here]
+        if done_here:
+            print(f"--resume: {', '.join(done_here)} already have an entry in {batch_folder(args)}")
+        if not ids:
+            return 0
     root = project_root()
     sha = _git("rev-parse", "HEAD", cwd=root)
     holder = Path(tempfile.mkdtemp(prefix=f"defect_nb-{sha[:12]}-"))
@@ -444,17 +475,35 @@ def run_in_worktree(args, ids) -> int:
     env = {k: v for k, v in os.environ.items() if k != SOURCE_SHA_ENV}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH")) if p)
     print(f"running in a worktree of {sha[:12]} at {tree}: your tree may change meanwhile", flush=True)
+    batch = subprocess.Popen(
+        [sys.executable, "-c", RUN_CLI, "reproduce", *forwarded_argv(args, ids)], cwd=tree, env=env
+    )
+
+    def stop(signum, frame):
+        batch.terminate()  # the runner stops its table and records it as failed
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        command = [sys.executable, "-c", RUN_CLI, "reproduce", *forwarded_argv(args, ids)]
-        rc = subprocess.run(command, cwd=tree, env=env).returncode
-    except KeyboardInterrupt:
+        rc = batch.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the batch too: let it stop its table
         rc = 130
+        try:
+            batch.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            batch.kill()
+            batch.wait()
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if args.publish:
             copied = copy_back(ids, args.profile, tree, root, sha)
             print(f"copied into {root / 'results'}: {', '.join(copied) or 'nothing'} (made from {sha[:12]})")
-        _git("worktree", "remove", "--force", str(tree), cwd=root)
+        try:
+            _git("worktree", "remove", "--force", str(tree), cwd=root)
+        except ValueError as e:
+            print(f"the worktree could not be removed ({e}); removing its folder", file=sys.stderr)
         shutil.rmtree(holder, ignore_errors=True)
+        _git("worktree", "prune", cwd=root)
     return rc
 
 # %% ../nbs/91_cli.ipynb #997c1aca

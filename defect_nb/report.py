@@ -29,18 +29,19 @@ from defect_nb.runner import (
 
 # %% auto #0
 __all__ = ['DRY_RUN_STATUS', 'METRIC_ORDER', 'CLAIMS_CSS', 'CSS', 'FAMILY_TITLES', 'HEADLINES', 'SUMMARY_HEADER', 'BLOCKS',
-           'DIRECTIVE_RE', 'IPROGRESS_RE', 'TQDM_BAR_RE', 'WIDGET_MIME', 'TQDM_STATE_RE', 'RATE_RE', 'MAX_STEP_LINES',
-           'MATHJAX_FILES', 'MATHJAX_QUERY', 'PAGE_CHECK_SCRIPT', 'SITE_TEMPLATE', 'SAVEFIG_RE', 'is_dry_run',
-           'dry_run_ids', 'load_results', 'is_fraction', 'fmt_value', 'metric_label', 'metric_columns', 'ours_cell',
-           'match_paper', 'table_cells', 'describe', 'substitutes', 'short_data', 'md_table', 'entry_facts',
-           'entry_markdown', 'entry_html', 'ledger_of_results', 'claims_markdown', 'readme_claims', 'claims_html',
-           'claims_page', 'status_rows', 'report', 'Headline', 'headline_for', 'is_run_here', 'best_row', 'row_named',
-           'our_headline_row', 'matched_paper_row', 'paper_headline_row', 'bold', 'ours_headline', 'paper_headline',
-           'figure_link', 'wall_time_cell', 'summary_row', 'family_of', 'by_family', 'family_block', 'readme_intro',
-           'readme_results', 'readme_datasets', 'replace_block', 'update_readme', 'cell_directives', 'strip_directives',
-           'progress_lines', 'clean_stream', 'clean_outputs', 'skip_when_executing', 'test_flags', 'execute_notebook',
-           'copy_mathjax', 'render_notebook', 'saved_name_pattern', 'png_output', 'inline_figures', 'nb_title',
-           'build_site', 'find_browser', 'page_status', 'browser_check']
+           'DIRECTIVE_RE', 'IPROGRESS_RE', 'TQDM_BAR_RE', 'WIDGET_MIME', 'TQDM_STATE_RE', 'RATE_RE', 'ANSI_RE',
+           'MAX_STEP_LINES', 'MATHJAX_FILES', 'MATHJAX_QUERY', 'PAGE_CHECK_SCRIPT', 'SITE_TEMPLATE', 'SAVEFIG_RE',
+           'ID_FIELDS', 'is_dry_run', 'dry_run_ids', 'load_results', 'is_fraction', 'fmt_value', 'metric_label',
+           'metric_columns', 'ours_cell', 'match_paper', 'table_cells', 'describe', 'substitutes', 'short_data',
+           'md_table', 'entry_facts', 'entry_markdown', 'entry_html', 'ledger_of_results', 'claims_markdown',
+           'readme_claims', 'claims_html', 'claims_page', 'status_rows', 'report', 'Headline', 'headline_for',
+           'is_run_here', 'best_row', 'row_named', 'our_headline_row', 'matched_paper_row', 'paper_headline_row',
+           'bold', 'ours_headline', 'paper_headline', 'figure_link', 'wall_time_cell', 'summary_row', 'family_of',
+           'by_family', 'family_block', 'readme_intro', 'readme_results', 'readme_datasets', 'replace_block',
+           'update_readme', 'cell_directives', 'strip_directives', 'step_line', 'progress_lines', 'clean_stream',
+           'clean_outputs', 'skip_when_executing', 'test_flags', 'execute_notebook', 'copy_mathjax', 'render_notebook',
+           'saved_name_pattern', 'png_output', 'inline_figures', 'nb_title', 'build_site', 'find_browser',
+           'page_status', 'browser_check']
 
 # %% ../nbs/92_report.ipynb #30233835
 DRY_RUN_STATUS = "dry run, not a result"  # how an entry marked `dry_run` (nbs/94_dryrun.ipynb) is shown
@@ -867,27 +868,54 @@ TQDM_STATE_RE = re.compile(
     r"^(?P<desc>.*?):?\s*\d+%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*\[(?P<elapsed>[\d:]+)(?:<[^,\]]*)?"
     r"(?P<rest>[^\]]*)\]"
 )
-RATE_RE = re.compile(r"^\s*(?:\?|[\d.]+)\s*(?:it/s|s/it)\s*$")
+RATE_RE = re.compile(r"^\s*(?:\?|[\d.]+[kMG]?)\s*(?:\w+/s|s/\w+)\s*$")
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # cursor moves of nested bars
 MAX_STEP_LINES = 100  # a bar with more steps than this (decoding, batches) keeps its last state only
 
 
+def step_line(m: re.Match) -> str:
+    "`desc n/total [elapsed] postfix` of one tqdm state (its rate dropped)."
+    postfix = ", ".join(x.strip() for x in m["rest"].split(",") if x.strip() and not RATE_RE.match(x))
+    return f"{m['desc'].strip()} {m['n']}/{m['total']} [{m['elapsed']}]" + (f" {postfix}" if postfix else "")
+
+
 def progress_lines(states) -> list:
-    "One line per completed step of tqdm bars' `\\r` states: `desc n/total [elapsed] postfix` (rate dropped)."
-    found = {}
-    for s in states:
-        m = TQDM_STATE_RE.match(s.strip())
-        if m is None or int(m["n"]) == 0:
+    (
+        "The `\\r` states of one output line, in order, as log lines: one per completed step of each bar "
+        "(a new bar starts at a cleared state, another description or a count that falls; a bar longer "
+        "than `MAX_STEP_LINES` keeps its last step), text written after a state and other text kept."
+    )
+    lines, bar = [], None
+
+    def close():
+        if bar and bar["long"] and bar["last"]:
+            lines.append(bar["last"])
+
+    for state in states:
+        state = ANSI_RE.sub("", state).strip()
+        if not state:  # a bar cleared (leave=False): the next one is another bar
+            close()
+            bar = None
             continue
-        postfix = ", ".join(x.strip() for x in m["rest"].split(",") if x.strip() and not RATE_RE.match(x))
-        line = f"{m['desc'].strip()} {m['n']}/{m['total']} [{m['elapsed']}]"
-        line += f" {postfix}" if postfix else ""
-        found.setdefault((m["desc"], m["total"]), {}).setdefault(int(m["n"]), line)
-    lines = []
-    for (_, total), steps in found.items():
-        if int(total) > MAX_STEP_LINES:
-            lines.append(steps[max(steps)])
-        else:
-            lines.extend(steps[n] for n in sorted(steps))
+        m = TQDM_STATE_RE.match(state)
+        if m is None:
+            if not TQDM_BAR_RE.search(state):  # a bar without a total (`5it [00:01]`) shows nothing
+                lines.append(state)
+            continue
+        n, key = int(m["n"]), (m["desc"].strip(), m["total"])
+        if bar is None or bar["key"] != key or n < bar["n"]:
+            close()
+            bar = {"key": key, "n": 0, "long": int(m["total"]) > MAX_STEP_LINES, "last": None}
+        if n > bar["n"]:
+            bar["n"] = n
+            if bar["long"]:
+                bar["last"] = step_line(m)
+            else:
+                lines.append(step_line(m))
+        after = state[m.end() :].strip()
+        if after:  # a log line or warning printed right after the bar's state
+            lines.append(after)
+    close()
     return lines
 
 
@@ -903,8 +931,7 @@ def clean_stream(text: str) -> str:
         if "\r" not in line:
             lines.append(line)
             continue
-        states = [s.strip() for s in line.split("\r") if s.strip()]
-        kept = progress_lines(states) + [s for s in states if not TQDM_BAR_RE.search(s)][-1:]
+        kept = progress_lines(line.split("\r"))
         if kept:
             lines.extend(kept)
         elif i == len(parts) - 1:
@@ -1114,11 +1141,25 @@ def render_notebook(src, dst, back: str = "index.html", mathjax=None, note: str 
 SAVEFIG_RE = re.compile(r"savefig\(\s*fig_dir\s*/\s*(f?)([\"'])(.+?)\2")
 
 
-def saved_name_pattern(is_fstring: bool, name: str) -> re.Pattern:
-    "The names one `savefig(fig_dir / ...)` literal can write: an f-string's `{...}` fields match any text."
+ID_FIELDS = ("TABLE_ID", "table_id", "which")  # f-string fields the paper notebooks fill with the table id
+
+
+def saved_name_pattern(is_fstring: bool, name: str, table_id: str | None = None) -> re.Pattern:
+    (
+        "The names one `savefig(fig_dir / ...)` literal can write: an f-string's `{...}` fields match any "
+        "text, but a field of `ID_FIELDS` is `table_id` when given."
+    )
     if not is_fstring:
         return re.compile(re.escape(name) + "$")
-    return re.compile(".+".join(re.escape(part) for part in re.split(r"\{[^{}]*\}", name)) + "$")
+    pattern = ""
+    for part in re.split(r"(\{[^{}]*\})", name):
+        if not (part.startswith("{") and part.endswith("}")):
+            pattern += re.escape(part)
+        elif table_id and part[1:-1].split("!")[0].split(":")[0].strip() in ID_FIELDS:
+            pattern += re.escape(table_id)
+        else:
+            pattern += ".+"
+    return re.compile(pattern + "$")
 
 
 def png_output(path: Path):
@@ -1129,11 +1170,11 @@ def png_output(path: Path):
     return nbformat.v4.new_output("display_data", data={"image/png": data, "text/plain": Path(path).name})
 
 
-def inline_figures(nb, figures) -> list:
+def inline_figures(nb, figures, table_id: str | None = None) -> list:
     (
         "Show the PNG files `figures` in the executed notebook `nb`, in place: each as an image output of "
-        "the first cell whose `savefig(fig_dir / ...)` can write it, the rest in a last cell. Returns the "
-        "names placed under their cell."
+        "the first cell whose `savefig(fig_dir / ...)` can write it (`saved_name_pattern`, with the "
+        "notebook's `table_id`), the rest in a last cell. Returns the names placed under their cell."
     )
     import nbformat
 
@@ -1142,7 +1183,8 @@ def inline_figures(nb, figures) -> list:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        patterns = [saved_name_pattern(bool(f), name) for f, _, name in SAVEFIG_RE.findall(cell.source)]
+        found = SAVEFIG_RE.findall(cell.source)
+        patterns = [saved_name_pattern(bool(f), name, table_id) for f, _, name in found]
         for path in figures:
             if path.name not in placed and any(p.match(path.name) for p in patterns):
                 cell.outputs.append(png_output(path))
@@ -1251,7 +1293,7 @@ def build_site(
                 continue  # the registry's copy comes first
             nb = clean_outputs(nbformat.read(p, as_version=4))
             entry = next((r for r in load_results(prof, where) if r["id"] == p.stem), None) or {}
-            inline_figures(nb, [figure_dir(prof, where) / f for f in entry.get("figures", [])])
+            inline_figures(nb, [figure_dir(prof, where) / f for f in entry.get("figures", [])], p.stem)
             render_notebook(nb, dest / rel, "../../index.html", mathjax)
             executed.append((prof, p.stem, rel))
             log(f"rendered {rel}")
