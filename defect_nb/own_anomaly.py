@@ -26,12 +26,13 @@ from .profiles import settings
 from .readers import read_mtd
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'NORMAL_CLASS', 'REFERENCE', 'FULL_CAT', 'METHODS', 'METRIC_NAMES', 'TABLE_COLUMNS', 'MODEL_FORMAT',
-           'EXAMPLES_PER_TYPE', 'SCORE_FIGURE_ROWS', 'example_dataset', 'picture_files', 'normal_folder',
-           'select_classes', 'mvtec_test', 'mtd_test', 'split_normal', 'OwnData', 'own_data', 'OwnScorer', 'CATOwn',
-           'PatchCoreOwn', 'DFROwn', 'PatchKNNOwn', 'reference_branch', 'squared', 'per_type_metrics', 'metrics_rows',
-           'metrics_tables', 'save_model', 'load_model', 'example_indices', 'maps_figure', 'scores_csv', 'run_anomaly',
-           'picture_map', 'score_folder', 'cmd_anomaly', 'cmd_anomaly_score', 'add_cli']
+__all__ = ['LAYOUTS', 'NORMAL_CLASS', 'MASK_LEVEL', 'REFERENCE', 'FULL_CAT', 'METHODS', 'METRIC_NAMES', 'TABLE_COLUMNS',
+           'MODEL_FORMAT', 'EXAMPLES_PER_TYPE', 'SCORE_FIGURE_ROWS', 'example_dataset', 'picture_files',
+           'normal_folder', 'select_classes', 'mvtec_test', 'mtd_test', 'split_normal', 'check_test_set', 'OwnData',
+           'own_data', 'OwnScorer', 'CATOwn', 'PatchCoreOwn', 'DFROwn', 'PatchKNNOwn', 'reference_branch', 'squared',
+           'per_type_metrics', 'metrics_rows', 'metrics_tables', 'save_model', 'load_model', 'example_indices',
+           'maps_figure', 'scores_csv', 'run_anomaly', 'picture_map', 'score_folder', 'cmd_anomaly',
+           'cmd_anomaly_score', 'add_cli']
 
 # %% ../nbs/24_own_anomaly.ipynb #dfa48c18
 def _texture(rng: np.random.Generator, hw: tuple) -> np.ndarray:
@@ -90,8 +91,15 @@ NORMAL_CLASS = {"mvtec": "good", "mtd": "Free"}  # each layout's name of the def
 
 
 def _is_mask(f: Path) -> bool:
-    "Whether `f` is a mask in either layout: `<stem>_mask.<ext>`, or a `.png` beside a same-stem `.jpg`."
-    return f.stem.endswith("_mask") or (f.suffix.lower() == ".png" and f.with_suffix(".jpg").exists())
+    (
+        "Whether `f` is a mask in either layout: `<stem>_mask.<ext>`, or a `.png` beside a same-stem `.jpg` "
+        "or `.jpeg` (any letter case)."
+    )
+    if f.stem.endswith("_mask"):
+        return True
+    if f.suffix.lower() != ".png":
+        return False
+    return any(s.stem == f.stem and s.suffix.lower() in (".jpg", ".jpeg") for s in f.parent.iterdir())
 
 
 def picture_files(folder) -> list:
@@ -123,6 +131,15 @@ def _mvtec_category(folder) -> Path:
     return folder
 
 
+def _require_normal(normal: str, names: list, where) -> None:
+    "A `DataError` when the defect-free class `normal` is not among the test folder's classes `names`."
+    if normal not in names:
+        raise DataError(
+            f"the defect-free class {normal!r} is not in the test folder {where} "
+            f"(classes: {', '.join(names)}): name it with --normal-class"
+        )
+
+
 def _kept(names: list, classes, normal: str, where) -> list:
     "The classes to keep: `classes` (None: all) and the defect-free one; an error for a class not in `names`."
     unknown = [c for c in classes or () if c not in names]
@@ -150,6 +167,7 @@ def mvtec_test(folder, normal: str = "good", classes=None) -> DefectDataset:
         raise DataError(
             f"MVTec layout: no class folder in {test} (expected test/{normal}/, test/<defect type>/)"
         )
+    _require_normal(normal, names, test)
     kinds = [test / name for name in _kept(names, classes, normal, test)]
     records, missing = [], []
     for d in kinds:
@@ -169,6 +187,7 @@ def mtd_test(folder, normal: str = "Free", classes=None) -> DefectDataset:
     if not folder.is_dir():
         raise DataError(f"MTD layout: missing folder {folder}")
     ds = replace(read_mtd(folder), root=folder)  # the mtd reader: a class folder with no picture is an error
+    _require_normal(normal, ds.classes, folder)
     ds = select_classes(ds, classes, normal)
     missing = [
         (str(r.path.with_suffix(".png")), f"missing mask of {r.path}")
@@ -215,6 +234,36 @@ def _picture_hw(path) -> tuple:
 
     with Image.open(path) as im:
         return im.size[1], im.size[0]
+
+# %% ../nbs/24_own_anomaly.ipynb #db7ad9a3
+MASK_LEVEL = 128  # a mask pixel is defect when its grey value is at least this (`data` reads masks so)
+
+
+def check_test_set(test: DefectDataset, normal: str) -> None:
+    "`DataError` naming the files when `test` has no `normal` class, two pictures with one id, faint masks."
+    from defect_nb.data import read_image
+
+    _require_normal(normal, test.classes, test.root)
+    first, twice = {}, []
+    for r in test.records:
+        if r.id in first:
+            twice.append((str(r.path), f"the same picture id {r.id!r} as {first[r.id]}: rename one"))
+        first.setdefault(r.id, r.path)
+    if twice:
+        raise bad_files_error(twice, f"test folder {test.root}")
+    faint = []
+    for r in test.records:
+        if r.mask is None or not Path(r.mask).is_file():
+            continue
+        try:
+            peak = int(read_image(r.mask, gray=True).max())
+        except Exception:  # an unreadable mask is named by the decode check
+            continue
+        if 0 < peak < MASK_LEVEL:
+            why = f"its brightest pixel is {peak}: defect pixels must be white (>= {MASK_LEVEL}), not 0/1"
+            faint.append((str(r.mask), why))
+    if faint:
+        raise bad_files_error(faint, f"test folder {test.root}")
 
 # %% ../nbs/24_own_anomaly.ipynb #a375a076
 @dataclass
@@ -275,6 +324,7 @@ def own_data(
     "Read and check the test folder and the training pictures (`DataError` naming the file on any problem)."
     normal = normal or NORMAL_CLASS.get(layout, "good")
     test_ds = _read_test(test, layout, normal, classes)
+    check_test_set(test_ds, normal)
     train_ds, test_ds, source = _training_set(test_ds, train, layout, split, normal, seed)
     if not any(r.label != normal for r in test_ds.records):
         raise DataError(f"no defective picture in the test folder {test_ds.root} (classes {test_ds.classes})")

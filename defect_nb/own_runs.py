@@ -90,13 +90,22 @@ CONTENT_ID_PREFIX = "sha1:"
 
 
 def image_files(folder) -> list:
-    "Picture files (by extension, `data.IMG_EXTS`) anywhere under `folder`, sorted; hidden ones left out."
-    folder = Path(folder)
-    found = []
-    for p in folder.rglob("*"):
-        hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
-        if p.is_file() and p.suffix.lower() in IMG_EXTS and not hidden:
-            found.append(p)
+    (
+        "Picture files (by extension, `data.IMG_EXTS`) anywhere under `folder`, sorted; hidden ones left "
+        "out, symlinked folders followed (each real folder once, so a link loop ends)."
+    )
+    found, seen = [], set()
+    for here, folders, files in os.walk(Path(folder), followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        folders[:] = sorted(d for d in folders if not d.startswith("."))
+        for name in files:
+            p = Path(here) / name
+            if not name.startswith(".") and p.suffix.lower() in IMG_EXTS and p.is_file():
+                found.append(p)
     return sorted(found)
 
 
