@@ -372,10 +372,13 @@ def check_worktree_args(args) -> None:
 def not_done_ids(ids, profile: str, out=None) -> list:
     (
         "The ids (default: every declared one) whose entry at `profile` under `out` (default: the committed "
-        "registry) is not `done`: missing, failed, waiting, dirty or stale."
+        "registry) is not `done`: missing, failed, waiting, dirty, stale, or a dry run's entry."
     )
+    from defect_nb.report import dry_run_ids
+
     statuses = table_statuses([profile], out=out, provenance=True)
-    return [t for t in (ids or list(TABLES)) if statuses.get(t, {}).get(profile) != "done"]
+    dry = set(dry_run_ids(profile, out))  # a dry run's two-step entry is not a result
+    return [t for t in (ids or list(TABLES)) if statuses.get(t, {}).get(profile) != "done" or t in dry]
 
 
 def _git(*argv, cwd) -> str:

@@ -110,7 +110,7 @@ class Heartbeat:
         while not self.stop.wait(self.period):
             try:
                 os.utime(self.path)
-            except FileNotFoundError:  # not written yet, or removed as the table ended
+            except OSError:  # not written yet, removed as the table ended, or a passing NFS error: beat on
                 pass
 
     def __enter__(self) -> "Heartbeat":
@@ -372,6 +372,9 @@ def _check_cluster(client, out: Path, profile: str, sha: str, batch: str, token:
         raise ClusterError("the cluster cannot run this batch:\n  " + "\n  ".join(problems))
     workers = client.scheduler_info(n_workers=-1)["workers"]
     for address, w in sorted(workers.items(), key=lambda kv: str(kv[1].get("name"))):
+        if address not in reports:  # joined after the check: it gets tables all the same
+            log(f"  worker {w.get('name')} ({address}) joined after the check")
+            continue
         r = reports[address]
         log(
             f"  worker {w.get('name')} ({address}) on {r['host']}: {w.get('nthreads')} thread(s), "
@@ -407,6 +410,10 @@ def reproduce_on_cluster(
     todo = [i if isinstance(i, TableJob) else table_job(i) for i in (ids or TABLES)]
     per_job = params_per_job(todo, params or {})  # every parameter is checked before anything runs
     out = batch_out(out, publish, allow_dirty).resolve()
+    if resume:  # a dry run's two-step entry would pass for done (README: Dry run of the paper profile)
+        from defect_nb.cli import refuse_dry_run_entries
+
+        refuse_dry_run_entries([j.id for j in todo], profile, out)
     source_sha = git_sha(project_root())
     batch = uuid.uuid4().hex[:10]
     log(f"writing to {out} -- {describe_outputs(profile, out)}")

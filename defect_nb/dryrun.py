@@ -893,10 +893,14 @@ def dry_run(
 ) -> list:
     "Dry-run the tables `ids` (default all; ids or `TableJob`s) one by one; print and write the projection."
     out = check_out(out or default_out())  # absolute: the notebooks run in <out>/dry-run
-    if steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {steps}")
+    if steps < 2:  # the first step is the warm-up, timed apart: one step would time nothing else
+        raise ValueError(f"--steps must be at least 2 (the first step is timed apart, as warm-up): {steps}")
     jobs = [i if isinstance(i, TableJob) else table_job(i) for i in (ids or TABLES)]
     per_job = params_per_job(jobs, params or {}) if params else {j.id: {} for j in jobs}
+    for job in jobs:  # the dry run sets a table's seeds itself and projects from one seed to all of them
+        fixed = sorted(set(one_seed(job)[1]) & set(per_job[job.id]))
+        if fixed:
+            raise ValueError(f"--dry-run sets {', '.join(fixed)} of {job.id} itself (one seed): drop that -p")
     check_no_real_entries(jobs, out)
     check_dry_cache(dry_cache(out))
     log(
@@ -941,15 +945,25 @@ def cmd_dry_run(args, params: dict | None = None) -> int:
             raise ValueError(
                 f"--dry-run takes no {flag}: it writes under --out only and times one table at a time"
             )
-    rows = dry_run(
-        args.ids or None,
-        args.out,
-        DRY_STEPS if args.steps is None else args.steps,
-        root=args.data_root,
-        params=params,
-        cell_timeout=args.cell_timeout,
-        timeout=args.timeout,
-    )
+    import signal
+
+    def stopped(signum, frame):  # SIGTERM/SIGHUP (a closed session) as Ctrl-C: the entry is marked dry_run
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, stopped) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        rows = dry_run(
+            args.ids or None,
+            args.out,
+            DRY_STEPS if args.steps is None else args.steps,
+            root=args.data_root,
+            params=params,
+            cell_timeout=args.cell_timeout,
+            timeout=args.timeout,
+        )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     return 1 if any(r["status"] == "failed" for r in rows) else 0
 
 # %% ../nbs/94_dryrun.ipynb #5eb0ff31
