@@ -786,8 +786,8 @@ SCL_CLAIMS = [
         "(55.36 → 92.27 % at 20 per class).",
         tuple(
             Compare(
-                arm("scl-t6", f"Proposed ({k}/class, synthetic wafer maps)"),
-                arm("scl-t6", f"Backbone ({k}/class, synthetic wafer maps)"),
+                arm("scl-t6", f"Proposed ({k}/class, synthetic wafer maps*)"),
+                arm("scl-t6", f"Backbone ({k}/class, synthetic wafer maps*)"),
                 "accuracy",
             )
             for k in (20, 50, 100)
@@ -802,7 +802,7 @@ SCL_CLAIMS = [
         "%).",
         (
             Threshold(
-                arm("scl-t5", "Proposed (synthetic wafer maps): Avg (all 38 classes)"),
+                arm("scl-t5", "Proposed (synthetic wafer maps*): Avg (all 38 classes)"),
                 "accuracy",
                 paper_row="DC-Net (average)",
             ),
