@@ -35,6 +35,7 @@ from defect_nb.runner import (
     running_path,
     table_job,
     table_status,
+    valid_result,
 )
 
 # %% auto #0
@@ -410,10 +411,12 @@ def reproduce_on_cluster(
     todo = [i if isinstance(i, TableJob) else table_job(i) for i in (ids or TABLES)]
     per_job = params_per_job(todo, params or {})  # every parameter is checked before anything runs
     out = batch_out(out, publish, allow_dirty).resolve()
-    if resume:  # a dry run's two-step entry would pass for done (README: Dry run of the paper profile)
-        from defect_nb.cli import refuse_dry_run_entries
-
-        refuse_dry_run_entries([j.id for j in todo], profile, out)
+    dry = [j.id for j in todo if "dry_run" in (valid_result(j.id, profile, out) or {})] if resume else []
+    if dry:  # a dry run's two-step entry would pass for done (README: Dry run of the paper profile)
+        raise ClusterError(
+            f"--resume: {out}/{profile} holds dry-run entries of {', '.join(dry)} (two-step training, not "
+            "results), which --resume would skip as done: delete them or choose another --out"
+        )
     source_sha = git_sha(project_root())
     batch = uuid.uuid4().hex[:10]
     log(f"writing to {out} -- {describe_outputs(profile, out)}")
