@@ -5,9 +5,12 @@
 # %% ../nbs/91_cli.ipynb #3408adf2
 from __future__ import annotations
 import argparse
+import contextlib
 import importlib
 import json
+import signal
 import sys
+import threading
 from .core import data_root, DatasetMissingError, PROFILES, read_result, FRACTION_METRICS
 from .data import READERS, load_dataset, verify_dataset
 from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, executed_path
@@ -16,11 +19,12 @@ from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, exe
 OWN_DATA_TASKS: tuple = ("own_classify", "own_anomaly", "own_detect")
 
 # %% auto #0
-__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'RUN_CLI', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files', 'cmd_tables',
-           'flag_dry_runs', 'status_summary', 'parse_params', 'format_metric', 'format_result', 'cmd_reproduce',
-           'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme', 'run_missing_tables', 'cmd_site',
-           'cmd_claims', 'batch_folder', 'check_worktree_args', 'not_done_ids', 'copy_back', 'forwarded_argv',
-           'run_in_worktree', 'add_data_root', 'build_parser', 'tables_missing_reason', 'main']
+__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'RUN_CLI', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files',
+           'sigterm_as_interrupt', 'cmd_tables', 'flag_dry_runs', 'status_summary', 'parse_params', 'format_metric',
+           'format_result', 'cmd_reproduce', 'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme',
+           'run_missing_tables', 'cmd_site', 'cmd_claims', 'batch_folder', 'check_worktree_args', 'not_done_ids',
+           'copy_back', 'forwarded_argv', 'run_in_worktree', 'add_data_root', 'build_parser', 'tables_missing_reason',
+           'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -70,6 +74,23 @@ def cmd_data_info(args) -> int:
 def verified_bad_files(ds) -> list:
     "Every file of `ds` that does not decode, as (file, reason) pairs (`data.verify_dataset`)."
     return verify_dataset(ds)
+
+# %% ../nbs/91_cli.ipynb #d6f9e265
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    "While the block runs (in the main thread), SIGTERM raises `KeyboardInterrupt`, as Ctrl-C does."
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"stopped by signal {signum} (SIGTERM)")
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 # %% ../nbs/91_cli.ipynb #1d1c23b6
 def cmd_tables(args) -> int:
@@ -217,19 +238,22 @@ def cmd_reproduce(args) -> int:
         from defect_nb.dask_batch import reproduce_on_cluster
 
         run_batch = partial(reproduce_on_cluster, scheduler=args.scheduler)
-    outs = run_batch(
-        args.ids or None,
-        args.profile,
-        args.out,
-        args.data_root,
-        resume=args.resume,
-        params=parse_params(args.param),
-        cell_timeout=args.cell_timeout,
-        timeout=args.timeout,
-        jobs=args.jobs,
-        publish=args.publish,
-        allow_dirty=args.allow_dirty,
-    )
+    # one table at a time: SIGTERM stops it as Ctrl-C does (see above); -j N or a cluster: the default
+    one_at_a_time = args.jobs <= 1 and not args.scheduler
+    with sigterm_as_interrupt() if one_at_a_time else contextlib.nullcontext():
+        outs = run_batch(
+            args.ids or None,
+            args.profile,
+            args.out,
+            args.data_root,
+            resume=args.resume,
+            params=parse_params(args.param),
+            cell_timeout=args.cell_timeout,
+            timeout=args.timeout,
+            jobs=args.jobs,
+            publish=args.publish,
+            allow_dirty=args.allow_dirty,
+        )
     out = batch_out(args.out, args.publish, allow_dirty=True)
     for o in outs:
         r = read_result(o.id, args.profile, out)
@@ -696,3 +720,6 @@ def main(argv=None) -> int:
     except (DatasetMissingError, ValueError) as e:  # data.DataError is a ValueError
         print(f"defect-nb: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a batch (`sigterm_as_interrupt`): no traceback
+        print(f"defect-nb: stopped ({e or 'Ctrl-C'})", file=sys.stderr)
+        return 130
