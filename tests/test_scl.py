@@ -55,3 +55,21 @@ def test_reproduce_scl_neu_smoke(tmp_path):
     assert all(r["metrics"]["episodes"] >= 100 and r["metrics"]["accuracy_ci95"] >= 0 for r in t4["rows"])
     assert t4["protocol"]["novel_classes"] == ["crazing", "scratches", "pitted_surface"]
     assert _figure_mtimes() == figs, "a smoke run must not touch the project's real figures"
+
+
+@needs("neu-cls")
+def test_scl_t4_resumes_run_by_run_from_its_run_cache(tmp_path):
+    "A second execution reads every run back from the run cache (`run_cache.kept_run`): the same rows."
+    cache = tmp_path / "cache"
+    entries = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        p = cli("reproduce", "scl-t4", "--profile", "smoke", "--out", str(out), "-p", f"run_cache={cache}")
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        entries.append(_entry(out, "scl-t4"))
+    first, second = entries
+    assert first["runs_from_cache"] == 0 and second["runs_from_cache"] == len(second["seeds"])
+    assert second["rows"] == first["rows"]
+    assert second["wall_s"] >= first["wall_s_this_run"] * 0.5  # the kept runs' own time is counted
+    assert second["wall_s_this_run"] < first["wall_s_this_run"]
+    assert len(list(cache.glob("scl-t4-*.json"))) == len(first["seeds"])

@@ -89,3 +89,19 @@ def test_scl_fig2_smoke(tmp_path):
         sorted(s["true"] for s in r["shown"]) == sorted({s["true"] for s in r["shown"]})
         and len(r["shown"]) == 6
     )
+
+
+def test_scl_t6_resumes_run_by_run_from_its_run_cache(tmp_path):
+    "scl-t6 keeps each (size, seed, arm) run: a second execution reads them all back, same rows."
+    cache = tmp_path / "cache"
+    entries = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        p = cli("reproduce", "scl-t6", "--profile", "smoke", "--out", str(out), "-p", f"run_cache={cache}")
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        entries.append(_entry(out, "scl-t6"))
+    first, second = entries
+    n_runs = 2 * len(first["protocol"]["budget_per_size"]) * len(first["seeds"])  # arms x sizes x seeds
+    assert (first["runs_from_cache"], second["runs_from_cache"]) == (0, n_runs)
+    assert second["rows"] == first["rows"]
+    assert second["protocol"]["budget_per_size"] == first["protocol"]["budget_per_size"]
