@@ -38,3 +38,18 @@ def cli(*args, env=None, timeout=900):
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def run_twice_with_run_cache(tid: str, tmp_path, entry) -> tuple:
+    (
+        "Execute table `tid` at smoke twice with one run cache (`-p run_cache=...`): both entries, read by "
+        "`entry(out, tid)`."
+    )
+    cache = tmp_path / "cache"
+    entries = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        p = cli("reproduce", tid, "--profile", "smoke", "--out", str(out), "-p", f"run_cache={cache}")
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        entries.append(entry(out, tid))
+    return tuple(entries)

@@ -4,7 +4,7 @@ through papermill at the smoke profile."""
 import numpy as np
 from defect_nb.core import read_result
 from defect_nb.wafer import GROUPS, WAFER_CLASSES, class_group, paper_label
-from conftest import needs, cli, ROOT
+from conftest import needs, cli, ROOT, run_twice_with_run_cache
 
 
 def _figure_mtimes():
@@ -93,14 +93,7 @@ def test_scl_fig2_smoke(tmp_path):
 
 def test_scl_t6_resumes_run_by_run_from_its_run_cache(tmp_path):
     "scl-t6 keeps each (size, seed, arm) run: a second execution reads them all back, same rows."
-    cache = tmp_path / "cache"
-    entries = []
-    for n in (1, 2):
-        out = tmp_path / f"out{n}"
-        p = cli("reproduce", "scl-t6", "--profile", "smoke", "--out", str(out), "-p", f"run_cache={cache}")
-        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-        entries.append(_entry(out, "scl-t6"))
-    first, second = entries
+    first, second = run_twice_with_run_cache("scl-t6", tmp_path, _entry)
     n_runs = 2 * len(first["protocol"]["budget_per_size"]) * len(first["seeds"])  # arms x sizes x seeds
     assert (first["runs_from_cache"], second["runs_from_cache"]) == (0, n_runs)
     assert second["rows"] == first["rows"]
