@@ -1185,9 +1185,11 @@ def inline_figures(nb, figures, table_id: str | None = None) -> list:
             continue
         found = SAVEFIG_RE.findall(cell.source)
         patterns = [saved_name_pattern(bool(f), name, table_id) for f, _, name in found]
+        shown = any("image/png" in (o.get("data") or {}) for o in cell.get("outputs", []))
         for path in figures:
             if path.name not in placed and any(p.match(path.name) for p in patterns):
-                cell.outputs.append(png_output(path))
+                if not shown:  # a notebook that displays its figures shows them already
+                    cell.outputs.append(png_output(path))
                 placed.append(path.name)
     rest = [path for path in figures if path.name not in placed]
     if rest:
