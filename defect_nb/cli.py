@@ -720,6 +720,6 @@ def main(argv=None) -> int:
     except (DatasetMissingError, ValueError) as e:  # data.DataError is a ValueError
         print(f"defect-nb: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a batch (`sigterm_as_interrupt`): no traceback
-        print(f"defect-nb: stopped ({e or 'Ctrl-C'})", file=sys.stderr)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM in a batch (`sigterm_as_interrupt`): no traceback
+        print(f"defect-nb: stopped ({str(e) or 'Ctrl-C'})", file=sys.stderr)
         return 130

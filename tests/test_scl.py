@@ -59,10 +59,20 @@ def test_reproduce_scl_neu_smoke(tmp_path):
 
 @needs("neu-cls")
 def test_scl_t4_resumes_run_by_run_from_its_run_cache(tmp_path):
-    "A second execution reads every run back from the run cache (`run_cache.kept_run`): the same rows."
+    "A second execution reads every run back from the run cache (`run_cache.RunCache`): the same rows."
     first, second = run_twice_with_run_cache("scl-t4", tmp_path, _entry)
     assert first["runs_from_cache"] == 0 and second["runs_from_cache"] == len(second["seeds"])
     assert second["rows"] == first["rows"]
     assert second["wall_s"] > second["wall_s_this_run"]  # the kept runs' own time is counted
-    assert second["wall_s_this_run"] < first["wall_s_this_run"]
+    assert second["protocol"]["budget_per_size"] == first["protocol"]["budget_per_size"]
     assert len(list((tmp_path / "cache").glob("scl-t4-*.json"))) == len(first["seeds"])
+
+
+@needs("neu-cls")
+def test_scl_t3_reads_its_runs_back_beside_a_fresh_row(tmp_path):
+    "scl-t3 keeps each (size, seed, arm) run; the untrained-features row, computed afresh, is equal too."
+    first, second = run_twice_with_run_cache("scl-t3", tmp_path, _entry)
+    n_runs = 3 * len(first["protocol"]["budget_per_size"]) * len(first["seeds"])  # arms x sizes x seeds
+    assert (first["runs_from_cache"], second["runs_from_cache"]) == (0, n_runs)
+    assert second["rows"] == first["rows"]
+    assert second["runs_deterministic"] == [True]
