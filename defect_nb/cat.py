@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 from .core import cache_root, atomic_torch_save, code_hash
-from .data import load_dataset, load_pixels, read_mask, decode_cached, TensorCache
+from .data import DefectDataset, load_dataset, load_pixels, read_mask, decode_cached, TensorCache
 from .train import fit, make_optimizer, predict_batched
 from .core import default_precision
 from .augment import coin_flips, flip_where, random_flip
@@ -27,17 +27,17 @@ from .losses import WeightedContrastiveLoss
 from .anomaly_metrics import defined_metrics, picture_max
 
 # %% auto #0
-__all__ = ['PADS', 'CONFIGS', 'VALIDATION_METRICS', 'MODEL_CODE', 'RANDOM_INIT', 'HELD_OUT_SIGMAS', 'HELD_OUT_PAIRS', 'NORMAL',
-           'HELD_OUT_PARTS', 'pad_square', 'SquareCache', 'picture_masks', 'square_cache', 'mtd_split', 'SwinBackbone',
-           'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch', 'CATConfig', 'CATModel', 'dense_weighted_loss',
-           'l2_reconstruction_loss', 'distance_map', 'smoothed', 'predict', 'default_augment', 'ValidationSet',
-           'validation_set', 'has_flattened', 'train_cat', 'model_key', 'train_or_load', 'fixed_threshold',
-           'percentile_threshold', 'local_contrast_segment', 'seg_scores', 'PatchCoreScorer', 'DFRScorer',
-           'DeepLabScorer', 'MtdRun', 'require_datasets', 'mtd_run', 'mtd_datasets', 'full_model', 'seed_summary',
-           'training_record', 'score_configs', 'training_note', 'add_gaps', 'cross_scorers', 'table_protocol',
-           'pick_examples', 'plot_examples', 'plot_metric_bars', 'plot_curves', 'MapSet', 'choose_setting',
-           'held_out_choice', 'unsmoothed_maps', 'raw_maps', 'smoothed_result', 'map_sets', 'held_out_rows',
-           'held_out_protocol', 'example_picture']
+__all__ = ['PADS', 'MTD_CLASSES', 'CONFIGS', 'VALIDATION_METRICS', 'MODEL_CODE', 'RANDOM_INIT', 'HELD_OUT_SIGMAS', 'NORMAL',
+           'HELD_OUT_PAIRS', 'HELD_OUT_PARTS', 'pad_square', 'SquareCache', 'picture_masks', 'square_cache',
+           'check_mtd_classes', 'mtd_split', 'SwinBackbone', 'ViTPyramid', 'PlainFPN', 'MSFFPN', 'ReferenceBranch',
+           'CATConfig', 'CATModel', 'dense_weighted_loss', 'l2_reconstruction_loss', 'distance_map', 'smoothed',
+           'predict', 'default_augment', 'ValidationSet', 'validation_set', 'has_flattened', 'train_cat', 'model_key',
+           'train_or_load', 'fixed_threshold', 'percentile_threshold', 'local_contrast_segment', 'seg_scores',
+           'PatchCoreScorer', 'DFRScorer', 'DeepLabScorer', 'MtdRun', 'require_datasets', 'mtd_run', 'mtd_datasets',
+           'full_model', 'seed_summary', 'training_record', 'score_configs', 'training_note', 'add_gaps',
+           'cross_scorers', 'table_protocol', 'pick_examples', 'plot_examples', 'plot_metric_bars', 'plot_curves',
+           'held_out_pairs', 'MapSet', 'choose_setting', 'held_out_choice', 'unsmoothed_maps', 'raw_maps',
+           'smoothed_result', 'map_sets', 'held_out_rows', 'held_out_protocol', 'example_picture']
 
 # %% ../nbs/22_cat.ipynb #4d64e274
 from .profiles import CATSettings, settings
@@ -145,47 +145,64 @@ def square_cache(ds, size: int, pad: str = "zero", progress: bool = True) -> Squ
     return tc
 
 # %% ../nbs/22_cat.ipynb #97654644
+MTD_CLASSES = ("Blowhole", "Crack")  # the defect classes of the paper tables' MTD protocol
+
+
+def check_mtd_classes(ds: DefectDataset, classes=None) -> list:
+    "The defect classes `classes` (None: `MTD_CLASSES`) of the MTD set `ds`; an error says what `ds` holds."
+    classes = list(classes or MTD_CLASSES)
+    if "Free" in classes:
+        raise ValueError(f"MTD: the defect classes cannot include Free (defect-free); got {classes}")
+    missing = [c for c in [*classes, "Free"] if c not in ds.classes]
+    if missing:
+        raise ValueError(f"MTD at {ds.root}: classes {missing} not found; it holds {ds.classes}")
+    return classes
+
+
 def mtd_split(
     root=None,
     seed: int = 0,
-    fracs=(0.6, 0.1, 0.3),
+    n_train: int = 360,
+    n_calibration: int = 60,
     k_labelled: int = 10,
-    defect_classes=("Blowhole", "Crack"),
-    max_train: int | None = None,
+    defect_classes=MTD_CLASSES,
     max_test: int | None = None,
 ) -> dict:
-    "MTD split into train / calibration / test (Free) + test / labelled (defects): name → DefectDataset."
+    "MTD split: train / calibration / test (Free) + test / labelled (`defect_classes`): name → DefectDataset."
     ds = load_dataset("mtd", root)
-    missing = [c for c in defect_classes if c not in ds.classes]
-    if missing or "Free" not in ds.classes:
-        raise ValueError(
-            f"MTD at {root}: classes {missing + ([] if 'Free' in ds.classes else ['Free'])} not found"
-        )
+    defect_classes = check_mtd_classes(ds, defect_classes)
     rng = np.random.default_rng(seed)
     free = [r for r in ds.records if r.label == "Free"]
     free = [free[i] for i in rng.permutation(len(free))]
-    n_tr, n_cal = int(round(fracs[0] * len(free))), int(round(fracs[1] * len(free)))
+    if len(free) <= n_train + n_calibration:
+        raise ValueError(
+            f"MTD at {ds.root}: {len(free)} Free pictures; the split takes {n_train} for training and "
+            f"{n_calibration} for calibration, and needs at least one more for the test"
+        )
     parts = {
-        "train": free[:n_tr],
-        "calibration": free[n_tr : n_tr + n_cal],
-        "test_free": free[n_tr + n_cal :],
+        "train": free[:n_train],
+        "calibration": free[n_train : n_train + n_calibration],
+        "test_free": free[n_train + n_calibration :],
     }
     lab, test_def = [], []
     for c in defect_classes:
         rs = [r for r in ds.records if r.label == c]
         rs = [rs[i] for i in rng.permutation(len(rs))]
+        if len(rs) <= k_labelled:
+            raise ValueError(
+                f"MTD at {ds.root}: {len(rs)} {c} pictures; {k_labelled} are set aside as labelled defects "
+                "and the test needs at least one more"
+            )
         lab += rs[:k_labelled]
         test_def += rs[k_labelled:][:max_test] if max_test else rs[k_labelled:]
-    if max_train:
-        parts["train"] = parts["train"][:max_train]
     if max_test:
         parts["test_free"] = parts["test_free"][: max_test * len(defect_classes)]
-        parts["calibration"] = parts["calibration"][: max_test * 2]
     parts["test"] = parts["test_free"] + test_def
     parts["labelled"] = lab
     keep = {k: {r.id for r in v} for k, v in parts.items()}
+    used = [c for c in ds.classes if c == "Free" or c in defect_classes]  # the classes the split reads
     return {
-        k: ds.subset(lambda r, k=k: r.id in keep[k], name=f"mtd-{k}")
+        k: replace(ds.subset(lambda r, k=k: r.id in keep[k], name=f"mtd-{k}"), classes=used)
         for k in ("train", "calibration", "test", "labelled")
     }
 
@@ -988,6 +1005,8 @@ class MtdRun:
     ref: nn.Module  # the frozen reference branch, shared by CAT and the baselines
     cache_models: bool = True  # share trained models between tables (same configuration, same file)
     validation: ValidationSet | None = None  # scored after every epoch: the validation curve
+    classes: tuple = MTD_CLASSES  # MTD's defect classes: labelled defects and (without `test_set`) the test
+    test_from: str = ""  # where the test set comes from, when it is not MTD's held-out part (`mtd_run`)
 
 
 def require_datasets(names, root, table_id: str) -> None:
@@ -1005,32 +1024,60 @@ def mtd_run(
     reference: str = "efficientnet-lite0",
     device: str = "auto",
     cache_models: bool = True,
+    classes=None,
+    test_set: DefectDataset | None = None,
+    test_normal: str = "good",
 ) -> MtdRun:
-    "The CAT settings of `profile` (seed: the paper's 54 unless given), MTD split and decoded, the reference."
+    """The CAT settings of `profile` (seed: the paper's 54 unless given), MTD split and decoded, the reference
+
+    `classes`: MTD's defect classes (None: Blowhole, Crack). `test_set`: another test set in place of MTD's
+    held-out part (e.g. `own_anomaly.mvtec_test(folder)`; `test_normal` names its defect-free class), less
+    every exact copy of a picture the split trains, calibrates or validates on."""
     st = settings("cat", get_profile(profile).name)
     seed = st.seed if seed is None else int(seed)
-    split = mtd_split(root=data_root, seed=0, max_train=st.max_train, max_test=st.max_test)
+    classes = tuple(classes or MTD_CLASSES)
+    sizes = dict(n_train=st.n_train, n_calibration=st.n_calibration, max_test=st.max_test)
+    split = mtd_split(data_root, 0, defect_classes=classes, **sizes)
+    test_from = ""
+    if test_set is not None:
+        from defect_nb.own_runs import without_copies
+
+        test, copies = test_set, 0
+        for part in ("train", "calibration", "labelled"):
+            test, left_out = without_copies(test, split[part], name=test_set.name)
+            copies += left_out
+        split["test"] = test
+        test_from = f"{test_set.root or test_set.name} ({copies} exact copies of MTD pictures used left out)"
+    normal = test_normal if test_set is not None else "Free"
     square = {k: square_cache(v, st.img_size, st.pad) for k, v in split.items()}
-    y_test = torch.tensor([r.label != "Free" for r in split["test"].records]).long()
+    y_test = torch.tensor([r.label != normal for r in split["test"].records]).long()
     ref = ReferenceBranch(reference, st.img_size).to(get_device(device))
     validation = validation_set(square["labelled"], square["calibration"])
-    return MtdRun(st, seed, reference, split, square, y_test, ref, cache_models, validation)
+    parts = (split, square, y_test, ref, cache_models, validation)
+    return MtdRun(st, seed, reference, *parts, classes, test_from)
 
 
 def mtd_datasets(run: MtdRun, profile: str) -> dict:
     "The entry's `datasets` for a table trained and tested on MTD."
     sp, st = run.split, run.st
+    classes = " + ".join(run.classes)
+    test = (
+        f"{run.test_from}: {sp['test'].counts()}"
+        if run.test_from
+        else f"MTD {sp['test'].counts()} ({classes} minus {len(sp['labelled'])} labelled; the Free pictures "
+        "held out of training and calibration)"
+    )
     datasets = {
-        "train": f"MTD MT_Free, {len(sp['train'])} pictures (60 % of Free)",
-        "test": f"MTD {sp['test'].counts()} "
-        "(Blowhole + Crack minus 10 labelled per class; 30 % of Free held out)",
+        "train": f"MTD MT_Free, {len(sp['train'])} pictures (n_train, a count of the settings)",
+        "test": test,
         "calibration": f"MTD MT_Free, {len(sp['calibration'])} held-out normal pictures (thresholds)",
+        "labelled": f"MTD {sp['labelled'].counts()} labelled defects, kept out of the test set",
         "substitute": "MTD replaces the paper's KolektorSDD2 (not available here)",
         "preprocessing": f"grey, {st.pad}-padded to square (top-left), resized to {st.img_size}px",
     }
-    if st.max_train:
+    if st.max_test:
         datasets["note"] = (
-            f"profile {get_profile(profile).name}: at most {st.max_train} training and {st.max_test} test "
+            f"profile {get_profile(profile).name}: {st.n_train} training and at most {st.max_test} test "
             "pictures per class (wiring check, not a result)"
         )
     return datasets
@@ -1255,8 +1302,15 @@ from collections import Counter
 from .anomaly_metrics import ap_det, ap_loc, image_auroc, pixel_auroc, pro_score
 
 HELD_OUT_SIGMAS = (0.0, 2.0, 4.0, 8.0)  # the map's Gaussian σ, px at 256 px; fixed before any number was seen
-HELD_OUT_PAIRS = (("Blowhole", "Crack"), ("Crack", "Blowhole"))  # (chosen on, reported on)
 NORMAL = "Free"  # MTD's defect-free class
+
+
+def held_out_pairs(classes) -> tuple:
+    "(chosen on, reported on): every ordered pair of two different defect classes of `classes`."
+    return tuple((a, b) for a in classes for b in classes if a != b)
+
+
+HELD_OUT_PAIRS = held_out_pairs(MTD_CLASSES)  # (Blowhole, Crack), (Crack, Blowhole)
 
 
 @dataclass

@@ -94,3 +94,26 @@ def test_cat_t6_t7_fail_clearly_without_data(tmp_path):
     p = cli("reproduce", tid, "--profile", "smoke", "--out", str(tmp_path))
     assert read_result(tid, "smoke", tmp_path) is None
     assert p.returncode != 0 or "waiting" in p.stdout.lower()
+
+
+@needs("mtd")
+def test_cat_classes_and_test_set_parameters(tmp_path):
+    "cat-t1 on MTD's Crack class, tested on an MVTec-layout folder: the entry names both; a bad class fails"
+    from defect_nb.own_anomaly import example_dataset
+
+    folder = example_dataset(tmp_path / "mine", n_train=4, n_test=2)
+    out = tmp_path / "out"
+    p = cli(
+        "reproduce", "cat-t1", "--profile", "smoke", "--out", str(out),
+        "-p", 'classes=["Crack"]', "-p", f"test_set={str(folder)!r}",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    r = read_result("cat-t1", "smoke", out)
+    assert str(folder) in r["datasets"]["test"] and "'scratch': 2" in r["datasets"]["test"], r["datasets"]
+    assert "Crack" in r["datasets"]["labelled"] and "Blowhole" not in r["datasets"]["labelled"]
+    assert "n_train, a count" in r["datasets"]["train"] and r["protocol"]["n_train"] == 16
+    assert len(r["rows"]) == 5 and all(row["metrics"] for row in r["rows"])
+    bad_out = tmp_path / "bad"
+    bad = cli("reproduce", "cat-t1", "--profile", "smoke", "--out", str(bad_out), "-p", 'classes=["Break"]')
+    assert bad.returncode != 0 and read_result("cat-t1", "smoke", bad_out) is None
+    assert "it holds" in bad.stdout + bad.stderr, bad.stdout[-2000:] + bad.stderr[-2000:]
