@@ -908,24 +908,32 @@ def dry_run(
         f"one seed; device {get_device('auto')}; writing to {out} (entries, executed notebooks, dry-run/)"
     )
     rows, t0 = [], time.time()
-    for k, job in enumerate(jobs, 1):
-        log(f"[{k}/{len(jobs)}] {job.id}: dry run started {time.strftime('%H:%M:%S')} ...")
-        row = dry_run_table(
-            job,
-            out,
-            steps,
-            root=root,
-            params=per_job[job.id],
-            progress=progress,
-            cell_timeout=cell_timeout,
-            timeout=timeout,
-        )
-        if row["status"] == "done":
-            done = f"{len(row['stages'])} stage(s), dry run {fmt_time(row['wall_s'])}"
-            log(f"[{k}/{len(jobs)}] {job.id}: {done}, projected {fmt_time(row['projected_s'])} at one seed")
-        else:
-            log(f"[{k}/{len(jobs)}] {job.id}: {row['status']}: {row['error']}")
-        rows.append(row)
+    try:
+        for k, job in enumerate(jobs, 1):
+            log(f"[{k}/{len(jobs)}] {job.id}: dry run started {time.strftime('%H:%M:%S')} ...")
+            row = dry_run_table(
+                job,
+                out,
+                steps,
+                root=root,
+                params=per_job[job.id],
+                progress=progress,
+                cell_timeout=cell_timeout,
+                timeout=timeout,
+            )
+            if row["status"] == "done":
+                done = f"{len(row['stages'])} stage(s), dry run {fmt_time(row['wall_s'])}"
+                projected = fmt_time(row["projected_s"])
+                log(f"[{k}/{len(jobs)}] {job.id}: {done}, projected {projected} at one seed")
+            else:
+                log(f"[{k}/{len(jobs)}] {job.id}: {row['status']}: {row['error']}")
+            rows.append(row)
+    except KeyboardInterrupt:  # stopped: the tables finished so far keep their projection table
+        if rows:
+            md, _, _ = write_projection(rows, out)
+            stopped_after = f"stopped after {len(rows)} of {len(jobs)} table(s)"
+            log(f"\n{stopped_after}\n{format_projection(rows)}\n\nwritten: {md}")
+        raise
     md, _, _ = write_projection(rows, out)
     log(f"\n{format_projection(rows)}\n\nbatch {fmt_time(time.time() - t0)}; written: {md} (and .csv, .json)")
     return rows
@@ -948,7 +956,7 @@ def cmd_dry_run(args, params: dict | None = None) -> int:
     import signal
 
     def stopped(signum, frame):  # SIGTERM/SIGHUP (a closed session) as Ctrl-C: the entry is marked dry_run
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt(f"stopped by signal {signum} ({signal.Signals(signum).name})")
 
     previous = {s: signal.signal(s, stopped) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
