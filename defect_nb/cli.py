@@ -43,7 +43,12 @@ def cmd_data_list(args) -> int:
 
 
 def cmd_data_info(args) -> int:
-    ds = load_dataset(args.name, args.data_root)
+    from pathlib import Path
+
+    path = getattr(args, "path", None)
+    if path and not Path(path).is_dir():
+        raise ValueError(f"--path {path}: no such folder (give the dataset's own folder)")
+    ds = load_dataset(args.name, args.data_root, path=path)
     info = ds.info()
     bad = verified_bad_files(ds) if args.verify else None
     if bad is not None:
@@ -558,6 +563,11 @@ def build_parser() -> argparse.ArgumentParser:
     di = d.add_parser("info", help="counts of one dataset")
     di.add_argument("name", help="dataset name (`defect-nb data list` lists them)")
     add_data_root(di)
+    di.add_argument(
+        "--path",
+        metavar="DIR",
+        help="the dataset's own folder (e.g. an MVTec category for anomaly-folder), not under the data root",
+    )
     di.add_argument("--json", action="store_true")
     di.add_argument(
         "--verify",
