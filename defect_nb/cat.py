@@ -149,8 +149,10 @@ MTD_CLASSES = ("Blowhole", "Crack")  # the defect classes of the paper tables' M
 
 
 def check_mtd_classes(ds: DefectDataset, classes=None) -> list:
-    "The defect classes `classes` (None: `MTD_CLASSES`) of the MTD set `ds`; an error says what `ds` holds."
-    classes = list(classes or MTD_CLASSES)
+    "The defect classes `classes` (None: `MTD_CLASSES`; a name, or names, each once) of the MTD set `ds`."
+    classes = [classes] if isinstance(classes, str) else list(classes or MTD_CLASSES)
+    if len(set(classes)) < len(classes):  # a class drawn twice would put labelled pictures in the test
+        raise ValueError(f"MTD: a defect class is named twice in {classes}")
     if "Free" in classes:
         raise ValueError(f"MTD: the defect classes cannot include Free (defect-free); got {classes}")
     missing = [c for c in [*classes, "Free"] if c not in ds.classes]
@@ -1046,6 +1048,12 @@ def mtd_run(
         for part in ("train", "calibration", "labelled"):
             test, left_out = without_copies(test, split[part], name=test_set.name)
             copies += left_out
+        if st.max_test:  # smoke: at most `max_test` pictures per class, as of MTD
+            per_class = {}
+            for r in test.records:
+                per_class.setdefault(r.label, []).append(r.id)
+            kept = {i for ids in per_class.values() for i in ids[: st.max_test]}
+            test = test.subset(lambda r: r.id in kept, name=test.name)
         split["test"] = test
         test_from = f"{test_set.root or test_set.name} ({copies} exact copies of MTD pictures used left out)"
     normal = test_normal if test_set is not None else "Free"

@@ -929,10 +929,9 @@ def dry_run(
                 log(f"[{k}/{len(jobs)}] {job.id}: {row['status']}: {row['error']}")
             rows.append(row)
     except KeyboardInterrupt:  # stopped: the tables finished so far keep their projection table
-        if rows:
-            md, _, _ = write_projection(rows, out)
-            stopped_after = f"stopped after {len(rows)} of {len(jobs)} table(s)"
-            log(f"\n{stopped_after}\n{format_projection(rows)}\n\nwritten: {md}")
+        md, _, _ = write_projection(rows, out)  # even with none: an older table would pass for this run's
+        stopped_after = f"stopped after {len(rows)} of {len(jobs)} table(s)"
+        log(f"\n{stopped_after}\n{format_projection(rows)}\n\nwritten: {md}")
         raise
     md, _, _ = write_projection(rows, out)
     log(f"\n{format_projection(rows)}\n\nbatch {fmt_time(time.time() - t0)}; written: {md} (and .csv, .json)")

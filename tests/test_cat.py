@@ -114,6 +114,7 @@ def test_cat_classes_and_test_set_parameters(tmp_path):
     assert "n_train, a count" in r["datasets"]["train"] and r["protocol"]["n_train"] == 16
     assert len(r["rows"]) == 5 and all(row["metrics"] for row in r["rows"])
     bad_out = tmp_path / "bad"
-    bad = cli("reproduce", "cat-t1", "--profile", "smoke", "--out", str(bad_out), "-p", 'classes=["Break"]')
+    no_such_class = 'classes=["NoSuchClass"]'
+    bad = cli("reproduce", "cat-t1", "--profile", "smoke", "--out", str(bad_out), "-p", no_such_class)
     assert bad.returncode != 0 and read_result("cat-t1", "smoke", bad_out) is None
     assert "it holds" in bad.stdout + bad.stderr, bad.stdout[-2000:] + bad.stderr[-2000:]
