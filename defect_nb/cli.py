@@ -584,7 +584,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="run table notebooks with papermill")
     r.add_argument("ids", nargs="*", help=f"table ids (default: all): {', '.join(TABLES)}")
     r.add_argument("--profile", default="smoke", choices=list(PROFILES))
-    r.add_argument("--resume", action="store_true", help="skip ids whose result exists")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip ids whose result exists (with --dry-run: keep the tables an earlier dry run under --out "
+        "measured with the same code, step cap and device)",
+    )
     r.add_argument(
         "--out",
         help="folder for entries, executed notebooks and figures (default: <project>/runs, git-ignored)",

@@ -19,7 +19,7 @@ from .core import project_root, runs_root, atomic_write, atomic_write_json, get_
 from .core import default_precision
 from .profiles import REGISTRY
 from .runner import TABLES, TableJob, table_job, table_modules, run_table, missing_needs
-from .runner import params_per_job, fmt_time, result_path
+from .runner import params_per_job, fmt_time, result_path, provenance_of
 
 # %% auto #0
 __all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch',
@@ -27,8 +27,8 @@ __all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'DRY_CACHE_MARK', 'PROJ
            'stage_projection', 'peak_memory', 'capped_fit', 'weights_precision', 'capped_ssn_fit', 'cap_scorer',
            'install_cap', 'remove_cap', 'record_end', 'one_seed', 'kernel_cells', 'dry_notebook', 'table_projection',
            'default_out', 'check_out', 'check_no_real_entries', 'dry_cache', 'check_dry_cache', 'fresh_dry_cache',
-           'dry_run_table', 'stage_summary', 'projection_rows', 'format_projection', 'write_projection', 'dry_run',
-           'cmd_dry_run', 'plot_projection']
+           'dry_run_table', 'stage_summary', 'projection_rows', 'format_projection', 'write_projection',
+           'kept_measurement', 'dry_run', 'cmd_dry_run', 'plot_projection']
 
 # %% ../nbs/94_dryrun.ipynb #a736c972
 DRY_STEPS = (
@@ -826,6 +826,13 @@ def _precision_cell(r: dict) -> str:
     return f"- (default {r['default_precision']})" if r.get("default_precision") else "-"
 
 
+def _status_cell(r: dict) -> str:
+    "done, done (kept: measured at SHA) for a table `--resume` kept, or FAILED: the error."
+    if r["status"] != "done":
+        return f"FAILED: {r['error']}"
+    return f"done (kept: {r['kept']})" if r.get("kept") else "done"
+
+
 def projection_rows(rows: list) -> list:
     "The printed table's cells, one list per table (see `PROJECTION_COLUMNS`)."
     table = []
@@ -841,7 +848,7 @@ def projection_rows(rows: list) -> list:
         table.append(
             [
                 r["id"],
-                "done" if done else f"FAILED: {r['error']}",
+                _status_cell(r),
                 str(len(r["stages"])),
                 stage_summary(r["stages"]) or "no training",
                 _mib(r["peak_rss_mib"]) + gpu,
@@ -879,6 +886,28 @@ def write_projection(rows: list, out) -> tuple:
         atomic_write_json(folder / "projection.json", rows),
     )
 
+# %% ../nbs/94_dryrun.ipynb #83f8cb5c
+def kept_measurement(job: TableJob, out, steps: int, device: str) -> tuple:
+    "(record, why): the finished earlier dry run of `job` under `out` that `--resume` keeps; (None, why not)."
+    folder = Path(out) / "dry-run"
+    try:
+        row = json.loads((folder / f"{job.id}.json").read_text())
+        entry = json.loads(result_path(job.id, "paper", out).read_text())
+    except (OSError, ValueError):
+        return None, "not measured yet"
+    if row.get("status") != "done" or "dry_run" not in entry:
+        return None, "its last dry run did not finish"
+    if row.get("steps_per_stage") != steps:
+        return None, f"measured at {row.get('steps_per_stage')} steps per stage, not {steps}"
+    if row.get("device") != device:
+        return None, f"measured on {row.get('device')}, not {device}"
+    code = provenance_of(entry, {job.id: job})
+    if code == "stale":
+        return None, "its code changed since it was measured"
+    if code != "done":
+        return None, "measured on a tree with uncommitted changes"
+    return row, f"measured at {str(entry.get('git_sha'))[:12]}"
+
 # %% ../nbs/94_dryrun.ipynb #eea8b0ac
 def dry_run(
     ids=None,
@@ -890,8 +919,12 @@ def dry_run(
     cell_timeout=None,
     timeout=None,
     log=print,
+    resume: bool = False,
 ) -> list:
-    "Dry-run the tables `ids` (default all; ids or `TableJob`s) one by one; print and write the projection."
+    (
+        "Dry-run the tables `ids` (default all; ids or `TableJob`s) one by one; print and write the "
+        "projection (`resume`: keep what an earlier dry run under `out` measured, see `kept_measurement`)."
+    )
     out = check_out(out or default_out())  # absolute: the notebooks run in <out>/dry-run
     if steps < 2:  # the first step is the warm-up, timed apart: one step would time nothing else
         raise ValueError(f"--steps must be at least 2 (the first step is timed apart, as warm-up): {steps}")
@@ -903,14 +936,22 @@ def dry_run(
             raise ValueError(f"--dry-run sets {', '.join(fixed)} of {job.id} itself (one seed): drop that -p")
     check_no_real_entries(jobs, out)
     check_dry_cache(dry_cache(out))
+    device = str(get_device("auto"))
     log(
         f"dry run of the paper profile: {len(jobs)} table(s), each training stage capped at {steps} steps, "
-        f"one seed; device {get_device('auto')}; writing to {out} (entries, executed notebooks, dry-run/)"
+        f"one seed; device {device}; writing to {out} (entries, executed notebooks, dry-run/)"
     )
     rows, t0 = [], time.time()
     try:
         for k, job in enumerate(jobs, 1):
-            log(f"[{k}/{len(jobs)}] {job.id}: dry run started {time.strftime('%H:%M:%S')} ...")
+            head = f"[{k}/{len(jobs)}] {job.id}"
+            kept, why = kept_measurement(job, out, steps, device) if resume else (None, "")
+            if kept:
+                log(f"{head}: {why}, kept (--resume)")
+                rows.append({**kept, "kept": why})
+                continue
+            again = f" ({why}: measured again)" if resume and why != "not measured yet" else ""
+            log(f"{head}: dry run started {time.strftime('%H:%M:%S')}{again} ...")
             row = dry_run_table(
                 job,
                 out,
@@ -924,9 +965,9 @@ def dry_run(
             if row["status"] == "done":
                 done = f"{len(row['stages'])} stage(s), dry run {fmt_time(row['wall_s'])}"
                 projected = fmt_time(row["projected_s"])
-                log(f"[{k}/{len(jobs)}] {job.id}: {done}, projected {projected} at one seed")
+                log(f"{head}: {done}, projected {projected} at one seed")
             else:
-                log(f"[{k}/{len(jobs)}] {job.id}: {row['status']}: {row['error']}")
+                log(f"{head}: {row['status']}: {row['error']}")
             rows.append(row)
     except KeyboardInterrupt:  # stopped: the tables finished so far keep their projection table
         md, _, _ = write_projection(rows, out)  # even with none: an older table would pass for this run's
@@ -946,7 +987,7 @@ def cmd_dry_run(args, params: dict | None = None) -> int:
         raise ValueError(
             f"--dry-run measures the paper profile: add --profile paper (got --profile {args.profile})"
         )
-    refused = [("--publish", args.publish), ("--resume", args.resume), ("--jobs", args.jobs != 1)]
+    refused = [("--publish", args.publish), ("--jobs", args.jobs != 1)]
     for flag, used in refused + [("--scheduler", getattr(args, "scheduler", None))]:
         if used:
             raise ValueError(
@@ -967,6 +1008,7 @@ def cmd_dry_run(args, params: dict | None = None) -> int:
             params=params,
             cell_timeout=args.cell_timeout,
             timeout=args.timeout,
+            resume=args.resume,
         )
     finally:
         for s, handler in previous.items():

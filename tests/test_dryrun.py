@@ -86,6 +86,24 @@ def test_dry_run_projects_a_subset_of_tables(tmp_path):
     assert t5["projected_all_seeds_s"][1] == len(budget.seeds) * t5["projected_s"]
     md = (tmp_path / "dry-run" / "projection.md").read_text()
     assert md.count("| done |") == 2 and (tmp_path / "dry-run" / "projection.csv").exists()
+    # --resume keeps cat-fig3's measurement when it was made from a clean commit, else measures it again
+    again = cli(
+        "reproduce",
+        "cat-fig3",
+        "--profile",
+        "paper",
+        "--dry-run",
+        "--resume",
+        "--out",
+        str(tmp_path),
+        env={"DEFECT_NB_THREADS": "1", "OMP_NUM_THREADS": "1", "DEFECT_NB_CACHE": str(real_cache)},
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    made_on = json.loads(Path(fig3["dry_entry"]).read_text())["git_sha"]
+    clean = not made_on.endswith("-dirty") and made_on != "unknown"
+    expected = "kept (--resume)" if clean else "uncommitted changes: measured again"
+    assert expected in again.stdout, again.stdout[-4000:]
 
 
 def test_dry_run_reports_a_missing_dataset_and_goes_on(tmp_path):
