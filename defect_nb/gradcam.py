@@ -15,7 +15,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 
 # %% auto #0
 __all__ = ['STRIDED_LAYERS', 'last_spatial_module', 'target_layer_for', 'ReferenceScoreTarget', 'class_centroids', 'hook_count',
-           'gradcam_maps', 'EmbedForward', 'class_cams', 'gray_to_rgb01', 'cam_overlay', 'plot_cam_rows']
+           'gradcam_maps', 'EmbedForward', 'class_cams', 'gray_to_rgb01', 'cam_overlay', 'row_label', 'plot_cam_rows']
 
 # %% ../nbs/12_gradcam.ipynb #1b567fcd
 def last_spatial_module(module: nn.Module, in_chans: int = 1, img_size: int = 64) -> nn.Module:
@@ -204,6 +204,15 @@ def cam_overlay(img, cam: np.ndarray, image_weight: float = 0.5) -> np.ndarray:
     )
 
 # %% ../nbs/12_gradcam.ipynb #5b32d6b6
+def row_label(name: str, width: int = 24) -> str:
+    "A row's label in lines of at most `width` characters (a parenthesis starts a line): it fits its row."
+    import textwrap
+
+    head, sep, rest = name.partition(" (")
+    parts = [head, "(" + rest] if sep else [head]
+    return "\n".join(line for part in parts for line in textwrap.wrap(part, width, break_long_words=False))
+
+
 def plot_cam_rows(
     images, cams: dict, col_titles=None, title: str = "", image_weight: float = 0.5, cell: float = 1.6
 ):
@@ -224,7 +233,7 @@ def plot_cam_rows(
         for i, (name, v) in enumerate(cams.items(), 1):
             axs[i, j].imshow(cam_overlay(images[j], v[j], image_weight))
     for i, name in enumerate(["input", *cams]):
-        axs[i, 0].set_ylabel(name.replace(" (", "\n("), fontsize=7)
+        axs[i, 0].set_ylabel(row_label(name), fontsize=7)
     for ax in axs.flat:
         ax.set_xticks([])
         ax.set_yticks([])
