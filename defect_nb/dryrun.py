@@ -9,6 +9,7 @@ import inspect
 import io
 import json
 import math
+import os
 import resource
 import shutil
 import sys
@@ -16,10 +17,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from .core import project_root, runs_root, atomic_write, atomic_write_json, get_device, cache_root
+from .core import n_cores
 from .core import default_precision
 from .profiles import REGISTRY
 from .runner import TABLES, TableJob, table_job, table_modules, run_table, missing_needs
-from .runner import params_per_job, fmt_time, result_path, provenance_of
+from .runner import params_per_job, fmt_time, result_path, provenance_of, valid_result
 
 # %% auto #0
 __all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch',
@@ -27,8 +29,8 @@ __all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'DRY_CACHE_MARK', 'PROJ
            'stage_projection', 'peak_memory', 'capped_fit', 'weights_precision', 'capped_ssn_fit', 'cap_scorer',
            'install_cap', 'remove_cap', 'record_end', 'one_seed', 'kernel_cells', 'dry_notebook', 'table_projection',
            'default_out', 'check_out', 'check_no_real_entries', 'dry_cache', 'check_dry_cache', 'fresh_dry_cache',
-           'dry_run_table', 'stage_summary', 'projection_rows', 'format_projection', 'write_projection',
-           'kept_measurement', 'dry_run', 'cmd_dry_run', 'plot_projection']
+           'asked_threads', 'dry_run_table', 'stage_summary', 'projection_rows', 'format_projection',
+           'write_projection', 'kept_measurement', 'dry_run', 'cmd_dry_run', 'plot_projection']
 
 # %% ../nbs/94_dryrun.ipynb #a736c972
 DRY_STEPS = (
@@ -658,6 +660,11 @@ def fresh_dry_cache(cache) -> Path:
     return cache
 
 
+def asked_threads() -> int:
+    "The torch threads a table's kernel is asked for (`core.set_threads`): $DEFECT_NB_THREADS, else n_cores."
+    return int(os.environ.get("DEFECT_NB_THREADS") or 0) or n_cores()
+
+
 def _read_lines(path: Path) -> list:
     try:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -700,6 +707,7 @@ def dry_run_table(
         "id": job.id,
         "notebook": job.notebook,
         "steps_per_stage": steps,
+        "threads_asked": asked_threads(),
         "params": {**seed_params, **(params or {})},
     }
     src = project_root() / "nbs" / job.notebook
@@ -712,6 +720,7 @@ def dry_run_table(
         return row
     sink, cache = folder / f"{job.id}.stages.jsonl", fresh_dry_cache(dry_cache(out))
     sink.unlink(missing_ok=True)
+    (folder / f"{job.id}.json").unlink(missing_ok=True)  # an earlier record must not outlive this run's entry
     anomalib = "anomalib_side" in table_modules(job.notebook)
     injected = kernel_cells(steps, sink, cache, anomalib, cwd=src.parent)
     copy = dry_notebook(src, folder / f"{job.id}.ipynb", *injected)
@@ -887,26 +896,42 @@ def write_projection(rows: list, out) -> tuple:
     )
 
 # %% ../nbs/94_dryrun.ipynb #83f8cb5c
-def kept_measurement(job: TableJob, out, steps: int, device: str) -> tuple:
-    "(record, why): the finished earlier dry run of `job` under `out` that `--resume` keeps; (None, why not)."
-    folder = Path(out) / "dry-run"
+def _as_json(value):
+    return json.loads(json.dumps(value))  # tuples as lists, as a record read back has them
+
+
+def kept_measurement(job: TableJob, out, want: dict) -> tuple:
+    (
+        "(record, why): the finished earlier dry run of `job` under `out` that `--resume` keeps, its "
+        "projection recomputed from its stages; (None, why not). `want`: the record's fields a new "
+        "measurement would have (steps_per_stage, device, threads_asked, params)."
+    )
+    record = Path(out) / "dry-run" / f"{job.id}.json"
     try:
-        row = json.loads((folder / f"{job.id}.json").read_text())
-        entry = json.loads(result_path(job.id, "paper", out).read_text())
+        row = json.loads(record.read_text())
     except (OSError, ValueError):
         return None, "not measured yet"
-    if row.get("status") != "done" or "dry_run" not in entry:
+    entry = valid_result(job.id, "paper", out)
+    if row.get("status") != "done" or not row.get("dry_entry") or not entry or "dry_run" not in entry:
         return None, "its last dry run did not finish"
-    if row.get("steps_per_stage") != steps:
-        return None, f"measured at {row.get('steps_per_stage')} steps per stage, not {steps}"
-    if row.get("device") != device:
-        return None, f"measured on {row.get('device')}, not {device}"
+    if result_path(job.id, "paper", out).stat().st_mtime > record.stat().st_mtime:
+        return None, "a later dry run of it was stopped"
+    for key, value in want.items():
+        had = row.get(key)
+        if key == "threads_asked" and had is None:  # a record made before threads_asked: what the kernel used
+            had = row.get("threads")
+        if _as_json(had) != _as_json(value):
+            return None, f"measured with {key} {had}, not {value}"
+    sha = str(entry.get("git_sha"))
     code = provenance_of(entry, {job.id: job})
     if code == "stale":
         return None, "its code changed since it was measured"
     if code != "done":
-        return None, "measured on a tree with uncommitted changes"
-    return row, f"measured at {str(entry.get('git_sha'))[:12]}"
+        made_on = "a tree with uncommitted changes" if sha.endswith("-dirty") else f"{sha[:12]}, unknown here"
+        return None, f"measured on {made_on}"
+    stages = [{**s, "projected_s": stage_projection(s)} for s in row["stages"]]
+    projection = table_projection(stages, row["wall_s"], one_seed(job)[0])
+    return {**row, "stages": stages, **projection}, f"measured at {sha[:12]}"
 
 # %% ../nbs/94_dryrun.ipynb #eea8b0ac
 def dry_run(
@@ -937,6 +962,15 @@ def dry_run(
     check_no_real_entries(jobs, out)
     check_dry_cache(dry_cache(out))
     device = str(get_device("auto"))
+
+    def wanted(job: TableJob) -> dict:
+        asked = {**one_seed(job)[1], **per_job[job.id]}
+        return {"steps_per_stage": steps, "device": device, "threads_asked": asked_threads(), "params": asked}
+
+    def kept_rows(later: list) -> list:
+        kept = [(kept_measurement(job, out, wanted(job)) if resume else (None, "")) for job in later]
+        return [{**row, "kept": why} for row, why in kept if row]
+
     log(
         f"dry run of the paper profile: {len(jobs)} table(s), each training stage capped at {steps} steps, "
         f"one seed; device {device}; writing to {out} (entries, executed notebooks, dry-run/)"
@@ -945,7 +979,7 @@ def dry_run(
     try:
         for k, job in enumerate(jobs, 1):
             head = f"[{k}/{len(jobs)}] {job.id}"
-            kept, why = kept_measurement(job, out, steps, device) if resume else (None, "")
+            kept, why = kept_measurement(job, out, wanted(job)) if resume else (None, "")
             if kept:
                 log(f"{head}: {why}, kept (--resume)")
                 rows.append({**kept, "kept": why})
@@ -969,7 +1003,8 @@ def dry_run(
             else:
                 log(f"{head}: {row['status']}: {row['error']}")
             rows.append(row)
-    except KeyboardInterrupt:  # stopped: the tables finished so far keep their projection table
+    except KeyboardInterrupt:  # stopped: the tables finished so far (and those it would keep) stay measured
+        rows += kept_rows(jobs[len(rows) :])
         md, _, _ = write_projection(rows, out)  # even with none: an older table would pass for this run's
         stopped_after = f"stopped after {len(rows)} of {len(jobs)} table(s)"
         log(f"\n{stopped_after}\n{format_projection(rows)}\n\nwritten: {md}")
