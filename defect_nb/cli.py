@@ -646,6 +646,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --dry-run: optimizer steps per training stage (default 2)",
     )
     r.add_argument(
+        "--no-stand-in",
+        action="store_true",
+        help="with --dry-run: a table whose KolektorSDD or RSDD is missing waits for it (default: measured "
+        "on synthetic pictures at that dataset's size and count, and marked so)",
+    )
+    r.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="run the tables on the workers of a Dask cluster, e.g. tcp://host:8786, writing to a folder "

@@ -16,6 +16,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+import numpy as np
 from .core import project_root, runs_root, atomic_write, atomic_write_json, get_device, cache_root
 from .core import n_cores
 from .core import default_precision
@@ -24,13 +25,15 @@ from .runner import TABLES, TableJob, table_job, table_modules, run_table, missi
 from .runner import params_per_job, fmt_time, result_path, provenance_of, valid_result
 
 # %% auto #0
-__all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch',
-           'epochs_to_run', 'hook_period', 'heavy_hook_calls', 'step_interval', 'mean_batch_seconds',
-           'stage_projection', 'peak_memory', 'capped_fit', 'weights_precision', 'capped_ssn_fit', 'cap_scorer',
-           'install_cap', 'remove_cap', 'record_end', 'one_seed', 'kernel_cells', 'dry_notebook', 'table_projection',
-           'default_out', 'check_out', 'check_no_real_entries', 'dry_cache', 'check_dry_cache', 'fresh_dry_cache',
-           'asked_threads', 'dry_run_table', 'stage_summary', 'projection_rows', 'format_projection',
-           'write_projection', 'kept_measurement', 'dry_run', 'cmd_dry_run', 'plot_projection']
+__all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'STAND_INS', 'STAND_IN_DONE', 'RSDD_STAND_IN_SIZES', 'STAND_IN_WRITERS',
+           'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch', 'epochs_to_run', 'hook_period',
+           'heavy_hook_calls', 'step_interval', 'mean_batch_seconds', 'stage_projection', 'peak_memory', 'capped_fit',
+           'weights_precision', 'capped_ssn_fit', 'cap_scorer', 'install_cap', 'remove_cap', 'record_end', 'one_seed',
+           'kernel_cells', 'dry_notebook', 'table_projection', 'stand_in_picture', 'write_ksdd_stand_in',
+           'write_rsdd_stand_in', 'stand_ins_for', 'stand_in_root', 'killed_hint', 'default_out', 'check_out',
+           'check_no_real_entries', 'dry_cache', 'check_dry_cache', 'fresh_dry_cache', 'asked_threads', 'dry_run_table',
+           'stage_summary', 'projection_rows', 'format_projection', 'write_projection', 'kept_measurement', 'dry_run',
+           'cmd_dry_run', 'plot_projection']
 
 # %% ../nbs/94_dryrun.ipynb #a736c972
 DRY_STEPS = (
@@ -594,7 +597,123 @@ def table_projection(stages: list, wall_s: float, n_seeds: int | None) -> dict:
         "projected_all_seeds_s": all_seeds_s,
     }
 
+# %% ../nbs/94_dryrun.ipynb #e145c971
+STAND_INS = {
+    "ksdd": (
+        "KolektorSDD: 399 pictures in kos01..kos50, 52 of them defective, 500 px wide and 1240-1270 px tall "
+        "(Tabernik et al. 2020)"
+    ),
+    "rsdd": (
+        "RSDD: Type-I 67 pictures of 160 x 1000 px, Type-II 128 pictures of 55 x 1250 px, every one "
+        "defective (Gan et al. 2017)"
+    ),
+}
+STAND_IN_DONE = ".defect-nb-stand-in"  # written last into a stand-in folder: a write cut short is redone
+RSDD_STAND_IN_SIZES = {"I": (67, 1000, 160), "II": (128, 1250, 55)}  # type: (pictures, height, width)
+
+
+def stand_in_picture(rng, height: int, width: int, defective: bool) -> tuple:
+    "(picture, mask) as uint8 grey: texture, and where `defective` a dark streak its mask marks with 255."
+    picture = rng.normal(128, 12, (height, width)).clip(0, 255).astype(np.uint8)
+    mask = np.zeros((height, width), np.uint8)
+    if defective:
+        streak_h = max(2, height // 10)
+        streak_w = max(2, width // 20)
+        top = int(rng.integers(0, height - streak_h))
+        left = int(rng.integers(0, width - streak_w))
+        mask[top : top + streak_h, left : left + streak_w] = 255
+        picture[mask > 0] //= 3
+    return picture, mask
+
+
+def _write_grey(path: Path, picture) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), picture):
+        raise OSError(f"could not write {path}")
+
+
+def write_ksdd_stand_in(folder, seed: int = 0) -> int:
+    "KolektorSDD's layout under `folder`, at its sizes (see `STAND_INS`); returns the number of pictures."
+    rng = np.random.default_rng(seed)
+    defective = set(rng.choice(399, 52, replace=False).tolist())
+    written = 0
+    for k in range(1, 51):
+        kos = Path(folder) / f"kos{k:02d}"
+        kos.mkdir(parents=True, exist_ok=True)
+        for part in range(7 if k == 1 else 8):  # 7 + 49 * 8 = 399
+            height = 1240 + int(rng.integers(0, 31))
+            picture, mask = stand_in_picture(rng, height, 500, written in defective)
+            _write_grey(kos / f"Part{part}.jpg", picture)
+            _write_grey(kos / f"Part{part}_label.bmp", mask)
+            written += 1
+    return written
+
+
+def write_rsdd_stand_in(folder, seed: int = 0) -> int:
+    "RSDD's layout under `folder`, at its sizes (see `STAND_INS`); returns the number of pictures."
+    from defect_nb.readers import RSDD_TYPES
+
+    rng = np.random.default_rng(seed)
+    written = 0
+    for kind, (count, height, width) in RSDD_STAND_IN_SIZES.items():
+        pictures = Path(folder) / RSDD_TYPES[kind] / "Rail surface images"
+        truth = Path(folder) / RSDD_TYPES[kind] / "GroundTruth"
+        pictures.mkdir(parents=True, exist_ok=True)
+        truth.mkdir(parents=True, exist_ok=True)
+        for i in range(1, count + 1):
+            picture, mask = stand_in_picture(rng, height, width, True)
+            _write_grey(pictures / f"rail_{i}.jpg", picture)
+            _write_grey(truth / f"rail_{i}.png", mask)  # png: a lossy mask would blur its border
+            written += 1
+    return written
+
+
+STAND_IN_WRITERS = {"ksdd": write_ksdd_stand_in, "rsdd": write_rsdd_stand_in}
+
+
+def stand_ins_for(job: TableJob, root=None) -> list:
+    "The datasets of `job` a dry run replaces by stand-ins: all it misses when each has one, else none."
+    missing = missing_needs(job, root)
+    return sorted(missing) if missing and all(n in STAND_IN_WRITERS for n in missing) else []
+
+
+def stand_in_root(names, out, root=None) -> Path:
+    "A data root, `<out>/dry-run/stand-in-data`: the real root's folders linked and the stand-ins of `names`."
+    from defect_nb.data import READERS
+    from defect_nb.core import data_root
+
+    base = Path(out) / "dry-run" / "stand-in-data"
+    base.mkdir(parents=True, exist_ok=True)
+    real = data_root(root)
+    for entry in sorted(real.iterdir()) if real.is_dir() else []:
+        link = base / entry.name
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to(entry.resolve())
+    for name in names:
+        folder = base / READERS[name].subdirs[0]
+        if (folder / STAND_IN_DONE).exists():
+            continue
+        if folder.is_symlink():  # the real folder of an earlier run, gone since
+            folder.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
+        STAND_IN_WRITERS[name](folder)
+        (folder / STAND_IN_DONE).write_text(STAND_INS[name] + "\n")
+    return base
+
+
 # %% ../nbs/94_dryrun.ipynb #e5a291c2
+def killed_hint(error: str | None) -> str | None:
+    "`error`, and where the kernel died without a Python error, the usual reason and this machine's memory."
+    if not error or "DeadKernelError" not in error:
+        return error
+    total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{error} (a kernel killed without a Python error: most often the out-of-memory killer; this table "
+        f"at the paper's sizes may need more than the {total_gib:.0f} GiB of memory here)"
+    )
+
+
 DRY_CACHE_MARK = ".defect-nb-dry-run-cache"  # the file that says a dry run made (and may empty) this cache
 
 
@@ -697,6 +816,7 @@ def dry_run_table(
     progress: bool = True,
     cell_timeout=None,
     timeout=None,
+    stand_in: bool = True,
 ) -> dict:
     "Dry-run one table (a `TableJob`) into `out`; return (and write) its record with the projection."
     out = check_out(out)
@@ -711,6 +831,9 @@ def dry_run_table(
         "params": {**seed_params, **(params or {})},
     }
     src = project_root() / "nbs" / job.notebook
+    row["stand_in"] = stand_ins_for(job, root) if stand_in else []
+    if row["stand_in"]:  # synthetic pictures in the missing datasets' layout (see `STAND_INS`)
+        root = stand_in_root(row["stand_in"], out, root)
     miss = missing_needs(job, root)
     if miss or not src.exists():
         row.update(
@@ -745,7 +868,7 @@ def dry_run_table(
     last = stages[-1] if stages else {}
     row.update(
         status=outcome.status,
-        error=outcome.error,
+        error=killed_hint(outcome.error),
         executed=outcome.executed,
         device=end.get("device") or str(get_device("auto")),
         threads=end.get("threads"),
@@ -836,10 +959,12 @@ def _precision_cell(r: dict) -> str:
 
 
 def _status_cell(r: dict) -> str:
-    "done, done (kept: measured at SHA) for a table `--resume` kept, or FAILED: the error."
+    "done, with (kept: measured at SHA) where `--resume` kept it and the stand-ins it ran on; or FAILED."
     if r["status"] != "done":
         return f"FAILED: {r['error']}"
-    return f"done (kept: {r['kept']})" if r.get("kept") else "done"
+    notes = [f"kept: {r['kept']}"] if r.get("kept") else []
+    notes += [f"stand-in data for {', '.join(r['stand_in'])}"] if r.get("stand_in") else []
+    return f"done ({'; '.join(notes)})" if notes else "done"
 
 
 def projection_rows(rows: list) -> list:
@@ -904,7 +1029,7 @@ def kept_measurement(job: TableJob, out, want: dict) -> tuple:
     (
         "(record, why): the finished earlier dry run of `job` under `out` that `--resume` keeps, its "
         "projection recomputed from its stages; (None, why not). `want`: the record's fields a new "
-        "measurement would have (steps_per_stage, device, threads_asked, params)."
+        "measurement would have (steps_per_stage, device, threads_asked, params, stand_in)."
     )
     record = Path(out) / "dry-run" / f"{job.id}.json"
     try:
@@ -920,6 +1045,8 @@ def kept_measurement(job: TableJob, out, want: dict) -> tuple:
         had = row.get(key)
         if key == "threads_asked" and had is None:  # a record made before threads_asked: what the kernel used
             had = row.get("threads")
+        if key == "stand_in" and had is None:  # a record made before stand-ins: it ran on the real data
+            had = []
         if _as_json(had) != _as_json(value):
             return None, f"measured with {key} {had}, not {value}"
     sha = str(entry.get("git_sha"))
@@ -945,10 +1072,12 @@ def dry_run(
     timeout=None,
     log=print,
     resume: bool = False,
+    stand_in: bool = True,
 ) -> list:
     (
         "Dry-run the tables `ids` (default all; ids or `TableJob`s) one by one; print and write the "
-        "projection (`resume`: keep what an earlier dry run under `out` measured, see `kept_measurement`)."
+        "projection (`resume`: keep what an earlier dry run under `out` measured, see `kept_measurement`; "
+        "`stand_in`: synthetic data for a missing dataset that has one, see `STAND_INS`)."
     )
     out = check_out(out or default_out())  # absolute: the notebooks run in <out>/dry-run
     if steps < 2:  # the first step is the warm-up, timed apart: one step would time nothing else
@@ -965,7 +1094,14 @@ def dry_run(
 
     def wanted(job: TableJob) -> dict:
         asked = {**one_seed(job)[1], **per_job[job.id]}
-        return {"steps_per_stage": steps, "device": device, "threads_asked": asked_threads(), "params": asked}
+        stand_ins = stand_ins_for(job, root) if stand_in else []
+        return {
+            "steps_per_stage": steps,
+            "device": device,
+            "threads_asked": asked_threads(),
+            "params": asked,
+            "stand_in": stand_ins,
+        }
 
     def kept_rows(later: list) -> list:
         kept = [(kept_measurement(job, out, wanted(job)) if resume else (None, "")) for job in later]
@@ -995,11 +1131,13 @@ def dry_run(
                 progress=progress,
                 cell_timeout=cell_timeout,
                 timeout=timeout,
+                stand_in=stand_in,
             )
             if row["status"] == "done":
                 done = f"{len(row['stages'])} stage(s), dry run {fmt_time(row['wall_s'])}"
                 projected = fmt_time(row["projected_s"])
-                log(f"{head}: {done}, projected {projected} at one seed")
+                on = f" (on stand-in data for {', '.join(row['stand_in'])})" if row["stand_in"] else ""
+                log(f"{head}: {done}, projected {projected} at one seed{on}")
             else:
                 log(f"{head}: {row['status']}: {row['error']}")
             rows.append(row)
@@ -1044,6 +1182,7 @@ def cmd_dry_run(args, params: dict | None = None) -> int:
             cell_timeout=args.cell_timeout,
             timeout=args.timeout,
             resume=args.resume,
+            stand_in=not getattr(args, "no_stand_in", False),
         )
     finally:
         for s, handler in previous.items():
