@@ -223,7 +223,7 @@ def cmd_reproduce(args) -> int:
         check_worktree_args(args)
     if args.resume and not args.dry_run:
         refuse_dry_run_entries(args.ids, args.profile, batch_out(args.out, args.publish, allow_dirty=True))
-    if args.dry_run or args.steps is not None:  # the paper profile measured, not run (nbs/94_dryrun.ipynb)
+    if args.dry_run or args.steps is not None or args.no_stand_in:  # the paper profile measured (94_dryrun)
         from defect_nb.dryrun import cmd_dry_run
 
         return cmd_dry_run(args, parse_params(args.param))
@@ -388,7 +388,7 @@ def check_worktree_args(args) -> None:
     "Refuse what `--worktree` cannot do, before any worktree is made; a relative `--data-root` made absolute."
     from pathlib import Path
 
-    if args.dry_run or args.steps is not None or args.scheduler:
+    if args.dry_run or args.steps is not None or args.no_stand_in or args.scheduler:
         raise ValueError("--worktree runs a local batch: it takes neither --dry-run/--steps nor --scheduler")
     if args.publish == bool(args.out):
         raise ValueError(

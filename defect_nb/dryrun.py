@@ -637,17 +637,17 @@ def write_ksdd_stand_in(folder, seed: int = 0) -> int:
     "KolektorSDD's layout under `folder`, at its sizes (see `STAND_INS`); returns the number of pictures."
     rng = np.random.default_rng(seed)
     defective = set(rng.choice(399, 52, replace=False).tolist())
-    written = 0
+    picture_index = 0
     for k in range(1, 51):
         kos = Path(folder) / f"kos{k:02d}"
         kos.mkdir(parents=True, exist_ok=True)
         for part in range(7 if k == 1 else 8):  # 7 + 49 * 8 = 399
             height = 1240 + int(rng.integers(0, 31))
-            picture, mask = stand_in_picture(rng, height, 500, written in defective)
+            picture, mask = stand_in_picture(rng, height, 500, picture_index in defective)
             _write_grey(kos / f"Part{part}.jpg", picture)
             _write_grey(kos / f"Part{part}_label.bmp", mask)
-            written += 1
-    return written
+            picture_index += 1
+    return picture_index
 
 
 def write_rsdd_stand_in(folder, seed: int = 0) -> int:
@@ -678,6 +678,20 @@ def stand_ins_for(job: TableJob, root=None) -> list:
     return sorted(missing) if missing and all(n in STAND_IN_WRITERS for n in missing) else []
 
 
+def _link_real_datasets(base: Path, real: Path) -> None:
+    "Link each entry of the real data root into `base` as it is now: stale links and replaced stand-ins go."
+    real_entries = {e.name: e.resolve() for e in real.iterdir()} if real.is_dir() else {}
+    for path in list(base.iterdir()):
+        if path.is_symlink():
+            if real_entries.get(path.name) != path.resolve():  # a link into an earlier data root
+                path.unlink()
+        elif path.name in real_entries:  # a stand-in (`base` holds links and stand-ins): the real data came
+            shutil.rmtree(path)
+    for name, target in sorted(real_entries.items()):
+        if not (base / name).is_symlink():
+            (base / name).symlink_to(target)
+
+
 def stand_in_root(names, out, root=None) -> Path:
     "A data root, `<out>/dry-run/stand-in-data`: the real root's folders linked and the stand-ins of `names`."
     from defect_nb.data import READERS
@@ -685,18 +699,15 @@ def stand_in_root(names, out, root=None) -> Path:
 
     base = Path(out) / "dry-run" / "stand-in-data"
     base.mkdir(parents=True, exist_ok=True)
-    real = data_root(root)
-    for entry in sorted(real.iterdir()) if real.is_dir() else []:
-        link = base / entry.name
-        if not link.exists() and not link.is_symlink():
-            link.symlink_to(entry.resolve())
+    _link_real_datasets(base, data_root(root))
     for name in names:
         folder = base / READERS[name].subdirs[0]
+        if folder.is_symlink():  # never write through a link: its target is the user's, not the dry run's
+            found = data_root(root) / folder.name
+            raise ValueError(f"{found} is in the data root but is not a {name} folder")
         if (folder / STAND_IN_DONE).exists():
             continue
-        if folder.is_symlink():  # the real folder of an earlier run, gone since
-            folder.unlink()
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # a write cut short is redone whole
         STAND_IN_WRITERS[name](folder)
         (folder / STAND_IN_DONE).write_text(STAND_INS[name] + "\n")
     return base
@@ -961,7 +972,8 @@ def _precision_cell(r: dict) -> str:
 def _status_cell(r: dict) -> str:
     "done, with (kept: measured at SHA) where `--resume` kept it and the stand-ins it ran on; or FAILED."
     if r["status"] != "done":
-        return f"FAILED: {r['error']}"
+        on_stand_ins = f" (on stand-in data for {', '.join(r['stand_in'])})" if r.get("stand_in") else ""
+        return f"FAILED: {r['error']}{on_stand_ins}"
     notes = [f"kept: {r['kept']}"] if r.get("kept") else []
     notes += [f"stand-in data for {', '.join(r['stand_in'])}"] if r.get("stand_in") else []
     return f"done ({'; '.join(notes)})" if notes else "done"
@@ -1047,6 +1059,8 @@ def kept_measurement(job: TableJob, out, want: dict) -> tuple:
             had = row.get("threads")
         if key == "stand_in" and had is None:  # a record made before stand-ins: it ran on the real data
             had = []
+        if key == "stand_in" and had == [] and value:  # measured on the real data (gone since): the better
+            continue
         if _as_json(had) != _as_json(value):
             return None, f"measured with {key} {had}, not {value}"
     sha = str(entry.get("git_sha"))
@@ -1136,8 +1150,9 @@ def dry_run(
             if row["status"] == "done":
                 done = f"{len(row['stages'])} stage(s), dry run {fmt_time(row['wall_s'])}"
                 projected = fmt_time(row["projected_s"])
-                on = f" (on stand-in data for {', '.join(row['stand_in'])})" if row["stand_in"] else ""
-                log(f"{head}: {done}, projected {projected} at one seed{on}")
+                stand_ins = ", ".join(row["stand_in"])
+                stand_in_note = f" (on stand-in data for {stand_ins})" if stand_ins else ""
+                log(f"{head}: {done}, projected {projected} at one seed{stand_in_note}")
             else:
                 log(f"{head}: {row['status']}: {row['error']}")
             rows.append(row)
@@ -1155,7 +1170,7 @@ def dry_run(
 def cmd_dry_run(args, params: dict | None = None) -> int:
     "`defect-nb reproduce --dry-run`: check the options, run, exit 1 when a table failed."
     if not args.dry_run:
-        raise ValueError("--steps is the step cap of a dry run: add --dry-run (and --profile paper)")
+        raise ValueError("--steps and --no-stand-in belong to a dry run: add --dry-run (and --profile paper)")
     if args.profile != "paper":
         raise ValueError(
             f"--dry-run measures the paper profile: add --profile paper (got --profile {args.profile})"
