@@ -25,15 +25,16 @@ from .runner import TABLES, TableJob, table_job, table_modules, run_table, missi
 from .runner import params_per_job, fmt_time, result_path, provenance_of, valid_result
 
 # %% auto #0
-__all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'STAND_INS', 'STAND_IN_DONE', 'RSDD_STAND_IN_SIZES', 'STAND_IN_WRITERS',
-           'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch', 'epochs_to_run', 'hook_period',
-           'heavy_hook_calls', 'step_interval', 'mean_batch_seconds', 'stage_projection', 'peak_memory', 'capped_fit',
-           'weights_precision', 'capped_ssn_fit', 'cap_scorer', 'install_cap', 'remove_cap', 'record_end', 'one_seed',
-           'kernel_cells', 'dry_notebook', 'table_projection', 'stand_in_picture', 'write_ksdd_stand_in',
-           'write_rsdd_stand_in', 'stand_ins_for', 'stand_in_root', 'killed_hint', 'default_out', 'check_out',
-           'check_no_real_entries', 'dry_cache', 'check_dry_cache', 'fresh_dry_cache', 'asked_threads', 'dry_run_table',
-           'stage_summary', 'projection_rows', 'format_projection', 'write_projection', 'kept_measurement', 'dry_run',
-           'cmd_dry_run', 'plot_projection']
+__all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'STAND_INS', 'STAND_IN_DONE', 'STAND_IN_VERSION', 'RSDD_STAND_IN_SIZES',
+           'STAND_IN_WRITERS', 'CGROUP_LIMITS', 'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch',
+           'epochs_to_run', 'hook_period', 'heavy_hook_calls', 'step_interval', 'mean_batch_seconds',
+           'stage_projection', 'peak_memory', 'capped_fit', 'weights_precision', 'capped_ssn_fit', 'cap_scorer',
+           'install_cap', 'remove_cap', 'record_end', 'one_seed', 'kernel_cells', 'dry_notebook', 'table_projection',
+           'stand_in_picture', 'write_ksdd_stand_in', 'write_rsdd_stand_in', 'stand_in_mark', 'stand_ins_for',
+           'stand_in_root', 'memory_limit', 'killed_hint', 'default_out', 'check_out', 'check_no_real_entries',
+           'dry_cache', 'check_dry_cache', 'fresh_dry_cache', 'asked_threads', 'dry_run_table', 'stage_summary',
+           'projection_rows', 'format_projection', 'write_projection', 'kept_measurement', 'dry_run', 'cmd_dry_run',
+           'plot_projection']
 
 # %% ../nbs/94_dryrun.ipynb #a736c972
 DRY_STEPS = (
@@ -609,6 +610,7 @@ STAND_INS = {
     ),
 }
 STAND_IN_DONE = ".defect-nb-stand-in"  # written last into a stand-in folder: a write cut short is redone
+STAND_IN_VERSION = 1  # raised whenever the stand-in writers change: older stand-ins and records are redone
 RSDD_STAND_IN_SIZES = {"I": (67, 1000, 160), "II": (128, 1250, 55)}  # type: (pictures, height, width)
 
 
@@ -672,6 +674,11 @@ def write_rsdd_stand_in(folder, seed: int = 0) -> int:
 STAND_IN_WRITERS = {"ksdd": write_ksdd_stand_in, "rsdd": write_rsdd_stand_in}
 
 
+def stand_in_mark(name: str) -> str:
+    "What a finished stand-in folder's `STAND_IN_DONE` file says: the dataset it stands in for, the version."
+    return f"{STAND_INS[name]}\nstand-in version {STAND_IN_VERSION}\n"
+
+
 def stand_ins_for(job: TableJob, root=None) -> list:
     "The datasets of `job` a dry run replaces by stand-ins: all it misses when each has one, else none."
     missing = missing_needs(job, root)
@@ -705,23 +712,40 @@ def stand_in_root(names, out, root=None) -> Path:
         if folder.is_symlink():  # never write through a link: its target is the user's, not the dry run's
             found = data_root(root) / folder.name
             raise ValueError(f"{found} is in the data root but is not a {name} folder")
-        if (folder / STAND_IN_DONE).exists():
+        done = folder / STAND_IN_DONE
+        if done.exists() and done.read_text() == stand_in_mark(name):
             continue
-        shutil.rmtree(folder, ignore_errors=True)  # a write cut short is redone whole
+        shutil.rmtree(folder, ignore_errors=True)  # a write cut short, or an older version, is redone whole
         STAND_IN_WRITERS[name](folder)
-        (folder / STAND_IN_DONE).write_text(STAND_INS[name] + "\n")
+        done.write_text(stand_in_mark(name))
     return base
 
 
 # %% ../nbs/94_dryrun.ipynb #e5a291c2
+CGROUP_LIMITS = ("memory.max", "memory/memory.limit_in_bytes")  # cgroup v2, v1 (under /sys/fs/cgroup)
+
+
+def memory_limit(cgroup_root="/sys/fs/cgroup") -> tuple:
+    "(bytes, where): the memory a process here may use: the machine's, or its container's limit when lower."
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for name in CGROUP_LIMITS:
+        try:
+            text = (Path(cgroup_root) / name).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < physical:  # "max" or a huge v1 number: no limit
+            return int(text), "the container's limit"
+    return physical, "the machine's memory"
+
+
 def killed_hint(error: str | None) -> str | None:
-    "`error`, and where the kernel died without a Python error, the usual reason and this machine's memory."
+    "`error`, and where the kernel died without a Python error, the usual reason and the memory here."
     if not error or "DeadKernelError" not in error:
         return error
-    total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    limit, where = memory_limit()
     return (
         f"{error} (a kernel killed without a Python error: most often the out-of-memory killer; this table "
-        f"at the paper's sizes may need more than the {total_gib:.0f} GiB of memory here)"
+        f"at the paper's sizes may need more than the {limit / 2**30:.0f} GiB here, {where})"
     )
 
 
@@ -843,6 +867,7 @@ def dry_run_table(
     }
     src = project_root() / "nbs" / job.notebook
     row["stand_in"] = stand_ins_for(job, root) if stand_in else []
+    row["stand_in_version"] = STAND_IN_VERSION if row["stand_in"] else None
     if row["stand_in"]:  # synthetic pictures in the missing datasets' layout (see `STAND_INS`)
         root = stand_in_root(row["stand_in"], out, root)
     miss = missing_needs(job, root)
@@ -1041,7 +1066,7 @@ def kept_measurement(job: TableJob, out, want: dict) -> tuple:
     (
         "(record, why): the finished earlier dry run of `job` under `out` that `--resume` keeps, its "
         "projection recomputed from its stages; (None, why not). `want`: the record's fields a new "
-        "measurement would have (steps_per_stage, device, threads_asked, params, stand_in)."
+        "measurement would have (steps_per_stage, device, threads_asked, params, stand_in, stand_in_version)."
     )
     record = Path(out) / "dry-run" / f"{job.id}.json"
     try:
@@ -1061,6 +1086,10 @@ def kept_measurement(job: TableJob, out, want: dict) -> tuple:
             had = []
         if key == "stand_in" and had == [] and value:  # measured on the real data (gone since): the better
             continue
+        if key == "stand_in_version" and not row.get("stand_in"):  # on the real data: no stand-in to version
+            continue
+        if key == "stand_in_version" and had is None:  # a record made before versions: the first writers'
+            had = 1
         if _as_json(had) != _as_json(value):
             return None, f"measured with {key} {had}, not {value}"
     sha = str(entry.get("git_sha"))
@@ -1115,6 +1144,7 @@ def dry_run(
             "threads_asked": asked_threads(),
             "params": asked,
             "stand_in": stand_ins,
+            "stand_in_version": STAND_IN_VERSION if stand_ins else None,
         }
 
     def kept_rows(later: list) -> list:
