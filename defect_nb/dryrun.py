@@ -26,12 +26,12 @@ from .runner import params_per_job, fmt_time, result_path, provenance_of, valid_
 
 # %% auto #0
 __all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'STAND_INS', 'STAND_IN_DONE', 'STAND_IN_VERSION', 'RSDD_STAND_IN_SIZES',
-           'STAND_IN_WRITERS', 'CGROUP_LIMITS', 'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch',
-           'epochs_to_run', 'hook_period', 'heavy_hook_calls', 'step_interval', 'mean_batch_seconds',
-           'stage_projection', 'peak_memory', 'capped_fit', 'weights_precision', 'capped_ssn_fit', 'cap_scorer',
-           'install_cap', 'remove_cap', 'record_end', 'one_seed', 'kernel_cells', 'dry_notebook', 'table_projection',
-           'stand_in_picture', 'write_ksdd_stand_in', 'write_rsdd_stand_in', 'stand_in_mark', 'stand_ins_for',
-           'stand_in_root', 'memory_limit', 'killed_hint', 'default_out', 'check_out', 'check_no_real_entries',
+           'STAND_IN_WRITERS', 'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch', 'epochs_to_run',
+           'hook_period', 'heavy_hook_calls', 'step_interval', 'mean_batch_seconds', 'stage_projection', 'peak_memory',
+           'capped_fit', 'weights_precision', 'capped_ssn_fit', 'cap_scorer', 'install_cap', 'remove_cap', 'record_end',
+           'one_seed', 'kernel_cells', 'dry_notebook', 'table_projection', 'stand_in_picture', 'write_ksdd_stand_in',
+           'write_rsdd_stand_in', 'stand_in_mark', 'stand_in_current', 'stand_ins_for', 'stand_in_root',
+           'cgroup_limit_files', 'memory_limit', 'killed_hint', 'default_out', 'check_out', 'check_no_real_entries',
            'dry_cache', 'check_dry_cache', 'fresh_dry_cache', 'asked_threads', 'dry_run_table', 'stage_summary',
            'projection_rows', 'format_projection', 'write_projection', 'kept_measurement', 'dry_run', 'cmd_dry_run',
            'plot_projection']
@@ -679,6 +679,16 @@ def stand_in_mark(name: str) -> str:
     return f"{STAND_INS[name]}\nstand-in version {STAND_IN_VERSION}\n"
 
 
+def stand_in_current(folder: Path, name: str) -> bool:
+    "Whether `folder` holds a finished stand-in of `name` by the current writers (else it is written again)."
+    try:
+        mark = (Path(folder) / STAND_IN_DONE).read_text()
+    except (OSError, ValueError):  # none, unreadable, not text: a write cut short or not ours
+        return False
+    first_writers = STAND_INS[name] + "\n"  # the first writers' mark named no version: it was version 1
+    return mark == stand_in_mark(name) or (STAND_IN_VERSION == 1 and mark == first_writers)
+
+
 def stand_ins_for(job: TableJob, root=None) -> list:
     "The datasets of `job` a dry run replaces by stand-ins: all it misses when each has one, else none."
     missing = missing_needs(job, root)
@@ -712,30 +722,57 @@ def stand_in_root(names, out, root=None) -> Path:
         if folder.is_symlink():  # never write through a link: its target is the user's, not the dry run's
             found = data_root(root) / folder.name
             raise ValueError(f"{found} is in the data root but is not a {name} folder")
-        done = folder / STAND_IN_DONE
-        if done.exists() and done.read_text() == stand_in_mark(name):
+        if stand_in_current(folder, name):
             continue
-        shutil.rmtree(folder, ignore_errors=True)  # a write cut short, or an older version, is redone whole
+        if folder.is_dir():  # a write cut short or an older version is redone whole (a failed delete raises)
+            shutil.rmtree(folder)
+        elif folder.exists():
+            folder.unlink()
         STAND_IN_WRITERS[name](folder)
-        done.write_text(stand_in_mark(name))
+        (folder / STAND_IN_DONE).write_text(stand_in_mark(name))
     return base
 
 
 # %% ../nbs/94_dryrun.ipynb #e5a291c2
-CGROUP_LIMITS = ("memory.max", "memory/memory.limit_in_bytes")  # cgroup v2, v1 (under /sys/fs/cgroup)
-
-
-def memory_limit(cgroup_root="/sys/fs/cgroup") -> tuple:
-    "(bytes, where): the memory a process here may use: the machine's, or its container's limit when lower."
-    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for name in CGROUP_LIMITS:
-        try:
-            text = (Path(cgroup_root) / name).read_text().strip()
-        except OSError:
+def cgroup_limit_files(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup") -> list:
+    "The memory-limit files of this process's cgroups (v2 `memory.max`, v1 `memory.limit_in_bytes`), up."
+    root = Path(cgroup_root)
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        lines = []
+    files = []
+    for line in [*lines, "0::/", "1:memory:/"]:  # the top-level files too, also when /proc says nothing
+        parts = line.split(":", 2)
+        if len(parts) != 3:
             continue
-        if text.isdigit() and int(text) < physical:  # "max" or a huge v1 number: no limit
-            return int(text), "the container's limit"
-    return physical, "the machine's memory"
+        _, controllers, path = parts
+        if controllers == "":
+            base, name = root, "memory.max"
+        elif "memory" in controllers.split(","):
+            base, name = root / "memory", "memory.limit_in_bytes"
+        else:
+            continue
+        folder = base / path.strip("/")
+        files += [f / name for f in [folder, *folder.parents] if f == base or base in f.parents]
+    return list(dict.fromkeys(files))
+
+
+def memory_limit(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup") -> tuple:
+    "(bytes, where): the memory a process here may use: the machine's, or its cgroup's limit when lower."
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limits = []
+    for path in cgroup_limit_files(cgroup_root, proc_cgroup):
+        try:
+            limits.append(int(path.read_text().strip()))
+        except (OSError, ValueError):  # missing, or "max": no limit there
+            continue
+    lower = [v for v in limits if 0 < v < physical]  # v1 writes "no limit" as a huge number
+    return (min(lower), "the container's limit") if lower else (physical, "the machine's memory")
+
+
+def _gib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes < 10 * 2**30 else f"{n_bytes / 2**30:.0f} GiB"
 
 
 def killed_hint(error: str | None) -> str | None:
@@ -745,7 +782,7 @@ def killed_hint(error: str | None) -> str | None:
     limit, where = memory_limit()
     return (
         f"{error} (a kernel killed without a Python error: most often the out-of-memory killer; this table "
-        f"at the paper's sizes may need more than the {limit / 2**30:.0f} GiB here, {where})"
+        f"at the paper's sizes may need more than the {_gib(limit)} here, {where})"
     )
 
 
