@@ -771,10 +771,6 @@ def memory_limit(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup") 
     return (min(lower), "the container's limit") if lower else (physical, "the machine's memory")
 
 
-def _gib(n_bytes: int) -> str:
-    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes < 10 * 2**30 else f"{n_bytes / 2**30:.0f} GiB"
-
-
 def killed_hint(error: str | None) -> str | None:
     "`error`, and where the kernel died without a Python error, the usual reason and the memory here."
     if not error or "DeadKernelError" not in error:
@@ -782,7 +778,7 @@ def killed_hint(error: str | None) -> str | None:
     limit, where = memory_limit()
     return (
         f"{error} (a kernel killed without a Python error: most often the out-of-memory killer; this table "
-        f"at the paper's sizes may need more than the {_gib(limit)} here, {where})"
+        f"at the paper's sizes may need more than the {_mib(limit / 2**20)} here, {where})"
     )
 
 
