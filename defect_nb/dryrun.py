@@ -27,14 +27,14 @@ from .runner import params_per_job, fmt_time, result_path, provenance_of, valid_
 # %% auto #0
 __all__ = ['DRY_STEPS', 'HOOK_PERIOD_NAMES', 'ONE_SEED', 'STAND_INS', 'STAND_IN_DONE', 'STAND_IN_VERSION', 'RSDD_STAND_IN_SIZES',
            'STAND_IN_WRITERS', 'DRY_CACHE_MARK', 'PROJECTION_COLUMNS', 'steps_per_epoch', 'epochs_to_run',
-           'hook_period', 'heavy_hook_calls', 'step_interval', 'mean_batch_seconds', 'stage_projection', 'peak_memory',
-           'capped_fit', 'weights_precision', 'capped_ssn_fit', 'cap_scorer', 'install_cap', 'remove_cap', 'record_end',
-           'one_seed', 'kernel_cells', 'dry_notebook', 'table_projection', 'stand_in_picture', 'write_ksdd_stand_in',
-           'write_rsdd_stand_in', 'stand_in_mark', 'stand_in_current', 'stand_ins_for', 'stand_in_root',
-           'cgroup_limit_files', 'memory_limit', 'killed_hint', 'default_out', 'check_out', 'check_no_real_entries',
-           'dry_cache', 'check_dry_cache', 'fresh_dry_cache', 'asked_threads', 'dry_run_table', 'stage_summary',
-           'projection_rows', 'format_projection', 'write_projection', 'kept_measurement', 'dry_run', 'cmd_dry_run',
-           'plot_projection']
+           'hook_period', 'heavy_hook_calls', 'step_interval', 'mean_batch_seconds', 'stage_projection',
+           'fold_gpu_peak', 'peak_memory', 'capped_fit', 'weights_precision', 'capped_ssn_fit', 'watch_gpu_resets',
+           'unwatch_gpu_resets', 'cap_scorer', 'install_cap', 'remove_cap', 'record_end', 'one_seed', 'kernel_cells',
+           'dry_notebook', 'table_projection', 'stand_in_picture', 'write_ksdd_stand_in', 'write_rsdd_stand_in',
+           'stand_in_mark', 'stand_in_current', 'stand_ins_for', 'stand_in_root', 'cgroup_limit_files', 'memory_limit',
+           'killed_hint', 'default_out', 'check_out', 'check_no_real_entries', 'dry_cache', 'check_dry_cache',
+           'fresh_dry_cache', 'asked_threads', 'dry_run_table', 'stage_summary', 'projection_rows', 'format_projection',
+           'write_projection', 'kept_measurement', 'dry_run', 'cmd_dry_run', 'plot_projection']
 
 # %% ../nbs/94_dryrun.ipynb #a736c972
 DRY_STEPS = (
@@ -113,17 +113,43 @@ def stage_projection(r: dict) -> float:
 _ACTIVE: list = []  # the capped stages running now, outermost first
 _SINK: dict = {"path": None}  # the JSON-lines file this kernel's stages are written to
 _GLOBAL_STEP_HOOK: dict = {}  # "handle": the post-step hook on every optimizer (SuperSimpleNet stages)
+_GPU_PEAK: dict = {"mib": 0.0}  # the kernel's peak allocated GPU memory before CUDA's counter was last reset
+
+
+def _cuda_in_use() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_initialized()
+
+
+def fold_gpu_peak(reset: bool = False) -> float | None:
+    (
+        "Fold CUDA's peak-allocated counter (MiB) into the kernel's peak and the running stages' peaks; then "
+        "reset the counter if `reset`. None where CUDA is not in use."
+    )
+    import torch
+
+    if not _cuda_in_use():
+        return None
+    peak = torch.cuda.max_memory_allocated() / 2**20
+    _GPU_PEAK["mib"] = max(_GPU_PEAK["mib"], peak)
+    for stage in _ACTIVE:
+        stage.gpu_peak = max(stage.gpu_peak or 0.0, peak)
+    if reset:
+        torch.cuda.reset_peak_memory_stats()
+    return peak
 
 
 def peak_memory() -> dict:
-    "Peak resident memory of this process (MiB) and, where CUDA was used, peak allocated GPU memory (MiB)."
-    import torch
-
+    (
+        "Peak resident memory of this process (MiB) and, where CUDA was used, the peak allocated GPU memory "
+        "(MiB) since the kernel started, also across a reset of CUDA's counter by the table's own code."
+    )
     # ru_maxrss is in KiB on Linux (in bytes on macOS)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
-    gpu = None
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        gpu = torch.cuda.max_memory_allocated() / 2**20
+    gpu = fold_gpu_peak()
+    if gpu is not None:
+        gpu = _GPU_PEAK["mib"]
     return {"peak_rss_mib": round(rss, 1), "peak_gpu_mib": None if gpu is None else round(gpu, 1)}
 
 
@@ -136,7 +162,7 @@ def _write_line(rec: dict) -> None:
 def _cuda_sync() -> None:
     import torch
 
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if _cuda_in_use():
         torch.cuda.synchronize()
 
 
@@ -173,14 +199,17 @@ class _Stage:
         self.nested_extra = 0.0  # nested stages: projected minus measured seconds, summed
         self.nested_extra_epoch1 = self.nested_extra_fit = 0.0  # the same at the end of epoch 1, of `fit`
         self.details = {}  # what the caller adds to the record (precision, seed)
+        self.gpu_peak = None  # this stage's own peak allocated GPU memory (MiB), its nested stages included
 
     def __enter__(self) -> "_Stage":
+        fold_gpu_peak(reset=True)  # what ran before belongs to the stages around this one, not to it
         self.t0 = time.perf_counter()
         _ACTIVE.append(self)
         return self
 
     def __exit__(self, kind, value, tb) -> bool:
         t_end = time.perf_counter()
+        fold_gpu_peak()  # into this stage and the stages around it
         _ACTIVE.pop()
         if kind is None:
             rec = self.record(t_end)
@@ -288,6 +317,7 @@ class _Stage:
             "measured_s": t_end - self.t0,
             **self.details,
             **peak_memory(),
+            "stage_peak_gpu_mib": None if self.gpu_peak is None else round(self.gpu_peak, 1),
         }
         rec["hook_counted_once"] = _hook_counted_once(rec)
         rec["projected_s"] = stage_projection(rec)
@@ -418,7 +448,32 @@ def capped_ssn_fit(real_fit, steps: int = DRY_STEPS):
     return fit
 
 # %% ../nbs/94_dryrun.ipynb #9355a3b2
-_INSTALLED: dict = {}  # what the cap replaced: "fit", the real `train.fit`; "scorers", (class, its real fit)
+_INSTALLED: dict = {}  # what the cap replaced: "fit", the real `train.fit`; "scorers", (class, its real fit);
+# "cuda_reset", the real `torch.cuda.reset_peak_memory_stats`
+
+
+def _folding_reset(device=None) -> None:
+    "`torch.cuda.reset_peak_memory_stats` for table code under the cap: the peak so far is folded in first."
+    fold_gpu_peak()
+    _INSTALLED["cuda_reset"](device)
+
+
+def watch_gpu_resets() -> None:
+    "Make every reset of CUDA's peak counter in this process fold the peak so far first (once)."
+    import torch
+
+    if "cuda_reset" not in _INSTALLED:
+        _INSTALLED["cuda_reset"] = torch.cuda.reset_peak_memory_stats
+        torch.cuda.reset_peak_memory_stats = _folding_reset
+
+
+def unwatch_gpu_resets() -> None:
+    "Undo `watch_gpu_resets`."
+    import torch
+
+    real = _INSTALLED.pop("cuda_reset", None)
+    if real is not None:
+        torch.cuda.reset_peak_memory_stats = real
 
 
 def _rebind(old, new) -> int:
@@ -443,6 +498,7 @@ def install_cap(steps: int = DRY_STEPS, sink=None, anomalib: bool = False) -> in
     from defect_nb import train
 
     _SINK["path"] = str(sink) if sink else None
+    watch_gpu_resets()
     if anomalib:
         from defect_nb import anomalib_side
 
@@ -464,6 +520,7 @@ def remove_cap() -> int:
     handle = _GLOBAL_STEP_HOOK.pop("handle", None)
     if handle is not None:
         handle.remove()
+    unwatch_gpu_resets()
     _SINK["path"] = None
     return restored
 
