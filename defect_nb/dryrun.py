@@ -147,9 +147,7 @@ def peak_memory() -> dict:
     )
     # ru_maxrss is in KiB on Linux (in bytes on macOS)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
-    gpu = fold_gpu_peak()
-    if gpu is not None:
-        gpu = _GPU_PEAK["mib"]
+    gpu = None if fold_gpu_peak() is None else _GPU_PEAK["mib"]
     return {"peak_rss_mib": round(rss, 1), "peak_gpu_mib": None if gpu is None else round(gpu, 1)}
 
 
