@@ -77,6 +77,10 @@ def test_cat_t5_cross_domain_smoke(tmp_path):
     sd = [x for x in r["rows"] if "SD-saliency-900" in x["method"]]
     assert elpv and sd and "image_auroc" in elpv[0]["metrics"] and "pixel_auroc" in sd[0]["metrics"]
     assert "image_auroc" not in sd[0]["metrics"], "all SD-900 pictures are defective: no image AUROC"
+    # the entry names the sets it scores: the cross-domain ones, not MTD's test split (which cat-t2 scores)
+    test_description = r["datasets"]["test"]
+    assert "ELPV" in test_description and "SD-saliency-900" in test_description
+    assert "Blowhole" not in test_description, test_description
 
 
 def test_cat_t6_t7_declare_their_datasets():
