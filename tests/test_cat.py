@@ -81,6 +81,9 @@ def test_cat_t5_cross_domain_smoke(tmp_path):
     test_description = r["datasets"]["test"]
     assert "ELPV" in test_description and "SD-saliency-900" in test_description
     assert "Blowhole" not in test_description, test_description
+    # no threshold is set here: the calibration pictures only make the Full model's validation curve
+    calibration_description = r["datasets"]["calibration"]
+    assert "validation curve" in calibration_description and "(thresholds)" not in calibration_description
 
 
 def test_cat_t6_t7_declare_their_datasets():
