@@ -4,6 +4,7 @@ import json
 from operator import itemgetter
 
 from defect_nb.core import read_result
+from defect_nb.runner import provenance_of
 from conftest import needs, cli, ROOT
 
 
@@ -108,6 +109,12 @@ def test_reproduce_csrl_t3_t4_smoke(tmp_path):
     assert n_pool > 0 and t4["protocol"]["queue_size"] == min(10000, n_pool)  # never more than the pool
     assert {"ssl_ms_per_step", "finetune_ms_per_step"} <= set(t4["rows"][0]["metrics"])
     assert "ssl_ms_per_step" not in t3["rows"][0]["metrics"]  # from scratch: only the fine-tuning step
+    # the figures drawn from these entries name each source entry's commit and provenance
+    p = cli("reproduce", "csrl-fig9-15", "--profile", "smoke", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    sources = read_result("csrl-fig9-15", "smoke", tmp_path)["datasets"]["runs"]
+    state = provenance_of(t3)
+    assert sources["convnet from scratch"] == f"csrl-t3 (smoke) entry of {t3['git_sha'][:12]}, {state}"
 
 
 @needs("neu-cls", "mtd")
