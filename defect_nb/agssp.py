@@ -31,9 +31,9 @@ from defect_nb.detect import (
 # %% auto #0
 __all__ = ['DATASET_NAMES', 'PSEUDO_BOXES', 'MODES', 'NOTES', 'AgsspRun', 'model_cache_dir', 'load_run', 'table_seeds',
            'table_backbones', 'pretraining_seed', 'fine_tune_set', 'plain_kw', 'model_path', 'anomaly_data',
-           'bp_freeze', 'backbone', 'dp_freeze', 'detector', 'finetune', 'summarise', 'curve_flat', 'training_curves',
-           'modes_for', 'mode_label', 'efficiency_metrics', 'plot_map', 'plot_pseudo_boxes', 'plot_curves',
-           'entry_datasets', 'pool_box_stats', 'entry_protocol']
+           'bp_freeze', 'backbone', 'dp_freeze', 'detector', 'finetune', 'entry_timing', 'summarise', 'curve_flat',
+           'training_curves', 'modes_for', 'mode_label', 'efficiency_metrics', 'plot_map', 'plot_pseudo_boxes',
+           'plot_curves', 'entry_datasets', 'pool_box_stats', 'entry_protocol']
 
 # %% ../nbs/34_agssp.ipynb #e9591602
 DATASET_NAMES = {"train": "NEU-DET", "mini": "NEU-DET-Mini", "mini50": "NEU-DET-Mini50"}
@@ -213,7 +213,7 @@ def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
 
 # %% ../nbs/34_agssp.ipynb #760483b9
 def finetune(run: AgsspRun, name: str, mode: str, dataset: str, seed: int, **bpkw) -> dict:
-    "Fine-tune `mode`'s detector on `dataset` (train, or `seed`'s mini | mini50), test it on the test ids."
+    "Fine-tune `mode`'s detector on `dataset` (train, `seed`'s mini | mini50), test it; `from_cache`: kept."
     S = run.S
 
     def make():
@@ -235,7 +235,20 @@ def finetune(run: AgsspRun, name: str, mode: str, dataset: str, seed: int, **bpk
         return {"state": det.state_dict(), "hist": hist, "metrics": metrics, "dp": info, "wall_s": wall_s}
 
     boxes = {"pseudo_boxes": PSEUDO_BOXES} if mode == "agssp" else {}
-    return cached(model_path(run, "ft", name, mode, dataset, seed, **boxes, **plain_kw(bpkw)), make)
+    path = model_path(run, "ft", name, mode, dataset, seed, **boxes, **plain_kw(bpkw))
+    kept = path.exists()  # trained before (by another table, or an earlier run of this one)
+    return {**cached(path, make), "from_cache": kept}
+
+
+def entry_timing(runs: dict, t0: float) -> dict:
+    "The entry's `wall_s` (since `t0`, plus the kept runs' own time), `wall_s_this_run`, `runs_from_cache`."
+    kept = [r for method_runs in runs.values() for r in method_runs if r["from_cache"]]
+    this_run = time.time() - t0
+    return {
+        "wall_s": this_run + sum(float(r["wall_s"]) for r in kept),
+        "wall_s_this_run": this_run,
+        "runs_from_cache": len(kept),
+    }
 
 # %% ../nbs/34_agssp.ipynb #0931981d
 def summarise(runs_by_method: dict, seeds=None) -> list:
@@ -405,23 +418,28 @@ def pool_box_stats(run: AgsspRun) -> dict:
 
 
 def entry_protocol(run: AgsspRun, runs: dict, **extra) -> dict:
-    "The entry's `protocol`: settings, detector, BP and pseudo-box rules, DP counts, FT times and curves."
+    "The entry's `protocol`: settings, detector, BP rules, pseudo boxes and DP counts (if DP ran), FT curves."
     first = next(iter(runs.values()))[0]
     dp_info = next((r[0]["dp"] for r in runs.values() if r[0]["dp"]), {})
     curves = training_curves(runs)
-    return {
+    stages = "BP/DP" if dp_info else "BP"
+    protocol = {
         **run.S.as_dict(),
         "detector": "FCOS + FPN (P3-P6)",
         "map_backend": first["metrics"].get("backend"),
         "bp_task": "SimCLR (NT-Xent, tau 0.1)",
         "bp_freeze": "2 lower stages for EfficientNet-Lite0 (ImageNet), 0 for random-init backbones",
-        "dp_freeze_rule": f"{run.S['dp_freeze']} stages for EfficientNet-Lite0 (ImageNet), 0 (trained) for "
-        "random-init backbones",
-        "pretraining": f"one BP/DP run (seed {run.S['pretrain_seed']}) shared by every fine-tuning seed"
+        "pretraining": f"one {stages} run (seed {run.S['pretrain_seed']}) shared by every fine-tuning seed"
         if run.S["pretrain_seed"] is not None
-        else "one BP/DP run per fine-tuning seed",
+        else f"one {stages} run per fine-tuning seed",
         "draws": "each seed fine-tunes on its own Mini / Mini50 draw (the draw's seed is the run's)",
-        "pseudo_boxes": {
+    }
+    if dp_info:
+        protocol["dp_freeze_rule"] = (
+            f"{run.S['dp_freeze']} stages for EfficientNet-Lite0 (ImageNet), 0 (trained) for random-init "
+            "backbones"
+        )
+        protocol["pseudo_boxes"] = {
             "delta": 0.1,
             "top_k": 10,
             "nms_iou": 0.5,
@@ -431,7 +449,14 @@ def entry_protocol(run: AgsspRun, runs: dict, **extra) -> dict:
             "per_object": pool_box_stats(run),
             "n_images_with_boxes": dp_info.get("n_images_with_boxes"),
             "n_boxes": dp_info.get("n_boxes"),
-        },
+        }
+    else:
+        protocol["dp"] = (
+            "not run: no row of this table pretrains the detector on pseudo boxes (AGSSP); the anomaly "
+            "maps enter only through AGBP's distillation"
+        )
+    return {
+        **protocol,
         "ft_wall_s": {k: round(float(np.mean([r["wall_s"] for r in v])), 1) for k, v in runs.items()},
         "ft_curve": {k: {"tail_drop": c["tail_drop"], "flat": c["flat"]} for k, c in curves.items()},
         "ft_curve_rule": "flat: the training loss of the last fifth of the epochs fell by < 5 % from the "

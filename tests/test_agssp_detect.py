@@ -30,7 +30,18 @@ def test_agssp_detect_smoke(tmp_path):
         and any("L2" in r["method"] for r in t5)
         and any("last stage only" in r["method"] for r in t5)
     )
-    t6 = json.loads((tmp_path / "smoke" / "agssp-t6.json").read_text())["rows"]
+    entries = {tid: json.loads((tmp_path / "smoke" / f"{tid}.json").read_text()) for tid in IDS}
+    # t2 trains its models; t5's in-domain and default +AGBP rows and t6's +AGSSP rows are t2's (same keys)
+    assert entries["agssp-t2"]["runs_from_cache"] == 0
+    assert entries["agssp-t5"]["runs_from_cache"] == 2 * len(entries["agssp-t5"]["seeds"])
+    t6_runs = len(entries["agssp-t6"]["rows"]) * len(entries["agssp-t6"]["seeds"])
+    assert entries["agssp-t6"]["runs_from_cache"] == t6_runs
+    assert entries["agssp-t6"]["wall_s"] > entries["agssp-t6"]["wall_s_this_run"]  # the kept runs' own time
+    # pseudo boxes are described where a row pretrains the detector on them (+AGSSP), not in t5
+    protocols = {tid: e["protocol"] for tid, e in entries.items()}
+    assert "pseudo_boxes" in protocols["agssp-t2"] and "pseudo_boxes" in protocols["agssp-t6"]
+    assert "pseudo_boxes" not in protocols["agssp-t5"] and "not run" in protocols["agssp-t5"]["dp"]
+    t6 = entries["agssp-t6"]["rows"]
     for r in t6:
         assert (
             math.isfinite(r["metrics"]["fps"])
