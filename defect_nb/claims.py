@@ -14,25 +14,22 @@ from .core import FRACTION_METRICS
 from .runner import FAMILIES, TABLES, valid_result, entry_provenance
 
 # %% auto #0
-__all__ = ['ALPHA', 'MIN_SEEDS', 'N_BOOT', 'BOOT_SEED', 'SUPPORTED', 'CONTRADICTED', 'INCONCLUSIVE', 'UNTESTABLE', 'STALE',
-           'VERDICTS', 'RELATIONS', 'PER_RUN_METRIC', 'PAPER_BUDGETS', 'FINETUNE_SETS', 'BUDGET_READERS',
-           'PROVENANCE_WHY', 'LIGHT', 'CSRL_CLAIMS', 'SCL_CLAIMS', 'CAT_FULL', 'PAPER_GENERATORS', 'NO_SWIN',
-           'CAT_CLAIMS', 'LITE', 'AGBP_DEFAULT', 'AGSSP_CLAIMS', 'CLAIMS', 'SENSES', 'LEDGER_HEADER',
-           'LEDGER_HEADER_FULL', 'sign_test', 'bootstrap_ci', 'decide', 'decide_single', 'Arm', 'arm', 'Compare',
-           'Threshold', 'Claim', 'fmt_number', 'fmt_diff', 'describe_test', 'find_rows', 'runs_of_row', 'run_accuracy',
-           'seed_values', 'Budget', 'csrl_budget', 'scl_budget', 'cat_budget', 'agssp_budget', 'entry_budget',
-           'fmt_fraction', 'Outcome', 'resolve', 'run_compare', 'threshold_bound', 'run_threshold', 'run_test',
-           'fmt_outcome', 'Assessment', 'substitute_note', 'rows_named', 'combine', 'assess', 'agbp',
-           'declaration_problems', 'ledger', 'verdict_counts', 'counts_line', 'format_ledger', 'assessment_dict',
-           'ledger_row']
+__all__ = ['ALPHA', 'MIN_SEEDS', 'SUPPORTED', 'CONTRADICTED', 'INCONCLUSIVE', 'UNTESTABLE', 'STALE', 'VERDICTS', 'RELATIONS',
+           'PER_RUN_METRIC', 'PAPER_BUDGETS', 'FINETUNE_SETS', 'BUDGET_READERS', 'PROVENANCE_WHY', 'LIGHT',
+           'CSRL_CLAIMS', 'SCL_CLAIMS', 'CAT_FULL', 'PAPER_GENERATORS', 'NO_SWIN', 'CAT_CLAIMS', 'LITE', 'AGBP_DEFAULT',
+           'AGSSP_CLAIMS', 'CLAIMS', 'SENSES', 'LEDGER_HEADER', 'LEDGER_HEADER_FULL', 'sign_test', 't_interval',
+           'decide', 'decide_single', 'Arm', 'arm', 'Compare', 'Threshold', 'Claim', 'fmt_number', 'fmt_diff',
+           'describe_test', 'find_rows', 'runs_of_row', 'run_accuracy', 'seed_values', 'Budget', 'csrl_budget',
+           'scl_budget', 'cat_budget', 'agssp_budget', 'entry_budget', 'fmt_fraction', 'Outcome', 'resolve',
+           'run_compare', 'threshold_bound', 'short_of_paper', 'run_threshold', 'run_test', 'fmt_outcome', 'Assessment',
+           'substitute_note', 'rows_named', 'combine', 'assess', 'agbp', 'declaration_problems', 'ledger',
+           'verdict_counts', 'counts_line', 'format_ledger', 'assessment_dict', 'ledger_row']
 
 # %% ../nbs/93_claims.ipynb #60ca5024
 ALPHA = 0.05  # the one-sided level of every test
 MIN_SEEDS = next(
     n for n in range(1, 64) if 0.5**n < ALPHA
 )  # fewest non-zero differences that can reach ALPHA
-N_BOOT = 10_000  # bootstrap resamples
-BOOT_SEED = 0  # the bootstrap's fixed seed: the same numbers give the same interval
 
 
 def _upper_tail(k: int, n: int) -> float:
@@ -49,14 +46,17 @@ def sign_test(diffs) -> tuple:
     return _upper_tail(pos, pos + neg), _upper_tail(neg, pos + neg)
 
 
-def bootstrap_ci(values, level: float = 0.95, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> tuple | None:
-    "Percentile bootstrap interval of the mean of `values` (fixed seed); None below two values."
+def t_interval(values, level: float = 0.95) -> tuple | None:
+    "Student's t interval of the mean of `values` (scipy); for equal values that value; None below two."
+    from scipy import stats
+
     v = np.asarray(values, dtype=float)
     if v.size < 2:
         return None
-    means = v[np.random.default_rng(seed).integers(0, v.size, (n_boot, v.size))].mean(1)
-    lo, hi = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
-    return float(lo), float(hi)
+    if np.ptp(v) == 0:  # no spread: the interval is the value (scipy would warn of a precision loss)
+        return float(v[0]), float(v[0])
+    ci = stats.ttest_1samp(v, 0.0).confidence_interval(level)
+    return float(ci.low), float(ci.high)
 
 # %% ../nbs/93_claims.ipynb #bff8d8b8
 SUPPORTED = "supported"
@@ -84,8 +84,8 @@ def decide(diffs) -> tuple:
 
 
 def decide_single(diff: float) -> tuple:
-    "(verdict, None, reason) for one number that is not drawn per seed: the comparison itself."
-    note = "a single number, not drawn per seed: compared directly"
+    "(verdict, None, reason) for one number per side (no test over seeds): the comparison itself."
+    note = "one number per side, compared directly (no test over seeds)"
     if diff > 0:
         return SUPPORTED, None, note
     if diff < 0:
@@ -135,6 +135,7 @@ class Threshold:
     paper_row: str | None = None
     per: Arm | None = None
     per_seed: bool = True
+    noisy: bool = False  # a single number measured with noise (a time): one run of it decides nothing
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,8 @@ def csrl_budget(entry: dict, rows: list) -> Budget:
         return Budget(None, "unknown: the paper gives no epoch count for its Table 5 models")
     pool, ft = _pool_size(entry), p.get("finetune_epochs_max")
     ft_text = f"fine-tuning at most {ft} of the paper's {paper['finetune_epochs']} epochs" if ft else ""
-    if p.get("method") in ("simclr", "nnclr") and p.get("pretrain_epochs") and pool:
+    methods = [p["method"]] if p.get("method") else list(p.get("methods") or [])
+    if set(methods) & {"simclr", "nnclr"} and p.get("pretrain_epochs") and pool:
         ours, theirs = p["pretrain_epochs"] * pool, paper["pretrain_epochs"] * paper["pool"]
         text = f"pretraining {p['pretrain_epochs']} epochs × {pool:,} images = {ours:,}"
         text += f" of the paper's {theirs:,}"
@@ -382,7 +384,7 @@ class Outcome:
     n: int = 0
     seeds: list = field(default_factory=list)
     estimate: float | None = None  # mean of a − b over the paired seeds (Compare), mean value (Threshold)
-    ci: tuple | None = None  # 95 % bootstrap interval of `estimate`
+    ci: tuple | None = None  # 95 % t interval of `estimate`
     p: float | None = None  # the sign test's p for the claim's direction
     a: float | None = None  # a's value (its mean over the paired seeds)
     b: float | None = None  # b's value, or the bound
@@ -443,7 +445,7 @@ def run_compare(t: Compare, entries: dict) -> Outcome:
         len(seeds),
         seeds,
         float(diffs.mean()),
-        bootstrap_ci(diffs),
+        t_interval(diffs),
         p,
         float(va.mean()),
         float(vb.mean()),
@@ -460,6 +462,17 @@ def threshold_bound(t: Threshold, entry: dict) -> tuple:
     return float(rows[0]["metrics"][t.metric]), ""
 
 
+def short_of_paper(entry: dict, rows: list) -> str:
+    "Why falling short of the paper's number is no evidence: the entry trained on less ('' when it did not)."
+    b = entry_budget(entry, rows)
+    if (b.fraction is not None and b.fraction >= 1) or b.text.startswith("no training"):
+        return ""
+    return (
+        f"short of the paper's number after {fmt_fraction(b)} of the paper's training: a smaller budget "
+        "explains a shortfall as well as a wrong claim does"
+    )
+
+
 def run_threshold(t: Threshold, entries: dict) -> Outcome:
     entry, rows, problem = resolve(entries, t.a, t.metric)
     divisor = 1.0
@@ -473,6 +486,11 @@ def run_threshold(t: Threshold, entries: dict) -> Outcome:
     if not t.per_seed:
         value = _best(rows, t.metric) / divisor
         verdict, _, reason = decide_single(sign * (value - bound))
+        if t.noisy:
+            verdict = INCONCLUSIVE
+            reason = "a time measured once per side, not repeated: no interval, and a second run can move it"
+        elif verdict == CONTRADICTED and t.paper_row and short_of_paper(entry, rows):
+            verdict, reason = INCONCLUSIVE, short_of_paper(entry, rows)
         return Outcome(t, verdict, reason, n=1, estimate=value, a=value, b=bound)
     if len(rows) > 1:
         return Outcome(t, UNTESTABLE, f"{entry['id']}: a paired test needs one row, {len(rows)} match")
@@ -481,8 +499,10 @@ def run_threshold(t: Threshold, entries: dict) -> Outcome:
         return Outcome(t, INCONCLUSIVE, why, b=bound)
     x = np.array(list(values.values()))
     verdict, p, reason = decide(sign * (x - bound))
+    if verdict == CONTRADICTED and t.paper_row and short_of_paper(entry, rows):
+        verdict, reason = INCONCLUSIVE, short_of_paper(entry, rows)
     return Outcome(
-        t, verdict, reason, len(x), list(values), float(x.mean()), bootstrap_ci(x), p, float(x.mean()), bound
+        t, verdict, reason, len(x), list(values), float(x.mean()), t_interval(x), p, float(x.mean()), bound
     )
 
 
@@ -636,7 +656,7 @@ CSRL_CLAIMS = [
         "csrl",
         "Conclusions; Tables 2 and 4",
         "NNCLR is about as good as SimCLR: Skip-ConvNet reaches 97.04 % with NNCLR and 97.41 % with SimCLR "
-        "(here: within 1 point).",
+        "(here: NNCLR at most 1 point below SimCLR).",
         (
             Compare(
                 arm("csrl-t4", "skip-convnet (NNCLR)"),
@@ -652,7 +672,7 @@ CSRL_CLAIMS = [
         "csrl",
         "Experimental results, Table 2",
         "After SimCLR pretraining Skip-ConvNet (97.41 %) is about as accurate as ConvNet (97.78 %) "
-        "(here: within 1 point).",
+        "(here: Skip-ConvNet at most 1 point below ConvNet).",
         (
             Compare(
                 arm("csrl-t2", "skip-convnet (SimCLR)"),
@@ -667,7 +687,7 @@ CSRL_CLAIMS = [
         "csrl-skip-sixth-params",
         "csrl",
         "Experimental results, Table 2",
-        "Skip-ConvNet has about one-sixth of ConvNet's parameters (here: at most a quarter).",
+        "Skip-ConvNet has about one-sixth of ConvNet's parameters.",
         (
             Threshold(
                 arm("csrl-t2", "skip-convnet (SimCLR)"),
@@ -678,23 +698,16 @@ CSRL_CLAIMS = [
                 per_seed=False,
             ),
         ),
+        untestable="a parameter count follows from the architecture, and the paper gives Skip-ConvNet's only "
+        "in a figure: ours is a reconstruction, so the ratio of our counts tests it, not the paper",
     ),
     Claim(
         "csrl-shufflenet-efficient",
         "csrl",
         "Experimental results, Table 2",
-        "ShuffleNet was sized to about half of Skip-ConvNet's parameters (here: at most 0.6 of them) and "
-        "pays for "
-        "it with a slightly lower accuracy than ConvNet.",
+        "ShuffleNet, customised to about half of Skip-ConvNet's parameters (ours too: a choice of ours, "
+        "not tested), pays for it with a slightly lower accuracy than ConvNet.",
         (
-            Threshold(
-                arm("csrl-t2", "shufflenet (SimCLR)"),
-                "params",
-                0.6,
-                "at_most",
-                per=arm("csrl-t2", "skip-convnet (SimCLR)"),
-                per_seed=False,
-            ),
             Compare(
                 arm("csrl-t2", "shufflenet (SimCLR)"), arm("csrl-t2", "convnet (SimCLR)"), "accuracy", "less"
             ),
@@ -759,6 +772,8 @@ SCL_CLAIMS = [
         "Trained on 60 % of NEU the proposed model (99.58 %) scores above the semi-supervised SSL method "
         "(99.56 %).",
         (Threshold(arm("scl-t2", "Proposed (60 %)*"), "accuracy", paper_row="SSL (60 %)"),),
+        untestable="we run no SSL model: our Proposed row against the paper's SSL number would set our "
+        "result against theirs",
     ),
     Claim(
         "scl-five-shot-level",
@@ -864,6 +879,9 @@ CAT_CLAIMS = [
             Compare(arm("cat-t3", "droplet"), arm("cat-t3", *PAPER_GENERATORS), m, per_seed=False)
             for m in ("ssim", "psnr_db")
         ),
+        # the droplet imitates KSDD2's oxidation spots: realism against other defects (MTD, SD-saliency-900)
+        # is another question, and on them no generator beats the unchanged host (cat-t3's first row)
+        needs_data="KSDD2",
     ),
     Claim(
         "cat-beats-baselines",
@@ -1073,7 +1091,7 @@ AGSSP_CLAIMS = [
         "Sec. 5.2.2",
         "KeAD's dense V-V features are about ten times faster than WinCLIP's sliding windows (5 against 52 "
         "minutes on Steel Pipe; here: at least 10×, same backbone and images).",
-        (Threshold(arm("agssp-speed", "WinCLIP / KeAD"), "speedup", 10.0, per_seed=False),),
+        (Threshold(arm("agssp-speed", "WinCLIP / KeAD"), "speedup", 10.0, per_seed=False, noisy=True),),
     ),
     Claim(
         "agssp-kead-beats-winclip",

@@ -14,17 +14,18 @@ import threading
 from .core import data_root, DatasetMissingError, PROFILES, read_result, FRACTION_METRICS
 from .data import READERS, load_dataset, verify_dataset
 from .runner import TABLES, reproduce, table_statuses, fmt_time, figure_dir, executed_path
+from .runner import params_per_job, table_job
 
 # The `run` verb's task families: each module adds its own subcommand with `add_cli(run_subparsers)`.
 OWN_DATA_TASKS: tuple = ("own_classify", "own_anomaly", "own_detect")
 
 # %% auto #0
-__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'RUN_CLI', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files',
+__all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'SPEED_TABLES', 'RUN_CLI', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files',
            'sigterm_as_interrupt', 'cmd_tables', 'flag_dry_runs', 'status_summary', 'parse_params', 'format_metric',
            'format_result', 'cmd_reproduce', 'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme',
-           'run_missing_tables', 'cmd_site', 'cmd_claims', 'batch_folder', 'check_worktree_args', 'not_done_ids',
-           'copy_back', 'forwarded_argv', 'run_in_worktree', 'add_data_root', 'build_parser', 'tables_missing_reason',
-           'main']
+           'run_missing_tables', 'cmd_site', 'cmd_claims', 'speed_tables_last', 'busy_cpu_share', 'warn_if_busy',
+           'batch_folder', 'check_worktree_args', 'not_done_ids', 'copy_back', 'forwarded_argv', 'run_in_worktree',
+           'add_data_root', 'build_parser', 'tables_missing_reason', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -237,6 +238,13 @@ def cmd_reproduce(args) -> int:
     if args.worktree:
         return run_in_worktree(args, args.ids or list(TABLES))
     t0 = __import__("time").time()
+    ids = args.ids or list(TABLES)
+    params = parse_params(args.param)
+    per_job = params_per_job([table_job(t) for t in ids], params)  # checked before anything runs
+    # -j N: the speed tables run after the others, one at a time (see `speed_tables_last`)
+    groups = [(ids, args.jobs)] if args.scheduler else speed_tables_last(ids, args.jobs)
+    if len(groups) > 1:
+        print(f"-j {args.jobs}: {', '.join(groups[-1][0])} measure speed: they run after the others, alone")
     run_batch = reproduce
     if args.scheduler:  # the batch on a Dask cluster (README: A batch on several machines)
         from functools import partial
@@ -245,20 +253,24 @@ def cmd_reproduce(args) -> int:
         run_batch = partial(reproduce_on_cluster, scheduler=args.scheduler)
     # one table at a time: SIGTERM stops it as Ctrl-C does (see above); -j N or a cluster: the default
     one_at_a_time = args.jobs <= 1 and not args.scheduler
+    outs = []
     with sigterm_as_interrupt() if one_at_a_time else contextlib.nullcontext():
-        outs = run_batch(
-            args.ids or None,
-            args.profile,
-            args.out,
-            args.data_root,
-            resume=args.resume,
-            params=parse_params(args.param),
-            cell_timeout=args.cell_timeout,
-            timeout=args.timeout,
-            jobs=args.jobs,
-            publish=args.publish,
-            allow_dirty=args.allow_dirty,
-        )
+        for group, jobs in groups:
+            if not args.scheduler:  # on a cluster the tables run on the workers, not here
+                warn_if_busy(group)
+            outs += run_batch(
+                group,
+                args.profile,
+                args.out,
+                args.data_root,
+                resume=args.resume,
+                params={k: v for k, v in params.items() if any(k in per_job[t] for t in group)},
+                cell_timeout=args.cell_timeout,
+                timeout=args.timeout,
+                jobs=jobs,
+                publish=args.publish,
+                allow_dirty=args.allow_dirty,
+            )
     out = batch_out(args.out, args.publish, allow_dirty=True)
     for o in outs:
         r = read_result(o.id, args.profile, out)
@@ -372,6 +384,41 @@ def cmd_claims(args) -> int:
     else:
         print(format_ledger(results))
     return 0
+
+# %% ../nbs/91_cli.ipynb #db602a8d
+# the tables whose entries report a time or a rate of this machine (a speed-up, maps/s, fps)
+SPEED_TABLES: tuple = ("agssp-speed", "agssp-boxes", "agssp-t6")
+
+
+def speed_tables_last(ids, jobs: int) -> list:
+    "`ids` as [(ids, jobs)] groups run in turn: with `jobs` > 1 the `SPEED_TABLES` run last, one at a time."
+    alone = [t for t in ids if t in SPEED_TABLES] if jobs > 1 else []
+    shared = [t for t in ids if t not in alone]
+    return [(group, n) for group, n in ((shared, jobs), (alone, 1)) if group]
+
+
+def busy_cpu_share(interval: float = 1.0) -> float:
+    "The share (0 to 1) of the machine's CPU time that its processes used over the next `interval` seconds."
+    import psutil
+
+    return psutil.cpu_percent(interval=interval) / 100
+
+
+def warn_if_busy(ids, share: float | None = None, limit: float = 0.25, log=print) -> bool:
+    "Warn (True) when speed tables of `ids` are to run while other work keeps over `limit` of the CPUs busy."
+    speed = [t for t in ids if t in SPEED_TABLES]
+    if not speed:
+        return False
+    share = busy_cpu_share() if share is None else share
+    if share <= limit:
+        return False
+    log(
+        f"warning: other processes keep {share:.0%} of the CPUs busy: the times and rates of "
+        f"{', '.join(speed)} will be this machine's share, not its speed; "
+        "stop them or rerun these tables alone"
+    )
+    return True
+
 
 # %% ../nbs/91_cli.ipynb #a5948d57
 RUN_CLI = "import sys\nfrom defect_nb.cli import main\nsys.exit(main(sys.argv[1:]))"

@@ -428,7 +428,7 @@ def readme_claims(profile: str = "cpu", out=None) -> str:
         f"Generated from `results/{profile}/*.json` by `defect-nb readme` (do not edit by hand); the\n"
         "claims and their tests are declared in `nbs/93_claims.ipynb`. A comparison is paired over seeds\n"
         "and decided by an exact one-sided sign test at 5 % (it needs five seeds or more), shown with the\n"
-        "mean difference and its 95 % bootstrap interval; \"stale: rerun <ids>\" replaces the verdict while\n"
+        "mean difference and its 95 % t interval; \"stale: rerun <ids>\" replaces the verdict while\n"
         "an entry cannot be traced to today's code. Budget: training images seen, a share of the paper's.\n"
         f"In full, with every test and reason: `defect-nb claims --profile {profile}`."
     )
