@@ -385,7 +385,7 @@ def cmd_claims(args) -> int:
         print(format_ledger(results))
     return 0
 
-# %% ../nbs/91_cli.ipynb #db602a8d
+# %% ../nbs/91_cli.ipynb #26e09fed
 # the tables whose entries report a time or a rate of this machine (a speed-up, maps/s, fps)
 SPEED_TABLES: tuple = ("agssp-speed", "agssp-boxes", "agssp-t6")
 
@@ -784,10 +784,11 @@ def main(argv=None) -> int:
         print(f"defect-nb: error: {tables_missing_reason()}", file=sys.stderr)
         return 2
     try:
-        return args.fn(args)
+        with sigterm_as_interrupt() if args.cmd == "run" else contextlib.nullcontext():
+            return args.fn(args)
     except (DatasetMissingError, ValueError) as e:  # data.DataError is a ValueError
         print(f"defect-nb: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM in a batch (`sigterm_as_interrupt`): no traceback
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM in a batch or a `run` task: no traceback
         print(f"defect-nb: stopped ({str(e) or 'Ctrl-C'})", file=sys.stderr)
         return 130

@@ -19,9 +19,9 @@ from .profiles import settings
 
 # %% auto #0
 __all__ = ['METHODS', 'read_class_folders', 'read_unlabelled', 'LabelledData', 'split_fractions', 'labelled_splits',
-           'decode_rows', 'take_rows', 'pretraining_pool', 'per_class_scores', 'classification_record', 'write_tables',
-           'check_method', 'train_classifier', 'plot_curves', 'announce_stages', 'run_classify', 'load_classifier',
-           'run_scl', 'load_scl', 'scl_predict', 'cmd_classify', 'cmd_scl', 'add_cli']
+           'decode_rows', 'take_rows', 'decode_sets', 'pretraining_pool', 'per_class_scores', 'classification_record',
+           'write_tables', 'check_method', 'train_classifier', 'plot_curves', 'announce_stages', 'run_classify',
+           'load_classifier', 'run_scl', 'load_scl', 'scl_predict', 'cmd_classify', 'cmd_scl', 'add_cli']
 
 # %% ../nbs/25_own_classify.ipynb #c69ad4d4
 def _hidden(p: Path) -> bool:
@@ -133,7 +133,7 @@ def labelled_splits(
     if test is not None and test_fraction is not None:
         raise ValueError("give either a test folder or a test fraction, not both")
     fracs = split_fractions(test is not None, test_fraction, with_val)
-    notes = {}
+    notes, found = {}, ds.counts()  # pictures per class, before copies of test pictures leave
     test_classes = list(test_classes or ds.classes)  # the classes a test picture may have
     if test is not None:
         unknown = [c for c in test.classes if c not in test_classes]
@@ -143,31 +143,54 @@ def labelled_splits(
                 f"{test_classes} (the labelled set {ds.root}, or the reference set)"
             )
         ds, notes["labelled copies of test pictures left out"] = without_copies(ds, test)
-    split = stratified_split(ds.ids, [r.label for r in ds.records], fracs, seed)
+    _check_class_sizes(ds, found, fracs, test)
+    split = _every_part(stratified_split(ds.ids, [r.label for r in ds.records], fracs, seed), ds, fracs)
     parts = {s: ds.subset(lambda r, s=s: split[r.id] == s, name=f"{ds.name}:{s}") for s in fracs}
     if test is not None:
         parts["test"] = replace(test, classes=test_classes, name=f"{test.name}:test")
     if cap:
-        parts = {s: subsample(p, cap, seed) for s, p in parts.items()}
-    _check_parts(parts, ds, fracs)
+        parts = {s: subsample(p, cap, seed) for s, p in parts.items()}  # each class keeps a picture
     return LabelledData(list(ds.classes), parts, fracs, notes)
 
 
-def _check_parts(parts: dict, ds: DefectDataset, fracs: dict):
-    "Every class has a training picture; validation and test parts are not empty."
-    train = parts["train"].counts()
-    split = " / ".join(f"{k} {v:.0%}" for k, v in fracs.items())
+def _every_part(split: dict, ds: DefectDataset, fracs: dict) -> dict:
+    "`split` (id → part) where a part a class lacks takes one picture (the last) of the class's largest part."
+    split = dict(split)
     for c in ds.classes:
-        if not train.get(c):
-            raise DataError(
-                f"labelled set: class {c!r} has {ds.counts()[c]} picture(s) in {ds.root}: too few to keep "
-                f"one for training after the {split} split; add pictures or give a test folder"
-            )
-    for s in ("val", "test"):
-        if s in parts and not len(parts[s]):
-            raise DataError(
-                f"labelled set {ds.root}: the {s} part of the {split} split is empty; add pictures"
-            )
+        ids = [r.id for r in ds.records if r.label == c]
+        for s in fracs:
+            members = {p: [i for i in ids if split[i] == p] for p in fracs}
+            sizes = {p: len(m) for p, m in members.items()}
+            donor = max(sizes, key=sizes.get)  # the first largest: training, unless the test share is larger
+            if not members[s] and sizes[donor] > 1:
+                split[members[donor][-1]] = s
+    return split
+
+
+def _check_class_sizes(ds: DefectDataset, found: dict, fracs: dict, test: DefectDataset | None):
+    "Every class has a picture for each part of `fracs`; else one error naming every class that has not."
+    have = ds.counts()
+    small = [c for c in ds.classes if have[c] < len(fracs)]
+    if not small:
+        return
+    split = " / ".join(f"{k} {v:.0%}" for k, v in fracs.items())
+    hint = "add pictures" + (" or give a test folder (--test)" if test is None else "")
+    lines = [f"  class {c!r}: {_class_count(have[c], found[c], test)}" for c in small]
+    raise DataError(
+        f"labelled set {ds.root}: a class needs at least {len(fracs)} picture(s), one for each part of the "
+        f"{split} split; {hint}:\n" + "\n".join(lines)
+    )
+
+
+def _class_count(have: int, found: int, test: DefectDataset | None) -> str:
+    "A class's pictures in words: its count, and how many of those found were copies of test pictures."
+    if have == found:
+        return f"{have} picture(s)"
+    return (
+        f"{have} picture(s) left of {found} found ({found - have} exact copies of pictures of the test "
+        f"folder {test.root}, left out)"
+    )
+
 
 # %% ../nbs/25_own_classify.ipynb #7e383774
 def decode_rows(ds: DefectDataset, size: int, progress: bool = False) -> tuple:
@@ -183,6 +206,21 @@ def take_rows(images, row: dict, ids: list):
     import torch
 
     return images[torch.tensor([row[i] for i in ids], dtype=torch.long)]
+
+
+def decode_sets(sets: dict, size: int, progress: bool = False) -> dict:
+    "{name: `decode_rows` of the set}: every set decoded, then one `DataError` naming every bad file."
+    from defect_nb.data import bad_files_error
+
+    decoded, bad = {}, []
+    for name, ds in sets.items():
+        try:
+            decoded[name] = decode_rows(ds, size, progress)
+        except DataError as e:
+            bad += list(e.bad) or [(str(ds.root), str(e))]
+    if bad:
+        raise bad_files_error(bad, "decoding the pictures before training")
+    return decoded
 
 # %% ../nbs/25_own_classify.ipynb #208ffed7
 def pretraining_pool(
@@ -342,15 +380,15 @@ def _read_inputs(labelled, test, test_fraction, seed, with_val, cap, test_classe
     return labelled_splits(ds, test_ds, test_fraction, seed, with_val, cap, test_classes)
 
 
-def _decode_parts(data: LabelledData, size: int, progress: bool) -> tuple:
-    "uint8 pictures and integer labels per part (every file decoded here, before any training)."
+def _decode_parts(data: LabelledData, size: int, progress: bool, **others) -> tuple:
+    "(x, y, decoded): pictures and labels per part, `decode_sets` of `others`; one error for all bad files."
     import torch
 
+    decoded = decode_sets({**data.parts, **others}, size, progress)
     x, y = {}, {}
     for s, part in data.parts.items():
-        images, row = decode_rows(part, size, progress)
-        x[s], y[s] = take_rows(images, row, part.ids), torch.tensor(data.labels(s), dtype=torch.long)
-    return x, y
+        x[s], y[s] = take_rows(*decoded[s], part.ids), torch.tensor(data.labels(s), dtype=torch.long)
+    return x, y, {k: decoded[k] for k in others}
 
 
 def _curves(hist: dict, method: str) -> dict:
@@ -452,13 +490,14 @@ def run_classify(
     data = _read_inputs(labelled, test, test_fraction, seed, True, P.max_images)
     pool = read_unlabelled(unlabelled) if unlabelled else None
     size = _encoder_size(P, encoder)
-    x, y = _decode_parts(data, size, progress)
-    pool_info, pool_x = {"images": 0, "source": "none: no pretraining"}, None
+    pool_info, pool_set = {"images": 0, "source": "none: no pretraining"}, {}
     if method in ("simclr", "nnclr"):
         pool_ds, pool_info = pretraining_pool(
             pool, data, P.pool_max or (P.max_images and 2 * P.max_images), seed
         )
-        pool_x = decode_rows(pool_ds, size, progress)[0]
+        pool_set = {"pool": pool_ds}
+    x, y, decoded = _decode_parts(data, size, progress, **pool_set)  # every part and the pool, then errors
+    pool_x = decoded["pool"][0] if pool_set else None
     counts = {"pretraining": pool_info, **data.counts(), "left out": data.notes}
     stages = {
         "pretraining": f"{pool_info['images']} pictures ({pool_info['source']})",
@@ -573,8 +612,8 @@ def run_scl(
         labelled, test, test_fraction, seed, False, S["max_eval"], ref_set and ref_set.classes
     )
     refs = _references(ref_set, data)
-    x, y = _decode_parts(data, S["img_size"], progress)
-    ref_x, ref_row = decode_rows(refs, S["img_size"], progress)
+    x, y, decoded = _decode_parts(data, S["img_size"], progress, references=refs)
+    ref_x, ref_row = decoded["references"]
     ref_y = torch.tensor([refs.classes.index(r.label) for r in refs.records])
     test_y = torch.tensor([refs.classes.index(r.label) for r in data.parts["test"].records])
     counts = {
@@ -627,13 +666,17 @@ def _references(refs: DefectDataset | None, data: LabelledData) -> DefectDataset
     test = data.parts["test"]
     if refs is None:
         return data.parts["train"]
+    found = refs.counts()
     refs, data.notes["reference copies of test pictures left out"] = without_copies(
         refs, test, name=f"{refs.name}:refs"
     )
-    present = {c for c, n in refs.counts().items() if n}
-    missing = sorted({r.label for r in test.records} - present)
+    have = refs.counts()
+    missing = sorted({r.label for r in test.records} - {c for c, n in have.items() if n})
     if missing:
-        raise DataError(f"reference set {refs.root}: no reference pictures of test class(es) {missing}")
+        counts = "; ".join(f"{c!r}: {_class_count(have.get(c, 0), found.get(c, 0), test)}" for c in missing)
+        raise DataError(
+            f"reference set {refs.root}: no reference pictures of test class(es) {missing} ({counts})"
+        )
     return refs
 
 

@@ -20,9 +20,9 @@ from defect_nb.own_runs import (  # what every `run` task shares
 from .own_classify import read_unlabelled, split_fractions, plot_curves, announce_stages
 
 # %% auto #0
-__all__ = ['FORMATS', 'read_detection_set', 'detection_splits', 'detection_pool', 'finetune_budget', 'detection_run',
-           'pretrained_detector', 'detection_record', 'plot_detections', 'run_detect', 'load_detector', 'cmd_detect',
-           'add_cli']
+__all__ = ['FORMATS', 'PRETRAININGS', 'BUDGETS', 'read_detection_set', 'detection_splits', 'detection_pool', 'finetune_budget',
+           'detection_run', 'pretrained_detector', 'detection_record', 'plot_detections', 'run_detect', 'load_detector',
+           'cmd_detect', 'add_cli']
 
 # %% ../nbs/26_own_detect.ipynb #c9ded809
 FORMATS = ("voc", "coco", "yolo")
@@ -508,6 +508,10 @@ def load_detector(path: str | os.PathLike):
     return det.eval(), bundle
 
 # %% ../nbs/26_own_detect.ipynb #59f2f4cc
+PRETRAININGS = ("agssp", "agbp", "in-domain", "imagenet", "scratch")  # `agssp.MODES`, the default first
+BUDGETS = ("auto", "mini50", "mini", "train")  # auto, then the registry's `ft_epochs` sets
+
+
 def cmd_detect(args) -> int:
     run_detect(
         args.train,
@@ -547,13 +551,17 @@ def add_cli(run_subparsers) -> None:
         "--test-fraction", type=float, metavar="F", help="share of --train tested on (default 0.2)"
     )
     d.add_argument(
-        "--pretraining", default="agssp", help="agssp (default) | agbp | in-domain | imagenet | scratch"
+        "--pretraining",
+        choices=PRETRAININGS,
+        default=PRETRAININGS[0],
+        help="pretraining before fine-tuning (default: agssp, the agssp tables' chain)",
     )
     d.add_argument("--backbone", help="efficientnet-lite0 (default) | resnet50 | shufflenet")
     d.add_argument(
         "--budget",
-        default="auto",
-        help="fine-tuning epochs of the registry's set: auto | mini50 | mini | train",
+        choices=BUDGETS,
+        default=BUDGETS[0],
+        help="fine-tuning epochs of the registry's set (default: auto, the set nearest in size)",
     )
     add_run_options(d, "detect", "the training folder's name, pretraining, backbone and profile")
     d.set_defaults(fn=cmd_detect)

@@ -437,3 +437,24 @@ def test_an_existing_output_folder_is_kept_unless_overwritten(tmp_path):
         "run.json",
     ]
     assert [f.name for f in tmp_path.iterdir() if f.name.startswith(".")] == []
+
+
+def test_a_run_stopped_by_sigterm_leaves_no_partial_folder(tmp_path):
+    "SIGTERM (a time limit, `docker stop`) mid-training: exit 130, no output folder, no hidden partial one."
+    import signal
+    import time
+
+    class_folders(tmp_path / "labelled")
+    args = "run classify --labelled labelled --method scratch --profile cpu --quiet --name stopped".split()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DEFECT_NB_CACHE": str(tmp_path / "cache")}
+    command = [str(BIN / "defect-nb"), *args]
+    p = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    runs = tmp_path / "defect_nb_runs" / "classify"
+    deadline = time.time() + 120
+    while not list(runs.glob(".stopped.partial-*")) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)  # the staging folder appears once every picture is decoded, as training starts
+    assert p.poll() is None, "the run ended before it could be stopped: " + p.stderr.read()[-2000:]
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130 and "SIGTERM" in err, (p.returncode, err[-2000:])
+    assert not runs.exists() or list(runs.iterdir()) == [], list(runs.iterdir())
