@@ -256,7 +256,8 @@ def cmd_reproduce(args) -> int:
     outs = []
     with sigterm_as_interrupt() if one_at_a_time else contextlib.nullcontext():
         for group, jobs in groups:
-            if not args.scheduler:  # on a cluster the tables run on the workers, not here
+            # smoke speeds mean nothing; on a cluster the tables run on the workers, not here
+            if args.profile != "smoke" and not args.scheduler:
                 warn_if_busy(group)
             outs += run_batch(
                 group,
