@@ -21,8 +21,8 @@ __all__ = ['ALPHA', 'MIN_SEEDS', 'SUPPORTED', 'CONTRADICTED', 'INCONCLUSIVE', 'U
            'decide', 'decide_single', 'Arm', 'arm', 'Compare', 'Threshold', 'Claim', 'fmt_number', 'fmt_diff',
            'describe_test', 'find_rows', 'runs_of_row', 'run_accuracy', 'seed_values', 'Budget', 'csrl_budget',
            'scl_budget', 'cat_budget', 'agssp_budget', 'entry_budget', 'fmt_fraction', 'Outcome', 'resolve',
-           'run_compare', 'threshold_bound', 'short_of_paper', 'run_threshold', 'run_test', 'fmt_outcome', 'Assessment',
-           'substitute_note', 'rows_named', 'combine', 'assess', 'agbp', 'declaration_problems', 'ledger',
+           'run_compare', 'threshold_bound', 'short_of_paper', 'weigh', 'run_threshold', 'run_test', 'fmt_outcome',
+           'Assessment', 'substitute_note', 'rows_named', 'combine', 'assess', 'agbp', 'declaration_problems', 'ledger',
            'verdict_counts', 'counts_line', 'format_ledger', 'assessment_dict', 'ledger_row']
 
 # %% ../nbs/93_claims.ipynb #60ca5024
@@ -473,6 +473,14 @@ def short_of_paper(entry: dict, rows: list) -> str:
     )
 
 
+def weigh(t: Threshold, entry: dict, rows: list, verdict: str, reason: str) -> tuple:
+    "(verdict, reason), inconclusive where the evidence cannot carry it: a `noisy` number, less training."
+    if t.noisy:
+        return INCONCLUSIVE, "a time measured once per side: no interval, and a second run can move it"
+    short = short_of_paper(entry, rows) if verdict == CONTRADICTED and t.paper_row else ""
+    return (INCONCLUSIVE, short) if short else (verdict, reason)
+
+
 def run_threshold(t: Threshold, entries: dict) -> Outcome:
     entry, rows, problem = resolve(entries, t.a, t.metric)
     divisor = 1.0
@@ -486,11 +494,7 @@ def run_threshold(t: Threshold, entries: dict) -> Outcome:
     if not t.per_seed:
         value = _best(rows, t.metric) / divisor
         verdict, _, reason = decide_single(sign * (value - bound))
-        if t.noisy:
-            verdict = INCONCLUSIVE
-            reason = "a time measured once per side, not repeated: no interval, and a second run can move it"
-        elif verdict == CONTRADICTED and t.paper_row and short_of_paper(entry, rows):
-            verdict, reason = INCONCLUSIVE, short_of_paper(entry, rows)
+        verdict, reason = weigh(t, entry, rows, verdict, reason)
         return Outcome(t, verdict, reason, n=1, estimate=value, a=value, b=bound)
     if len(rows) > 1:
         return Outcome(t, UNTESTABLE, f"{entry['id']}: a paired test needs one row, {len(rows)} match")
@@ -499,8 +503,7 @@ def run_threshold(t: Threshold, entries: dict) -> Outcome:
         return Outcome(t, INCONCLUSIVE, why, b=bound)
     x = np.array(list(values.values()))
     verdict, p, reason = decide(sign * (x - bound))
-    if verdict == CONTRADICTED and t.paper_row and short_of_paper(entry, rows):
-        verdict, reason = INCONCLUSIVE, short_of_paper(entry, rows)
+    verdict, reason = weigh(t, entry, rows, verdict, reason)
     return Outcome(
         t, verdict, reason, len(x), list(values), float(x.mean()), t_interval(x), p, float(x.mean()), bound
     )
