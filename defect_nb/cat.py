@@ -35,9 +35,9 @@ __all__ = ['PADS', 'MTD_CLASSES', 'CONFIGS', 'VALIDATION_METRICS', 'MODEL_CODE',
            'train_or_load', 'fixed_threshold', 'percentile_threshold', 'local_contrast_segment', 'seg_scores',
            'PatchCoreScorer', 'DFRScorer', 'DeepLabScorer', 'MtdRun', 'require_datasets', 'mtd_run', 'mtd_datasets',
            'full_model', 'seed_summary', 'training_record', 'score_configs', 'training_note', 'add_gaps',
-           'cross_scorers', 'table_protocol', 'pick_examples', 'plot_examples', 'plot_metric_bars', 'plot_curves',
-           'held_out_pairs', 'MapSet', 'choose_setting', 'held_out_choice', 'unsmoothed_maps', 'raw_maps',
-           'smoothed_result', 'map_sets', 'held_out_rows', 'held_out_protocol', 'example_picture']
+           'cross_scorers', 'spread_text', 'table_protocol', 'pick_examples', 'plot_examples', 'plot_metric_bars',
+           'plot_curves', 'held_out_pairs', 'MapSet', 'choose_setting', 'held_out_choice', 'unsmoothed_maps',
+           'raw_maps', 'smoothed_result', 'map_sets', 'held_out_rows', 'held_out_protocol', 'example_picture']
 
 # %% ../nbs/22_cat.ipynb #4d64e274
 from .profiles import CATSettings, settings
@@ -886,6 +886,10 @@ class DFRScorer(nn.Module):
         self.mu = feats.mean((0, 2, 3), keepdim=True)
         self.sd = feats.std((0, 2, 3), keepdim=True) + 1e-6
         feats = (feats - self.mu) / self.sd
+        with _seeded_rng(seed):  # first weights from `seed`, whatever ran before (a model trained or read)
+            for layer in self.ae.modules():
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
         self.ae.to(dev)
 
         def step(idx: Tensor) -> dict:
@@ -1065,9 +1069,18 @@ def mtd_run(
     return MtdRun(st, seed, reference, *parts, classes, test_from)
 
 
-def mtd_datasets(run: MtdRun, profile: str) -> dict:
-    "The entry's `datasets` for a table trained and tested on MTD."
+def mtd_datasets(run: MtdRun, profile: str, calibration_use: str = "") -> dict:
+    (
+        "The entry's `datasets` for a table trained and tested on MTD; `calibration_use`: what else the "
+        "table does with the held-out normal pictures (besides the validation curve)."
+    )
     sp, st = run.split, run.st
+    n_calibration = len(sp["calibration"])
+    in_curve = min(n_calibration, len(sp["labelled"]))  # `validation_set`: as many as labelled defects
+    calibration = (
+        f"MTD MT_Free, {n_calibration} held-out normal pictures, never trained on nor tested: {in_curve} of "
+        "them, with the labelled defects, make the validation curve"
+    )
     classes = " + ".join(run.classes)
     test = (
         f"{run.test_from}: {sp['test'].counts()}"
@@ -1078,7 +1091,7 @@ def mtd_datasets(run: MtdRun, profile: str) -> dict:
     datasets = {
         "train": f"MTD MT_Free, {len(sp['train'])} pictures (n_train, a count of the settings)",
         "test": test,
-        "calibration": f"MTD MT_Free, {len(sp['calibration'])} held-out normal pictures (thresholds)",
+        "calibration": f"{calibration}; {calibration_use}" if calibration_use else calibration,
         "labelled": f"MTD {sp['labelled'].counts()} labelled defects, kept out of the test set",
         "substitute": "MTD replaces the paper's KolektorSDD2 (not available here)",
         "preprocessing": f"grey, {st.pad}-padded to square (top-left), resized to {st.img_size}px",
@@ -1219,12 +1232,28 @@ RANDOM_INIT = (
 )
 
 
-def table_protocol(run: MtdRun) -> dict:
-    "The entry's `protocol`: settings, initial weights, budget, reference, loss, scoring, validation, spread."
+def spread_text(n_seeds: int) -> str:
+    "How an entry of `n_seeds` seeds reports its spread."
+    if n_seeds == 1:
+        return "one seed: each metric is that seed's value, with no std and no paired spread between rows"
+    return (
+        "metrics: mean over seeds, <metric>_std the sample std (ddof 1); per_seed: one value per seed in the "
+        "order of `seeds`; gap: per-seed paired differences to the reference row, mean and std"
+    )
+
+
+def table_protocol(run: MtdRun, seeds=None) -> dict:
+    (
+        "The entry's `protocol`: settings, initial weights, budget, reference, loss, scoring, validation, "
+        "spread; `seeds`: those the table ran (None: the settings' `seeds`, as the ablation tables run)."
+    )
     st = run.st
     n_train = len(run.split["train"])
+    seeds = [int(s) for s in (st.seeds if seeds is None else seeds)]
     return {
         **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(st).items()},
+        "seed": run.seed,
+        "seeds": seeds,
         "initial_weights": RANDOM_INIT,
         "budget": f"{st.epochs} epochs of {n_train // st.batch_size} Adam steps ({n_train} pictures, "
         f"batch {st.batch_size}, last incomplete batch dropped)",
@@ -1236,8 +1265,7 @@ def table_protocol(run: MtdRun) -> dict:
         "validation_curve": "after every epoch: image AUROC, pixel AUROC and PRO on the labelled defects and "
         "as many held-out normal pictures (none in the test set); `flattened`: the last quarter of the "
         "epochs gains < 0.01 on the quarter before",
-        "spread": "metrics: mean over seeds, <metric>_std the sample std (ddof 1); per_seed: one value per "
-        "seed in the order of `seeds`; gap: per-seed paired differences to the reference row, mean and std",
+        "spread": spread_text(len(seeds)),
         "model_cache": "cache_root()/cat-models (shared between ids)",
     }
 
