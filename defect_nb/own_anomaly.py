@@ -29,10 +29,10 @@ from .readers import read_mtd
 __all__ = ['LAYOUTS', 'NORMAL_CLASS', 'MASK_LEVEL', 'REFERENCE', 'FULL_CAT', 'METHODS', 'METRIC_NAMES', 'TABLE_COLUMNS',
            'MODEL_FORMAT', 'EXAMPLES_PER_TYPE', 'SCORE_FIGURE_ROWS', 'example_dataset', 'picture_files',
            'normal_folder', 'select_classes', 'mvtec_test', 'mtd_test', 'split_normal', 'check_test_set', 'OwnData',
-           'own_data', 'OwnScorer', 'CATOwn', 'PatchCoreOwn', 'DFROwn', 'PatchKNNOwn', 'reference_branch', 'squared',
-           'per_type_metrics', 'metrics_rows', 'metrics_tables', 'save_model', 'load_model', 'example_indices',
-           'maps_figure', 'scores_csv', 'run_anomaly', 'picture_map', 'score_folder', 'cmd_anomaly',
-           'cmd_anomaly_score', 'add_cli']
+           'own_data', 'OwnScorer', 'bank_features', 'bank_predict', 'CATOwn', 'PatchCoreOwn', 'DFROwn', 'PatchKNNOwn',
+           'reference_branch', 'squared', 'per_type_metrics', 'metrics_rows', 'metrics_tables', 'save_model',
+           'load_model', 'example_indices', 'maps_figure', 'scores_csv', 'run_anomaly', 'picture_map', 'score_folder',
+           'cmd_anomaly', 'cmd_anomaly_score', 'add_cli']
 
 # %% ../nbs/24_own_anomaly.ipynb #dfa48c18
 def _texture(rng: np.random.Generator, hw: tuple) -> np.ndarray:
@@ -219,11 +219,11 @@ def split_normal(test: DefectDataset, share: float, normal: str, seed: int = 0) 
     )
 
 
-def _check_pictures(*sets: DefectDataset) -> None:
+def _check_pictures(*sets: DefectDataset, before: str = "training") -> None:
     "Decode every picture and mask of `sets`; one `DataError` naming every file that does not decode."
     bad = [b for ds in sets for b in verify_dataset(ds, progress=False)]
     if bad:
-        raise bad_files_error(bad, "checking the pictures before training")
+        raise bad_files_error(bad, f"checking the pictures before {before}")
     for ds in sets:  # the (H, W) of each picture: `cat.picture_masks` keys where the picture is by it
         for r in ds.records:
             r.size = _picture_hw(r.path)
@@ -357,10 +357,10 @@ class OwnScorer:
 
     def fit(self, x, log=None, progress: bool = True) -> dict:
         "Train on uint8 N×1×S×S defect-free pictures; the training history (empty when nothing is trained)."
-        self.model.fit(x)
+        self.model.fit_features(bank_features(self.model, x, f"{self.name}: training pictures", progress))
         return {}
 
-    def predict(self, x, valid=None) -> tuple:
+    def predict(self, x, valid=None, progress: bool = False) -> tuple:
         "(maps N×S×S, image scores N: each map's max over `valid`) of uint8 pictures."
         return self.model.predict(x, valid=valid)
 
@@ -374,6 +374,24 @@ class OwnScorer:
 
 def _device(ref):
     return next(ref.parameters()).device
+
+
+def bank_features(model, x, desc: str, progress: bool):
+    "A PatchCore / PatchKNN `model`'s patch features of `x`, batch by batch, a bar on stderr."
+    import torch
+    from tqdm import tqdm
+
+    step = model.batch_size
+    starts = tqdm(range(0, len(x), step), desc=desc, disable=not progress, leave=False)
+    return torch.cat([model.patch_features(x[i : i + step]) for i in starts])
+
+
+def bank_predict(model, x, valid, progress: bool) -> tuple:
+    "(maps, image scores) of a PatchCore / PatchKNN `model`, a bar on stderr over the batches scored."
+    from defect_nb.anomaly_metrics import picture_max
+
+    maps, _ = model.score(x, progress=progress)
+    return maps, picture_max(maps, valid)
 
 
 class CATOwn(OwnScorer):
@@ -396,7 +414,7 @@ class CATOwn(OwnScorer):
         history = cat.train_cat(self.model, x, self.seed, progress=progress, log=log)
         return {"loss": [float(v) for v in history["loss"]]}
 
-    def predict(self, x, valid=None) -> tuple:
+    def predict(self, x, valid=None, progress: bool = False) -> tuple:
         from defect_nb import cat
 
         return cat.predict(self.model, x, valid=valid)
@@ -423,6 +441,9 @@ class PatchCoreOwn(OwnScorer):
         from defect_nb import cat
 
         return cat.PatchCoreScorer(self.ref, self.st.bank_size, self.st.sigma_256, seed=self.seed)
+
+    def predict(self, x, valid=None, progress: bool = False) -> tuple:
+        return bank_predict(self.model, x, valid, progress)
 
 
 class DFROwn(OwnScorer):
@@ -463,11 +484,8 @@ class PatchKNNOwn(OwnScorer):
             REFERENCE, img_size=s, max_bank=self.st.bank_size, sigma=sigma, encoder=self.ref, seed=self.seed
         )
 
-    def predict(self, x, valid=None) -> tuple:
-        from defect_nb.anomaly_metrics import picture_max
-
-        maps, _ = self.model.score(x)
-        return maps, picture_max(maps, valid)
+    def predict(self, x, valid=None, progress: bool = False) -> tuple:
+        return bank_predict(self.model, x, valid, progress)
 
 
 METHODS = {"cat": CATOwn, "patchcore": PatchCoreOwn, "dfr": DFROwn, "patchknn": PatchKNNOwn}
@@ -644,7 +662,7 @@ def _fit_and_score(methods, st, x_train, x_test, seed: int, device: str, say, pr
         scorers[key] = METHODS[key](st, ref, seed)
         histories[key] = scorers[key].fit(x_train.images, log=say, progress=progress)
         t1 = time.time()
-        maps[key], scores[key] = scorers[key].predict(x_test.images, x_test.valid)
+        maps[key], scores[key] = scorers[key].predict(x_test.images, x_test.valid, progress=progress)
         seconds[key] = {"train_s": round(t1 - t0, 1), "score_s": round(time.time() - t1, 1)}
         say(
             f"{METHODS[key].name}: trained in {seconds[key]['train_s']:.0f} s, test scored in "
@@ -797,7 +815,7 @@ def score_folder(
     "Score every picture under `images` with a saved model; write scores, maps and a figure; the folder."
     scorers, saved = load_model(model, device, methods)
     ds = normal_folder(images, "own-score")
-    _check_pictures(ds)
+    _check_pictures(ds, before="scoring")
     out = out or default_out("anomaly-score", ds.root, "+".join(scorers), name=name)
     target = OutputFolder(out, overwrite)
     out = target.out
@@ -807,7 +825,7 @@ def score_folder(
     x = squared(ds, st, progress)
     maps, scores = {}, {}
     for key, scorer in scorers.items():
-        maps[key], scores[key] = scorer.predict(x.images, x.valid)
+        maps[key], scores[key] = scorer.predict(x.images, x.valid, progress=progress)
     files = [Path(r.path).relative_to(ds.root).as_posix() for r in ds.records]
     with target as tmp:
         atomic_write(tmp / "scores.csv", scores_csv(files, scores))

@@ -11,16 +11,20 @@ import io
 import os
 import secrets
 import shutil
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 from .core import atomic_write_json, git_sha
-from .data import IMG_EXTS, DataError, DefectDataset, Record
+from PIL import Image
+from .data import IMG_EXTS, DataError, DefectDataset, Record, bad_files_error
 from .profiles import PROFILE_NAMES
 
 # %% auto #0
-__all__ = ['DEFAULT_RUNS', 'CONTENT_ID_PREFIX', 'RUN_OPTIONS', 'folder_name', 'default_out', 'OutputFolder', 'image_files',
-           'content_id', 'picture_content', 'without_copies', 'provenance', 'write_run_record', 'torch_threads',
-           'save_figure', 'markdown_table', 'csv_table', 'add_run_options', 'run_options']
+__all__ = ['DEFAULT_RUNS', 'CONTENT_ID_PREFIX', 'WIDE_MODES', 'RUN_OPTIONS', 'folder_name', 'default_out', 'OutputFolder',
+           'image_files', 'check_bit_depth', 'content_id', 'picture_content', 'without_copies', 'provenance',
+           'write_run_record', 'torch_threads', 'save_figure', 'markdown_table', 'csv_table', 'add_run_options',
+           'run_options']
 
 # %% ../nbs/23a_own_runs.ipynb #84aacac3
 DEFAULT_RUNS = "defect_nb_runs"
@@ -89,24 +93,78 @@ class OutputFolder:
 CONTENT_ID_PREFIX = "sha1:"
 
 
-def image_files(folder) -> list:
-    (
-        "Picture files (by extension, `data.IMG_EXTS`) anywhere under `folder`, sorted; hidden ones left "
-        "out, symlinked folders followed (each real folder once, so a link loop ends)."
-    )
-    found, seen = [], set()
+def _pillow_exts() -> set:
+    "Extensions of the picture formats Pillow can open."
+    return {e for e, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def _walk(folder) -> tuple:
+    "(picture files under `folder`, output folders skipped, Counter of Pillow extensions not read)."
+    found, seen, runs, unread = [], set(), 0, Counter()
+    known = _pillow_exts()
     for here, folders, files in os.walk(Path(folder), followlinks=True):
         real = os.path.realpath(here)
         if real in seen:
             folders[:] = []
             continue
         seen.add(real)
-        folders[:] = sorted(d for d in folders if not d.startswith("."))
+        runs += folders.count(DEFAULT_RUNS)
+        folders[:] = sorted(d for d in folders if not d.startswith(".") and d != DEFAULT_RUNS)
         for name in files:
             p = Path(here) / name
-            if not name.startswith(".") and p.suffix.lower() in IMG_EXTS and p.is_file():
+            ext = p.suffix.lower()
+            if name.startswith(".") or not p.is_file():
+                continue
+            if ext in IMG_EXTS:
                 found.append(p)
-    return sorted(found)
+            elif ext in known:
+                unread[ext] += 1
+    return sorted(found), runs, unread
+
+
+def _say_skipped(folder, runs: int, unread: Counter) -> None:
+    "One line on stderr for the output folders skipped, one for the pictures of formats not read."
+    if runs:
+        what = f"skipped {runs} folder(s) named {DEFAULT_RUNS} (run outputs, not pictures)"
+        print(f"{folder}: {what}", file=sys.stderr)
+    if unread:
+        counts = ", ".join(f"{n} {ext}" for ext, n in sorted(unread.items()))
+        read = " ".join(IMG_EXTS)
+        print(f"{folder}: skipped {counts} file(s): not read (only {read} are read)", file=sys.stderr)
+
+
+def image_files(folder) -> list:
+    (
+        "Picture files (by extension, `data.IMG_EXTS`) anywhere under `folder`, sorted; hidden ones and "
+        "`DEFAULT_RUNS` folders left out, symlinked folders followed (each real folder once, so a link "
+        "loop ends); other picture formats counted on stderr; a `DataError` if any is not 8-bit."
+    )
+    found, runs, unread = _walk(folder)
+    _say_skipped(folder, runs, unread)
+    check_bit_depth(found)
+    return found
+
+
+WIDE_MODES = ("I", "F")  # PIL modes of 16-bit, 32-bit and float pictures: "I;16", "I;16B", "I", "F", ...
+
+
+def _wide_mode(path) -> str | None:
+    "`path`'s PIL mode when it is not 8-bit, read from its header; None when 8-bit or unreadable."
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None  # left to the decoding checks, which name the file and why
+    return mode if mode.startswith(WIDE_MODES) else None
+
+
+def check_bit_depth(files) -> None:
+    "One `DataError` naming every picture in `files` that is 16-bit or float (read blank otherwise)."
+    bad = [(str(p), f"{mode} picture, not 8-bit") for p in files if (mode := _wide_mode(p))]
+    if bad:
+        err = bad_files_error(bad, "pictures must be 8-bit (gray or RGB)")
+        advice = "convert them first: scale each to 0-255 and save it as an 8-bit PNG"
+        raise DataError(f"{err}\n{advice}", err.bad)
 
 
 def content_id(path) -> str:
