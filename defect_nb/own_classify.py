@@ -19,9 +19,10 @@ from .profiles import settings
 
 # %% auto #0
 __all__ = ['METHODS', 'read_class_folders', 'read_unlabelled', 'LabelledData', 'split_fractions', 'labelled_splits',
-           'decode_rows', 'take_rows', 'decode_sets', 'pretraining_pool', 'per_class_scores', 'classification_record',
-           'write_tables', 'check_method', 'train_classifier', 'plot_curves', 'announce_stages', 'run_classify',
-           'load_classifier', 'run_scl', 'load_scl', 'scl_predict', 'cmd_classify', 'cmd_scl', 'add_cli']
+           'copies_within', 'decode_rows', 'take_rows', 'decode_sets', 'pretraining_pool', 'per_class_scores',
+           'classification_record', 'write_tables', 'check_method', 'train_classifier', 'plot_curves',
+           'announce_stages', 'run_classify', 'load_classifier', 'run_scl', 'load_scl', 'scl_predict', 'cmd_classify',
+           'cmd_scl', 'add_cli']
 
 # %% ../nbs/25_own_classify.ipynb #c69ad4d4
 def _hidden(p: Path) -> bool:
@@ -134,6 +135,8 @@ def labelled_splits(
         raise ValueError("give either a test folder or a test fraction, not both")
     fracs = split_fractions(test is not None, test_fraction, with_val)
     notes, found = {}, ds.counts()  # pictures per class, before copies of test pictures leave
+    if copies_within(ds):
+        notes["exact copies inside the labelled set left out"] = copies_within(ds)
     test_classes = list(test_classes or ds.classes)  # the classes a test picture may have
     if test is not None:
         unknown = [c for c in test.classes if c not in test_classes]
@@ -151,6 +154,11 @@ def labelled_splits(
     if cap:
         parts = {s: subsample(p, cap, seed) for s, p in parts.items()}  # each class keeps a picture
     return LabelledData(list(ds.classes), parts, fracs, notes)
+
+
+def copies_within(ds: DefectDataset) -> int:
+    "How many files `read_class_folders` left out of `ds` as exact copies of another of its pictures."
+    return sum(why.startswith("copy of") for _, why in ds.skipped)
 
 
 def _every_part(split: dict, ds: DefectDataset, fracs: dict) -> dict:

@@ -20,9 +20,9 @@ from defect_nb.own_runs import (  # what every `run` task shares
 from .own_classify import read_unlabelled, split_fractions, plot_curves, announce_stages
 
 # %% auto #0
-__all__ = ['FORMATS', 'PRETRAININGS', 'BUDGETS', 'read_detection_set', 'detection_splits', 'detection_pool', 'finetune_budget',
-           'detection_run', 'pretrained_detector', 'detection_record', 'plot_detections', 'run_detect', 'load_detector',
-           'cmd_detect', 'add_cli']
+__all__ = ['FORMATS', 'PRETRAININGS', 'BUDGETS', 'read_detection_set', 'read_detection_sets', 'detection_splits',
+           'detection_pool', 'finetune_budget', 'detection_run', 'pretrained_detector', 'detection_record',
+           'plot_detections', 'run_detect', 'load_detector', 'cmd_detect', 'add_cli']
 
 # %% ../nbs/26_own_detect.ipynb #c9ded809
 FORMATS = ("voc", "coco", "yolo")
@@ -72,6 +72,23 @@ def read_detection_set(folder: str | os.PathLike, fmt: str, what: str = "trainin
             seen.add(cid)
             records.append(replace(r, id=cid))
     return replace(ds, name=f"own-{folder_name(folder)}", records=records, skipped=[])
+
+
+def read_detection_sets(folders: dict, fmt: str) -> dict:
+    "{what: `read_detection_set`} of each folder given (None: no set); one `DataError` naming every bad file."
+    sets, bad = {}, []
+    for what, folder in folders.items():
+        if folder is None:
+            continue
+        try:
+            sets[what] = read_detection_set(folder, fmt, what)
+        except DataError as e:
+            if not e.bad:  # a missing folder, no file to name: at once
+                raise
+            bad += e.bad
+    if bad:
+        raise bad_files_error(bad, f"reading the {' and '.join(folders)} ({fmt.upper()})")
+    return sets
 
 # %% ../nbs/26_own_detect.ipynb #0f451afe
 _RELEASE_TEST_SPLITS = ("test", "val", "valid")  # a set's own split used as its test set, first found
@@ -340,8 +357,8 @@ def run_detect(
         raise ValueError(f"--unlabelled is for pretraining: --pretraining {pretraining} does not pretrain")
     out = Path(out) if out else default_out("detect", train, pretraining, backbone, profile, name=name)
     target = OutputFolder(out, overwrite)
-    ds = read_detection_set(train, fmt, "training set")
-    test_ds = read_detection_set(test, fmt, "test set") if test else None
+    sets = read_detection_sets({"training set": train, "test set": test}, fmt)
+    ds, test_ds = sets["training set"], sets.get("test set")
     parts, notes = detection_splits(ds, test_ds, test_fraction, seed, S["select_on_val"], S["max_images"])
     uses_pool = pretraining not in ("scratch", "imagenet")
     pool_set = read_unlabelled(unlabelled) if unlabelled else None
