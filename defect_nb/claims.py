@@ -15,15 +15,16 @@ from .runner import FAMILIES, TABLES, valid_result, entry_provenance
 
 # %% auto #0
 __all__ = ['ALPHA', 'MIN_SEEDS', 'SUPPORTED', 'CONTRADICTED', 'INCONCLUSIVE', 'UNTESTABLE', 'STALE', 'VERDICTS', 'RELATIONS',
-           'PER_RUN_METRIC', 'PAPER_BUDGETS', 'FINETUNE_SETS', 'BUDGET_READERS', 'PROVENANCE_WHY', 'LIGHT',
+           'PER_RUN_METRIC', 'PAPER_BUDGETS', 'FINETUNE_SETS', 'BUDGET_READERS', 'REPEATS', 'PROVENANCE_WHY', 'LIGHT',
            'CSRL_CLAIMS', 'SCL_CLAIMS', 'CAT_FULL', 'PAPER_GENERATORS', 'NO_SWIN', 'CAT_CLAIMS', 'LITE', 'AGBP_DEFAULT',
            'AGSSP_CLAIMS', 'CLAIMS', 'SENSES', 'LEDGER_HEADER', 'LEDGER_HEADER_FULL', 'sign_test', 't_interval',
            'decide', 'decide_single', 'Arm', 'arm', 'Compare', 'Threshold', 'Claim', 'fmt_number', 'fmt_diff',
            'describe_test', 'find_rows', 'runs_of_row', 'run_accuracy', 'seed_values', 'Budget', 'csrl_budget',
            'scl_budget', 'cat_budget', 'agssp_budget', 'entry_budget', 'fmt_fraction', 'Outcome', 'resolve',
-           'run_compare', 'threshold_bound', 'short_of_paper', 'weigh', 'run_threshold', 'run_test', 'fmt_outcome',
-           'Assessment', 'substitute_note', 'rows_named', 'combine', 'assess', 'agbp', 'declaration_problems', 'ledger',
-           'verdict_counts', 'counts_line', 'format_ledger', 'assessment_dict', 'ledger_row']
+           'run_compare', 'threshold_bound', 'short_of_paper', 'weigh', 'repeat_values', 'run_repeated',
+           'run_threshold', 'run_test', 'fmt_outcome', 'Assessment', 'substitute_note', 'rows_named', 'combine',
+           'assess', 'agbp', 'declaration_problems', 'ledger', 'verdict_counts', 'counts_line', 'format_ledger',
+           'assessment_dict', 'ledger_row']
 
 # %% ../nbs/93_claims.ipynb #60ca5024
 ALPHA = 0.05  # the one-sided level of every test
@@ -67,13 +68,16 @@ STALE = "stale"
 VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE, STALE)
 
 
-def decide(diffs) -> tuple:
-    "(verdict, p, reason) for the claim that the per-seed differences `diffs` are positive."
+def decide(diffs, unit: str = "seed") -> tuple:
+    (
+        "(verdict, p, reason) for the claim that the per-seed differences `diffs` are positive (`unit`: what "
+        "one difference comes from, for the reason's words)."
+    )
     d = np.asarray(diffs, dtype=float)
     n = int((d != 0).sum())
     p_pos, p_neg = sign_test(d)
     if n < MIN_SEEDS:
-        why = f"{n} seed(s) with a non-zero difference: the exact sign test needs {MIN_SEEDS}"
+        why = f"{n} {unit}(s) with a non-zero difference: the exact sign test needs {MIN_SEEDS}"
         why += f" to reach p < {ALPHA}"
         return INCONCLUSIVE, p_pos, why
     if p_pos < ALPHA:
@@ -473,12 +477,36 @@ def short_of_paper(entry: dict, rows: list) -> str:
     )
 
 
-def weigh(t: Threshold, entry: dict, rows: list, verdict: str, reason: str) -> tuple:
-    "(verdict, reason), inconclusive where the evidence cannot carry it: a `noisy` number, less training."
-    if t.noisy:
+def weigh(
+    t: Threshold, entry: dict, rows: list, verdict: str, reason: str, repeated: bool = False
+) -> tuple:
+    (
+        "(verdict, reason), inconclusive where the evidence cannot carry it: a `noisy` number measured once "
+        "(`repeated`: it was measured several times), less training."
+    )
+    if t.noisy and not repeated:
         return INCONCLUSIVE, "a time measured once per side: no interval, and a second run can move it"
     short = short_of_paper(entry, rows) if verdict == CONTRADICTED and t.paper_row else ""
     return (INCONCLUSIVE, short) if short else (verdict, reason)
+
+
+REPEATS = "per_repeat"  # a row's repeated measurements of a number (timings): {metric: [value per repeat]}
+
+
+def repeat_values(rows: list, metric: str) -> list | None:
+    "The repeats (`per_repeat`) of `metric` of the one row in `rows`; None unless measured more than once."
+    if len(rows) != 1:
+        return None
+    values = (rows[0].get(REPEATS) or {}).get(metric)
+    return [float(v) for v in values] if values and len(values) > 1 else None
+
+
+def run_repeated(t: Threshold, entry: dict, rows: list, x: np.ndarray, bound: float) -> Outcome:
+    "A `Threshold` on a number measured `len(x)` times: the sign test over the repeats, their t interval."
+    sign = 1.0 if t.sense == "at_least" else -1.0
+    verdict, p, reason = decide(sign * (x - bound), unit="repeat")
+    verdict, reason = weigh(t, entry, rows, verdict, reason or f"over {len(x)} repeats", repeated=True)
+    return Outcome(t, verdict, reason, len(x), [], float(x.mean()), t_interval(x), p, float(x.mean()), bound)
 
 
 def run_threshold(t: Threshold, entries: dict) -> Outcome:
@@ -491,6 +519,9 @@ def run_threshold(t: Threshold, entries: dict) -> Outcome:
     if problem or bound_problem:
         return Outcome(t, UNTESTABLE, problem or bound_problem)
     sign = 1.0 if t.sense == "at_least" else -1.0
+    repeats = repeat_values(rows, t.metric) if t.per is None and not t.per_seed else None
+    if repeats is not None:
+        return run_repeated(t, entry, rows, np.array(repeats), bound)
     if not t.per_seed:
         value = _best(rows, t.metric) / divisor
         verdict, _, reason = decide_single(sign * (value - bound))
