@@ -16,6 +16,7 @@ from .profiles import settings
 from defect_nb.own_runs import (  # what every `run` task shares
     OutputFolder, default_out, save_figure, torch_threads, write_run_record,
     content_id, folder_name, without_copies, csv_table, markdown_table, add_run_options, run_options,
+    check_bit_depth,
 )
 from .own_classify import read_unlabelled, split_fractions, plot_curves, announce_stages
 
@@ -49,6 +50,15 @@ def _missing_annotations(ds: DefectDataset, folder: Path, fmt: str) -> list:
     return [(str(p), "not listed in any annotations JSON of the set") for p in beside if p not in listed]
 
 
+def _wide_pictures(ds: DefectDataset) -> list:
+    "(file, reason) for each 16-bit or float picture of `ds` (`own_runs.check_bit_depth`): they decode blank."
+    try:
+        check_bit_depth([r.path for r in ds.records])
+    except DataError as e:
+        return [(f, f"{why}: convert it to 8-bit (scale to 0-255, save as PNG)") for f, why in e.bad]
+    return []
+
+
 def read_detection_set(folder: str | os.PathLike, fmt: str, what: str = "training set") -> DefectDataset:
     "A VOC / COCO / YOLO set, every image annotated and decodable; ids are content hashes (copies kept once)."
     from defect_nb.data import verify_dataset
@@ -62,7 +72,7 @@ def read_detection_set(folder: str | os.PathLike, fmt: str, what: str = "trainin
     missing = _missing_annotations(ds, folder, fmt)
     if missing:
         raise bad_files_error(missing, f"{what} {folder} ({fmt.upper()}): images without annotation")
-    bad = verify_dataset(ds, progress=False)
+    bad = verify_dataset(ds, progress=False) + _wide_pictures(ds)
     if bad:
         raise bad_files_error(bad, f"{what} {folder}")
     records, seen = [], set()
