@@ -135,8 +135,9 @@ def labelled_splits(
         raise ValueError("give either a test folder or a test fraction, not both")
     fracs = split_fractions(test is not None, test_fraction, with_val)
     notes, found = {}, ds.counts()  # pictures per class, before copies of test pictures leave
-    if copies_within(ds):
-        notes["exact copies inside the labelled set left out"] = copies_within(ds)
+    n_copies = copies_within(ds)
+    if n_copies:
+        notes["exact copies inside the labelled set left out"] = n_copies
     test_classes = list(test_classes or ds.classes)  # the classes a test picture may have
     if test is not None:
         unknown = [c for c in test.classes if c not in test_classes]

@@ -97,7 +97,8 @@ def read_detection_sets(folders: dict, fmt: str) -> dict:
                 raise
             bad += e.bad
     if bad:
-        raise bad_files_error(bad, f"reading the {' and '.join(folders)} ({fmt.upper()})")
+        given = [what for what, folder in folders.items() if folder is not None]
+        raise bad_files_error(bad, f"reading the {' and '.join(given)} ({fmt.upper()})")
     return sets
 
 # %% ../nbs/26_own_detect.ipynb #0f451afe
