@@ -24,8 +24,8 @@ __all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'SPEED_TABLES', 'RUN_CLI', 'cmd_data_li
            'sigterm_as_interrupt', 'cmd_tables', 'flag_dry_runs', 'status_summary', 'parse_params', 'format_metric',
            'format_result', 'cmd_reproduce', 'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme',
            'run_missing_tables', 'cmd_site', 'cmd_claims', 'speed_tables_last', 'busy_cpu_share', 'warn_if_busy',
-           'batch_folder', 'check_worktree_args', 'not_done_ids', 'copy_back', 'forwarded_argv', 'run_in_worktree',
-           'add_data_root', 'build_parser', 'tables_missing_reason', 'main']
+           'batch_folder', 'check_worktree_args', 'not_done_ids', 'copy_back', 'forwarded_argv', 'worktree_groups',
+           'run_in_worktree', 'worktree_batch', 'add_data_root', 'build_parser', 'tables_missing_reason', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -243,6 +243,13 @@ def cmd_reproduce(args) -> int:
     per_job = params_per_job([table_job(t) for t in ids], params)  # checked before anything runs
     # -j N: the speed tables run after the others, one at a time (see `speed_tables_last`)
     groups = [(ids, args.jobs)] if args.scheduler else speed_tables_last(ids, args.jobs)
+    if len(groups) > 1 and args.publish and not args.allow_dirty:
+        raise ValueError(
+            f"--publish -j {args.jobs} with speed tables ({', '.join(groups[-1][0])}): the other tables' "
+            "entries change results/ before the speed tables start, and --publish then refuses the tree; "
+            "add --worktree (each group runs in a worktree of its own), or give the speed tables a call of "
+            "their own"
+        )
     if len(groups) > 1:
         print(f"-j {args.jobs}: {', '.join(groups[-1][0])} measure speed: they run after the others, alone")
     run_batch = reproduce
@@ -524,19 +531,32 @@ def forwarded_argv(args, ids) -> list:
     return argv
 
 
+def worktree_groups(args, ids) -> list:
+    (
+        "[(ids, args)]: the batches `--worktree` runs in turn. With `--publish` and `-j N`, each group of "
+        "`speed_tables_last` gets a worktree of its own (the first group's entries, written into its tree, "
+        "would leave that tree dirty for the second's `--publish`), with the `-p` parameters its tables "
+        "declare; else one batch."
+    )
+    groups = speed_tables_last(ids, args.jobs) if args.publish else [(ids, args.jobs)]
+    if len(groups) == 1:
+        return [(ids, args)]
+    per_job = params_per_job([table_job(t) for t in ids], parse_params(args.param))  # the whole batch first
+    batches = []
+    for group, _ in groups:
+        declared = {k for t in group for k in per_job[t]}
+        kept = [p for p in args.param or [] if p.split("=", 1)[0].strip() in declared]
+        batches.append((group, argparse.Namespace(**{**vars(args), "param": kept})))
+    return batches
+
+
 def run_in_worktree(args, ids) -> int:
     (
-        "Run the batch `ids` in a temporary detached worktree of HEAD (`--worktree`), copy its entries back "
-        "with `copy_back` when it ends or is stopped (Ctrl-C, SIGTERM), remove the worktree; the batch's "
-        "exit status."
+        "Run the batch `ids` in a temporary detached worktree of HEAD (`--worktree`; `worktree_groups`: one "
+        "worktree per group), copy its entries back with `copy_back` when it ends or is stopped (Ctrl-C, "
+        "SIGTERM), remove the worktree; the batch's exit status (the worst of the groups')."
     )
-    import os
-    import shutil
-    import signal
-    import subprocess
-    import tempfile
-    from pathlib import Path
-    from defect_nb.core import project_root, SOURCE_SHA_ENV
+    from defect_nb.core import project_root
     from defect_nb.runner import valid_result
 
     check_worktree_args(args)
@@ -548,7 +568,29 @@ def run_in_worktree(args, ids) -> int:
         if not ids:
             return 0
     root = project_root()
-    sha = _git("rev-parse", "HEAD", cwd=root)
+    sha = _git("rev-parse", "HEAD", cwd=root)  # every group runs this commit, whatever happens meanwhile
+    batches = worktree_groups(args, ids)
+    if len(batches) > 1:
+        speed = ", ".join(batches[-1][0])
+        print(f"-j {args.jobs}: {speed} measure speed: they run after the others, alone, in a new worktree")
+    rc = 0
+    for group, group_args in batches:
+        rc = max(rc, worktree_batch(group_args, group, root, sha))
+        if rc == 130:  # stopped: the later groups do not start
+            break
+    return rc
+
+
+def worktree_batch(args, ids, root, sha: str) -> int:
+    "One `reproduce` of `ids` in a new detached worktree of commit `sha` of checkout `root`; its exit status."
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    from defect_nb.core import SOURCE_SHA_ENV
+
     holder = Path(tempfile.mkdtemp(prefix=f"defect_nb-{sha[:12]}-"))
     tree = holder / "tree"
     _git("worktree", "add", "--detach", str(tree), sha, cwd=root)

@@ -40,3 +40,25 @@ def test_publish_from_a_worktree_while_the_tree_is_dirty(tmp_path):
     assert (repo / "results" / "smoke" / "executed" / "scl-t5.ipynb").is_file()
     assert _git("worktree", "list", "--porcelain", cwd=repo).count("worktree ") == 1  # removed after the run
     assert "an uncommitted edit" in readme.read_text()
+
+
+def test_publish_with_speed_tables_in_two_worktrees(tmp_path):
+    "-j 2 with a speed table: each group in a worktree of its own, both entries copied back from HEAD."
+    repo = tmp_path / "repo"
+    _git("clone", "-q", str(ROOT), str(repo), cwd=tmp_path)
+    head = _git("rev-parse", "HEAD", cwd=repo)
+    argv = ["reproduce", "scl-t5", "agssp-speed", "--profile", "smoke", "--publish", "--worktree", "-j", "2"]
+    p = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, *argv],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert p.stdout.count("running in a worktree of") == 2, p.stdout[-3000:]
+    for tid in ("scl-t5", "agssp-speed"):
+        entry = json.loads((repo / "results" / "smoke" / f"{tid}.json").read_text())
+        assert entry["git_sha"] == head, (tid, entry["git_sha"])
+    assert _git("worktree", "list", "--porcelain", cwd=repo).count("worktree ") == 1
