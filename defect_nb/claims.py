@@ -179,6 +179,8 @@ def fmt_diff(metric: str, d: float) -> str:
 def describe_test(t) -> str:
     "What a test checks, in one line."
     how = "paired over seeds" if t.per_seed else "single numbers"
+    if not t.per_seed and getattr(t, "noisy", False):
+        how = "over the repeats the entry keeps (per_repeat), else one number"
     if isinstance(t, Compare):
         if t.sense == "not_worse":
             rel = f"≥ {t.b} − {fmt_diff(t.metric, t.margin).lstrip('+')}"

@@ -13,7 +13,7 @@ from .data import DataError, DefectDataset, Record, IMG_EXTS, stratified_split, 
 from defect_nb.own_runs import (  # what every `run` task shares
     OutputFolder, default_out, save_figure, torch_threads, write_run_record,
     content_id, folder_name, image_files, without_copies,
-    csv_table, markdown_table, add_run_options, run_options,
+    csv_table, markdown_table, add_run_options, run_options, DEFAULT_RUNS, check_bit_depth,
 )
 from .profiles import settings
 
@@ -34,15 +34,26 @@ def read_class_folders(folder: str | os.PathLike, what: str = "labelled set") ->
     folder = Path(folder).absolute()  # errors and outputs name files by their full path
     if not folder.is_dir():
         raise DataError(f"{what}: missing folder {folder} (expected {folder}/<class>/<images>)")
-    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not _hidden(d))
+    is_class = lambda d: d.is_dir() and not _hidden(d) and d.name != DEFAULT_RUNS  # not a run's output
+    class_dirs = sorted(d for d in folder.iterdir() if is_class(d))
     if len(class_dirs) < 2:
         raise DataError(
             f"{what}: {folder} holds {len(class_dirs)} class folder(s); expected one folder per class "
             f"(at least two), {folder}/<class>/<images>"
         )
+    files_of, wide = {}, []
+    for d in class_dirs:
+        try:
+            files_of[d] = image_files(d)
+        except DataError as e:  # 16-bit or float pictures: gathered over every class
+            if not e.bad:
+                raise
+            wide += e.bad
+    if wide:
+        check_bit_depth([f for f, _ in wide])  # one error naming them all, with how to convert them
     records, skipped, first = [], [], {}
     for d in class_dirs:
-        files = image_files(d)
+        files = files_of[d]
         if not files:
             why = f"class folder with no images (expected {', '.join(IMG_EXTS)} files)"
             raise DataError(f"{what}: {d}: {why}", [(str(d), why)])

@@ -69,12 +69,10 @@ def read_detection_set(folder: str | os.PathLike, fmt: str, what: str = "trainin
     if not folder.is_dir():
         raise DataError(f"{what}: missing folder {folder}")
     ds = load_dataset(fmt, path=folder)
-    missing = _missing_annotations(ds, folder, fmt)
-    if missing:
-        raise bad_files_error(missing, f"{what} {folder} ({fmt.upper()}): images without annotation")
-    bad = verify_dataset(ds, progress=False) + _wide_pictures(ds)
+    # every kind of bad file at once: no annotation, no decoding, not 8-bit
+    bad = _missing_annotations(ds, folder, fmt) + verify_dataset(ds, progress=False) + _wide_pictures(ds)
     if bad:
-        raise bad_files_error(bad, f"{what} {folder}")
+        raise bad_files_error(bad, f"{what} {folder} ({fmt.upper()})")
     records, seen = [], set()
     for r in ds.records:
         cid = content_id(r.path)
