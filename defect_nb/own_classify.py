@@ -18,7 +18,7 @@ from defect_nb.own_runs import (  # what every `run` task shares
 from .profiles import settings
 
 # %% auto #0
-__all__ = ['METHODS', 'read_class_folders', 'read_unlabelled', 'LabelledData', 'split_fractions', 'labelled_splits',
+__all__ = ['COPY_OF', 'METHODS', 'read_class_folders', 'read_unlabelled', 'LabelledData', 'split_fractions', 'labelled_splits',
            'copies_within', 'decode_rows', 'take_rows', 'decode_sets', 'pretraining_pool', 'per_class_scores',
            'classification_record', 'write_tables', 'check_method', 'train_classifier', 'plot_curves',
            'announce_stages', 'run_classify', 'load_classifier', 'run_scl', 'load_scl', 'scl_predict', 'cmd_classify',
@@ -29,13 +29,20 @@ def _hidden(p: Path) -> bool:
     return p.name.startswith(".")
 
 
+COPY_OF = "copy of"  # the reason `read_class_folders` gives a file left out as a copy (`copies_within`)
+
+
+def _is_class_folder(d: Path) -> bool:
+    "A visible folder that is not an earlier run's output (`own_runs.DEFAULT_RUNS`)."
+    return d.is_dir() and not _hidden(d) and d.name != DEFAULT_RUNS
+
+
 def read_class_folders(folder: str | os.PathLike, what: str = "labelled set") -> DefectDataset:
     "A class-per-folder set as a `DefectDataset`: one record per picture (id: `content_id`), class = folder."
     folder = Path(folder).absolute()  # errors and outputs name files by their full path
     if not folder.is_dir():
         raise DataError(f"{what}: missing folder {folder} (expected {folder}/<class>/<images>)")
-    is_class = lambda d: d.is_dir() and not _hidden(d) and d.name != DEFAULT_RUNS  # not a run's output
-    class_dirs = sorted(d for d in folder.iterdir() if is_class(d))
+    class_dirs = sorted(d for d in folder.iterdir() if _is_class_folder(d))
     if len(class_dirs) < 2:
         raise DataError(
             f"{what}: {folder} holds {len(class_dirs)} class folder(s); expected one folder per class "
@@ -64,7 +71,7 @@ def read_class_folders(folder: str | os.PathLike, what: str = "labelled set") ->
                 why = f"the same picture as {seen.path} (class {seen.label!r})"
                 raise DataError(f"{what}: {f} (class {d.name!r}) is {why}", [(str(f), why)])
             if seen is not None:
-                skipped.append((str(f), f"copy of {seen.path}"))
+                skipped.append((str(f), f"{COPY_OF} {seen.path}"))
                 continue
             first[cid] = Record(cid, f, label=d.name, meta={"file": f.relative_to(folder).as_posix()})
             records.append(first[cid])
@@ -170,7 +177,7 @@ def labelled_splits(
 
 def copies_within(ds: DefectDataset) -> int:
     "How many files `read_class_folders` left out of `ds` as exact copies of another of its pictures."
-    return sum(why.startswith("copy of") for _, why in ds.skipped)
+    return sum(why.startswith(COPY_OF) for _, why in ds.skipped)
 
 
 def _every_part(split: dict, ds: DefectDataset, fracs: dict) -> dict:
