@@ -584,11 +584,11 @@ ONE_SEED = {
     "paper/cat_t3.ipynb": lambda p: _first_of(_paper("csrl").seeds),  # the notebook reads get_profile's seeds
     "paper/cat_fig3.ipynb": _SINGLE_SEED,  # the first seed draws the droplet
     "paper/cat_fig6.ipynb": _SINGLE_SEED,
-    "paper/cat_t4.ipynb": _SINGLE_SEED,
-    "paper/cat_t5.ipynb": _SINGLE_SEED,
+    "paper/cat_t4.ipynb": lambda p: _first_of(_paper("cat").seeds),
+    "paper/cat_t5.ipynb": lambda p: _first_of(_paper("cat").seeds),
     "paper/cat_t6.ipynb": _SINGLE_SEED,
     "paper/cat_t7.ipynb": _SINGLE_SEED,
-    "paper/cat_fig7.ipynb": _SINGLE_SEED,
+    "paper/cat_fig7.ipynb": lambda p: _first_of(_paper("cat").seeds),
     "paper/agssp_t2.ipynb": lambda p: _agssp_seeds("t2"),
     "paper/agssp_t3.ipynb": lambda p: _agssp_seeds("t3"),
     "paper/agssp_t5.ipynb": lambda p: _agssp_seeds("t5"),

@@ -55,8 +55,12 @@ def test_cat_ablations_comparison_fig7_smoke(tmp_path):
     assert len(ssn) == 1 and set(ssn[0]["metrics"]) == METRICS, ssn  # every metric defined, each in [0, 1]
     assert ssn[0]["differs_from_paper"] and 0 <= ssn[0]["head_image_auroc"] <= 1
     assert "SuperSimpleNet" not in t4["not_built"] and set(t4["not_built_why"]) == set(t4["not_built"])
+    # every row is paired seed by seed: one value per seed of the entry (`seed_rows.merge_seed_rows`)
+    assert all(len(v) == len(t4["seeds"]) for r in t4["rows"] for v in r["per_seed"].values())
     f7 = _entry(tmp_path, "cat-fig7")
     assert len(f7["rows"]) == 6 and any(r["method"].startswith("replicate") for r in f7["rows"])
+    # a row's name does not carry the threshold chosen on the data (it differs per seed); the row does
+    assert all("threshold_value" in r or "threshold_value" in r.get("by_seed", {}) for r in f7["rows"])
     # smoke figures go under the temporary results root, never into the project's figures/ (compared by name,
     # as other sessions may legitimately write other figures there at the same time)
     from defect_nb.runner import figure_dir
