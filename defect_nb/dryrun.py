@@ -571,6 +571,7 @@ def _wafer_runs(params: dict) -> tuple:
 
 
 _SINGLE_SEED = lambda params: (1, {})  # the notebook trains one seed at the paper profile
+_CAT_SEEDS = lambda params: _first_of(_paper("cat").seeds)  # the CAT tables that run every seed
 
 ONE_SEED = {
     "paper/csrl_t2.ipynb": lambda p: _first_of(_paper(_csrl_family(p)).seeds),
@@ -579,16 +580,16 @@ ONE_SEED = {
     "paper/scl_neu.ipynb": _scl_runs,
     "paper/scl_wafer.ipynb": _wafer_runs,
     "paper/scl_gradcam.ipynb": _SINGLE_SEED,
-    "paper/cat_t1.ipynb": lambda p: _first_of(_paper("cat").seeds),
-    "paper/cat_t2.ipynb": lambda p: _first_of(_paper("cat").seeds),
+    "paper/cat_t1.ipynb": _CAT_SEEDS,
+    "paper/cat_t2.ipynb": _CAT_SEEDS,
     "paper/cat_t3.ipynb": lambda p: _first_of(_paper("csrl").seeds),  # the notebook reads get_profile's seeds
     "paper/cat_fig3.ipynb": _SINGLE_SEED,  # the first seed draws the droplet
     "paper/cat_fig6.ipynb": _SINGLE_SEED,
-    "paper/cat_t4.ipynb": lambda p: _first_of(_paper("cat").seeds),
-    "paper/cat_t5.ipynb": lambda p: _first_of(_paper("cat").seeds),
+    "paper/cat_t4.ipynb": _CAT_SEEDS,
+    "paper/cat_t5.ipynb": _CAT_SEEDS,
     "paper/cat_t6.ipynb": _SINGLE_SEED,
     "paper/cat_t7.ipynb": _SINGLE_SEED,
-    "paper/cat_fig7.ipynb": lambda p: _first_of(_paper("cat").seeds),
+    "paper/cat_fig7.ipynb": _CAT_SEEDS,
     "paper/agssp_t2.ipynb": lambda p: _agssp_seeds("t2"),
     "paper/agssp_t3.ipynb": lambda p: _agssp_seeds("t3"),
     "paper/agssp_t5.ipynb": lambda p: _agssp_seeds("t5"),
