@@ -361,6 +361,9 @@ def agssp_budget(entry: dict, rows: list) -> Budget:
     if any(s in ft for s in sets):
         done = ", ".join(f"{ft[s]} on {s}" for s in sets if s in ft)
         text += f"; fine-tuning epochs {done} (the paper: up to {paper['ft_epochs']})"
+    shared = p.get("pretrain_seed")  # one BP/DP run for every seed: a paired test sees no pretraining spread
+    if shared is not None:
+        text += f"; one pretraining (seed {shared}) serves every seed: the seeds vary fine-tuning only"
     return Budget(ours / theirs, text)
 
 
