@@ -15,16 +15,16 @@ from .runner import FAMILIES, TABLES, valid_result, entry_provenance
 
 # %% auto #0
 __all__ = ['ALPHA', 'MIN_SEEDS', 'SUPPORTED', 'CONTRADICTED', 'INCONCLUSIVE', 'UNTESTABLE', 'STALE', 'VERDICTS', 'RELATIONS',
-           'PER_RUN_METRIC', 'PAPER_BUDGETS', 'FINETUNE_SETS', 'BUDGET_READERS', 'REPEATS', 'PROVENANCE_WHY', 'LIGHT',
-           'CSRL_CLAIMS', 'SCL_CLAIMS', 'CAT_FULL', 'PAPER_GENERATORS', 'NO_SWIN', 'CAT_CLAIMS', 'LITE', 'AGBP_DEFAULT',
-           'AGSSP_CLAIMS', 'CLAIMS', 'SENSES', 'LEDGER_HEADER', 'LEDGER_HEADER_FULL', 'sign_test', 't_interval',
-           'decide', 'decide_single', 'Arm', 'arm', 'Compare', 'Threshold', 'Claim', 'fmt_number', 'fmt_diff',
-           'describe_test', 'find_rows', 'runs_of_row', 'run_accuracy', 'seed_values', 'Budget', 'csrl_budget',
-           'scl_budget', 'cat_budget', 'agssp_budget', 'entry_budget', 'fmt_fraction', 'Outcome', 'resolve',
-           'run_compare', 'threshold_bound', 'short_of_paper', 'weigh', 'repeat_values', 'run_repeated',
-           'run_threshold', 'run_test', 'fmt_outcome', 'Assessment', 'substitute_note', 'rows_named', 'combine',
-           'assess', 'agbp', 'declaration_problems', 'ledger', 'verdict_counts', 'counts_line', 'format_ledger',
-           'assessment_dict', 'ledger_row']
+           'PER_RUN_METRIC', 'PAPER_BUDGETS', 'PRETRAINED_ROW', 'FINETUNE_SETS', 'BUDGET_READERS', 'REPEATS',
+           'PROVENANCE_WHY', 'LIGHT', 'CSRL_CLAIMS', 'SCL_CLAIMS', 'CAT_FULL', 'PAPER_GENERATORS', 'NO_SWIN',
+           'CAT_CLAIMS', 'LITE', 'AGBP_DEFAULT', 'AGSSP_CLAIMS', 'CLAIMS', 'SENSES', 'LEDGER_HEADER',
+           'LEDGER_HEADER_FULL', 'sign_test', 't_interval', 'decide', 'decide_single', 'Arm', 'arm', 'Compare',
+           'Threshold', 'Claim', 'fmt_number', 'fmt_diff', 'describe_test', 'find_rows', 'runs_of_row', 'run_accuracy',
+           'seed_values', 'Budget', 'csrl_budget', 'scl_budget', 'cat_budget', 'agssp_budget', 'entry_budget',
+           'fmt_fraction', 'Outcome', 'resolve', 'run_compare', 'threshold_bound', 'short_of_paper', 'weigh',
+           'repeat_values', 'run_repeated', 'run_threshold', 'run_test', 'fmt_outcome', 'Assessment', 'substitute_note',
+           'rows_named', 'combine', 'assess', 'agbp', 'declaration_problems', 'ledger', 'verdict_counts', 'counts_line',
+           'format_ledger', 'assessment_dict', 'ledger_row']
 
 # %% ../nbs/93_claims.ipynb #60ca5024
 ALPHA = 0.05  # the one-sided level of every test
@@ -338,6 +338,7 @@ def cat_budget(entry: dict, rows: list) -> Budget:
     )
 
 
+PRETRAINED_ROW = re.compile(r"in-domain|agbp|agssp", re.IGNORECASE)  # rows whose backbone the pool pretrained
 FINETUNE_SETS = {
     "NEU-DET": "train",
     "NEU-DET-Mini": "mini",
@@ -362,8 +363,9 @@ def agssp_budget(entry: dict, rows: list) -> Budget:
         done = ", ".join(f"{ft[s]} on {s}" for s in sets if s in ft)
         text += f"; fine-tuning epochs {done} (the paper: up to {paper['ft_epochs']})"
     shared = p.get("pretrain_seed")  # one BP/DP run for every seed: a paired test sees no pretraining spread
-    if shared is not None:
-        text += f"; one pretraining (seed {shared}) serves every seed: the seeds vary fine-tuning only"
+    pretrained = not rows or any(PRETRAINED_ROW.search(r["method"]) for r in rows)
+    if shared is not None and pretrained:
+        text += f"; one pretraining (seed {shared}) serves every seed, so the seeds vary fine-tuning only"
     return Budget(ours / theirs, text)
 
 
