@@ -186,6 +186,7 @@ def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
     "(six-class FCOS to fine-tune, DP info) for `mode` (scratch | imagenet | in-domain | agbp | agssp)."
     if mode != "agssp":
         bb, _ = backbone(run, name, mode, seed, **bpkw)
+        seed_everything(seed)  # the new FPN and heads: the fine-tuning seed's draw, whatever ran before
         return _fcos(run, bb, 6, run.S["img"]), {}
     S = run.S
     pseed = pretraining_seed(S, seed)
@@ -208,6 +209,7 @@ def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
     entry = cached(model_path(run, "dp", name, pseed, pseudo_boxes=PSEUDO_BOXES, **plain_kw(bpkw)), make)
     det1 = _fcos(run, staged_backbone(name, pretrained=False), 1, S["pre_img"])
     det1.load_state_dict(entry["state"])
+    seed_everything(seed)  # the new class layer: the fine-tuning seed's draw, whether DP ran now or was kept
     det = transfer_detector(det1, _fcos(run, staged_backbone(name, pretrained=False), 6, S["img"]))
     return det, {k: entry[k] for k in ("hist", "n_images_with_boxes", "n_boxes")}
 
