@@ -147,9 +147,9 @@ def backbone(run: AgsspRun, name: str, mode: str, seed: int, layers=None, loss=N
     seed = pretraining_seed(run.S, seed)  # BP may be shared by the fine-tuning seeds
 
     def make():
+        maps = anomaly_data(run)["maps"] if mode == "agbp" else None  # before the seed: may draw or be kept
         seed_everything(seed)
         bb = staged_backbone(name, pretrained=imagenet)
-        maps = anomaly_data(run)["maps"] if mode == "agbp" else None
         hist = pretrain_agbp(
             bb,
             run.pool["images"],
