@@ -21,11 +21,12 @@ OWN_DATA_TASKS: tuple = ("own_classify", "own_anomaly", "own_detect")
 
 # %% auto #0
 __all__ = ['OWN_DATA_TASKS', 'COMPLETE', 'SPEED_TABLES', 'RUN_CLI', 'cmd_data_list', 'cmd_data_info', 'verified_bad_files',
-           'sigterm_as_interrupt', 'cmd_tables', 'flag_dry_runs', 'status_summary', 'parse_params', 'format_metric',
-           'format_result', 'cmd_reproduce', 'refuse_dry_run_entries', 'result_path_of', 'cmd_report', 'cmd_readme',
-           'run_missing_tables', 'cmd_site', 'cmd_claims', 'speed_tables_last', 'busy_cpu_share', 'warn_if_busy',
-           'batch_folder', 'check_worktree_args', 'not_done_ids', 'copy_back', 'forwarded_argv', 'worktree_groups',
-           'run_in_worktree', 'worktree_batch', 'add_data_root', 'build_parser', 'tables_missing_reason', 'main']
+           'sigterm_as_interrupt', 'exit_at_once', 'cmd_tables', 'flag_dry_runs', 'status_summary', 'parse_params',
+           'format_metric', 'format_result', 'cmd_reproduce', 'refuse_dry_run_entries', 'result_path_of', 'cmd_report',
+           'cmd_readme', 'run_missing_tables', 'cmd_site', 'cmd_claims', 'speed_tables_last', 'busy_cpu_share',
+           'warn_if_busy', 'batch_folder', 'check_worktree_args', 'not_done_ids', 'copy_back', 'forwarded_argv',
+           'worktree_groups', 'run_in_worktree', 'worktree_batch', 'add_data_root', 'build_parser',
+           'tables_missing_reason', 'main']
 
 # %% ../nbs/91_cli.ipynb #7435a807
 def cmd_data_list(args) -> int:
@@ -97,6 +98,15 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+# %% ../nbs/91_cli.ipynb #b4b29008
+def exit_at_once(status: int) -> None:
+    "Flush stdout and stderr, then end the process with `status` without the interpreter's shutdown."
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 # %% ../nbs/91_cli.ipynb #1d1c23b6
 def cmd_tables(args) -> int:
@@ -834,4 +844,6 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM in a batch or a `run` task: no traceback
         print(f"defect-nb: stopped ({str(e) or 'Ctrl-C'})", file=sys.stderr)
+        if argv is None and args.cmd == "run":  # the `defect-nb run` process (not a call from Python)
+            exit_at_once(130)
         return 130
