@@ -29,11 +29,12 @@ from defect_nb.detect import (
 )
 
 # %% auto #0
-__all__ = ['DATASET_NAMES', 'PSEUDO_BOXES', 'MODES', 'NOTES', 'AgsspRun', 'model_cache_dir', 'load_run', 'table_seeds',
-           'table_backbones', 'pretraining_seed', 'fine_tune_set', 'plain_kw', 'model_path', 'anomaly_data',
-           'bp_freeze', 'backbone', 'dp_freeze', 'detector', 'finetune', 'entry_timing', 'summarise', 'curve_flat',
-           'training_curves', 'modes_for', 'mode_label', 'efficiency_metrics', 'plot_map', 'plot_pseudo_boxes',
-           'plot_curves', 'entry_datasets', 'pool_box_stats', 'entry_protocol']
+__all__ = ['DATASET_NAMES', 'PSEUDO_BOXES', 'MODES', 'PRETRAINING_STAGES', 'NOTES', 'AgsspRun', 'model_cache_dir', 'load_run',
+           'table_seeds', 'table_backbones', 'pretraining_seed', 'fine_tune_set', 'plain_kw', 'model_path',
+           'anomaly_data', 'bp_freeze', 'backbone', 'dp_freeze', 'detector', 'finetune', 'entry_timing', 'summarise',
+           'curve_flat', 'training_curves', 'pretraining_curves', 'modes_for', 'mode_label', 'efficiency_metrics',
+           'plot_map', 'plot_pseudo_boxes', 'plot_curves', 'curve_judgement', 'plot_pretraining_curves',
+           'entry_datasets', 'pool_box_stats', 'finite_drop', 'entry_protocol']
 
 # %% ../nbs/34_agssp.ipynb #e9591602
 DATASET_NAMES = {"train": "NEU-DET", "mini": "NEU-DET-Mini", "mini50": "NEU-DET-Mini50"}
@@ -183,16 +184,20 @@ def dp_freeze(S: AgsspDetectSettings, name: str) -> int:
 
 
 def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
-    "(six-class FCOS to fine-tune, DP info) for `mode` (scratch | imagenet | in-domain | agbp | agssp)."
+    """(six-class FCOS to fine-tune, pretraining info) for `mode` (scratch | imagenet | in-domain | agbp |
+    agssp).
+
+    The info holds the BP history (`bp_hist`) where a backbone was pretrained, and for `agssp` the DP history
+    (`dp_hist`) and the pool's counts of images with boxes and of boxes."""
     if mode != "agssp":
-        bb, _ = backbone(run, name, mode, seed, **bpkw)
+        bb, bp_hist = backbone(run, name, mode, seed, **bpkw)
         seed_everything(seed)  # the new FPN and heads: the fine-tuning seed's draw, whatever ran before
-        return _fcos(run, bb, 6, run.S["img"]), {}
+        return _fcos(run, bb, 6, run.S["img"]), {"bp_hist": bp_hist} if bp_hist else {}
     S = run.S
     pseed = pretraining_seed(S, seed)
 
     def make():
-        bb, _ = backbone(run, name, "agbp", pseed, **bpkw)
+        bb, bp_hist = backbone(run, name, "agbp", pseed, **bpkw)
         seed_everything(pseed)
         det1 = _fcos(run, bb, 1, S["pre_img"])
         A = anomaly_data(run)
@@ -202,6 +207,7 @@ def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
         return {
             "state": det1.state_dict(),
             "hist": hist,
+            "bp_hist": bp_hist,
             "n_images_with_boxes": sum(len(b["boxes"]) > 0 for b in A["boxes"]),
             "n_boxes": sum(len(b["boxes"]) for b in A["boxes"]),
         }
@@ -211,11 +217,13 @@ def detector(run: AgsspRun, name: str, mode: str, seed: int, **bpkw):
     det1.load_state_dict(entry["state"])
     seed_everything(seed)  # the new class layer: the fine-tuning seed's draw, whether DP ran now or was kept
     det = transfer_detector(det1, _fcos(run, staged_backbone(name, pretrained=False), 6, S["img"]))
-    return det, {k: entry[k] for k in ("hist", "n_images_with_boxes", "n_boxes")}
+    counts = {k: entry[k] for k in ("n_images_with_boxes", "n_boxes")}
+    return det, {"bp_hist": entry["bp_hist"], "dp_hist": entry["hist"], **counts}
 
 # %% ../nbs/34_agssp.ipynb #760483b9
 def finetune(run: AgsspRun, name: str, mode: str, dataset: str, seed: int, **bpkw) -> dict:
-    "Fine-tune `mode`'s detector on `dataset` (train, `seed`'s mini | mini50), test it; `from_cache`: kept."
+    """Fine-tune `mode`'s detector on `dataset` (train, `seed`'s mini | mini50), test it; `from_cache`: kept.
+    `pretraining`: the BP / DP histories and pseudo-box counts behind it (`detector`)."""
     S = run.S
 
     def make():
@@ -234,7 +242,13 @@ def finetune(run: AgsspRun, name: str, mode: str, dataset: str, seed: int, **bpk
         )
         metrics = evaluate_detector(det, run.splits["test"])
         wall_s = time.time() - t0
-        return {"state": det.state_dict(), "hist": hist, "metrics": metrics, "dp": info, "wall_s": wall_s}
+        return {
+            "state": det.state_dict(),
+            "hist": hist,
+            "metrics": metrics,
+            "pretraining": info,
+            "wall_s": wall_s,
+        }
 
     boxes = {"pseudo_boxes": PSEUDO_BOXES} if mode == "agssp" else {}
     path = model_path(run, "ft", name, mode, dataset, seed, **boxes, **plain_kw(bpkw))
@@ -287,6 +301,22 @@ def training_curves(runs_by_method: dict) -> dict:
     for method, runs in runs_by_method.items():
         curve = np.mean([r["hist"]["loss"] for r in runs], axis=0)
         out[method] = {"loss": [float(v) for v in curve], **curve_flat(curve)}
+    return out
+
+
+def pretraining_curves(runs_by_method: dict) -> dict:
+    """Per method that pretrains: the loss per epoch of backbone pretraining (`bp`) and detector pretraining
+    (`dp`), mean over the runs' pretrainings (one, when they share it), and whether it flattened."""
+    out = {}
+    for method, runs in runs_by_method.items():
+        stages = {}
+        for stage in ("bp", "dp"):
+            hists = [r["pretraining"].get(f"{stage}_hist") for r in runs]
+            if all(hists):
+                curve = np.mean([h["loss"] for h in hists], axis=0)
+                stages[stage] = {"loss": [float(v) for v in curve], **curve_flat(curve)}
+        if stages:
+            out[method] = stages
     return out
 
 
@@ -365,6 +395,41 @@ def plot_curves(curves: dict, title: str):
     ax.legend(fontsize=6)
     return fig
 
+
+PRETRAINING_STAGES = {"bp": "backbone pretraining (BP)", "dp": "detector pretraining on pseudo boxes (DP)"}
+
+
+def curve_judgement(curve: dict) -> str:
+    "How a legend names a curve (`curve_flat`): flat, still falling, or too short to judge."
+    if np.isnan(curve["tail_drop"]):
+        return "too short to judge"
+    return "flat" if curve["flat"] else "still falling"
+
+
+def plot_pretraining_curves(curves: dict, title: str):
+    "The BP (left) and DP (right) loss per epoch (`pretraining_curves`); a shared pretraining: one line."
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(1, 2, figsize=(11, 3.4))
+    for ax, (stage, stage_name) in zip(axs, PRETRAINING_STAGES.items()):
+        curve_of, methods_of = {}, {}  # per distinct loss curve: the curve, the methods pretrained by it
+        for method, by_stage in curves.items():
+            if stage in by_stage:
+                loss = tuple(by_stage[stage]["loss"])
+                curve_of[loss] = by_stage[stage]
+                methods_of.setdefault(loss, []).append(method)
+        for loss, curve in curve_of.items():
+            label = f"{'; '.join(methods_of[loss])} ({curve_judgement(curve)})"
+            ax.plot(range(1, len(loss) + 1), loss, marker=".", label=label)
+        ax.set_xlabel(f"{stage_name}: epoch")
+        ax.set_ylabel("training loss on the pool")
+        if curve_of:
+            ax.legend(fontsize=6)
+        else:
+            ax.text(0.5, 0.5, "not run in this table", ha="center", transform=ax.transAxes)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
 # %% ../nbs/34_agssp.ipynb #771e8589
 NOTES = (
     "Detector: torchvision FCOS (no torchvision weights) over an FPN on our backbones, in place of the "
@@ -419,11 +484,17 @@ def pool_box_stats(run: AgsspRun) -> dict:
     return stats
 
 
+def finite_drop(curve: dict) -> dict:
+    "`tail_drop` of a curve, left out where it is undefined (a curve too short to judge)."
+    return {} if np.isnan(curve["tail_drop"]) else {"tail_drop": curve["tail_drop"]}
+
+
 def entry_protocol(run: AgsspRun, runs: dict, **extra) -> dict:
     "The entry's `protocol`: settings, detector, BP rules, pseudo boxes and DP counts (if DP ran), FT curves."
     first = next(iter(runs.values()))[0]
-    dp_info = next((r[0]["dp"] for r in runs.values() if r[0]["dp"]), {})
+    dp_info = next((r[0]["pretraining"] for r in runs.values() if "dp_hist" in r[0]["pretraining"]), {})
     curves = training_curves(runs)
+    pre_curves = pretraining_curves(runs)
     stages = "BP/DP" if dp_info else "BP"
     protocol = {
         **run.S.as_dict(),
@@ -460,8 +531,17 @@ def entry_protocol(run: AgsspRun, runs: dict, **extra) -> dict:
     return {
         **protocol,
         "ft_wall_s": {k: round(float(np.mean([r["wall_s"] for r in v])), 1) for k, v in runs.items()},
-        "ft_curve": {k: {"tail_drop": c["tail_drop"], "flat": c["flat"]} for k, c in curves.items()},
+        "ft_curve": {method: {"flat": c["flat"]} | finite_drop(c) for method, c in curves.items()},
         "ft_curve_rule": "flat: the training loss of the last fifth of the epochs fell by < 5 % from the "
         "fifth before (mean over seeds)",
+        "pretraining_curve": {
+            method: {
+                stage: {"epochs": len(curve["loss"]), "flat": curve["flat"]} | finite_drop(curve)
+                for stage, curve in by_stage.items()
+            }
+            for method, by_stage in pre_curves.items()
+        },
+        "pretraining_curve_rule": "the same rule on the pool's pretraining loss per epoch (BP, DP); a stage "
+        "of one epoch has no curve and is not flat",
         **extra,
     }

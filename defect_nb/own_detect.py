@@ -236,24 +236,19 @@ def _fresh_detector(S, backbone: str, n_classes: int):
 
 def pretrained_detector(run, backbone: str, mode: str, n_classes: int, seed: int = 0) -> tuple:
     "(detector with `n_classes` classes, history): `agssp.detector`'s pretraining, class logits made anew."
-    from defect_nb.agssp import MODES, backbone as agssp_backbone, detector, pretraining_seed
+    from defect_nb.agssp import MODES, detector
     from defect_nb.core import seed_everything
     from defect_nb.detect import transfer_detector
 
     if mode not in MODES:
         raise ValueError(f"unknown pretraining {mode!r}; choose one of {', '.join(MODES)}")
     det_tables, info = detector(run, backbone, mode, seed)
-    hist = {}
-    bp_mode = {"agssp": "agbp"}.get(mode, mode)
-    if bp_mode in ("in-domain", "agbp"):
-        hist["backbone pretraining"] = agssp_backbone(run, backbone, bp_mode, pretraining_seed(run.S, seed))[
-            1
-        ]
-    if info:
-        hist["detector pretraining"] = info["hist"]
+    stage_names = {"bp_hist": "backbone pretraining", "dp_hist": "detector pretraining"}
+    hist = {name: info[key] for key, name in stage_names.items() if key in info}
+    counts = {key: value for key, value in info.items() if key not in stage_names}
     seed_everything(seed)
     det = transfer_detector(det_tables, _fresh_detector(run.S, backbone, n_classes))
-    return det, {**hist, **{k: v for k, v in info.items() if k != "hist"}}
+    return det, {**hist, **counts}
 
 # %% ../nbs/26_own_detect.ipynb #4ad83de8
 def detection_record(metrics: dict, classes: list, test_set) -> dict:
