@@ -15,16 +15,16 @@ from .runner import FAMILIES, TABLES, valid_result, entry_provenance
 
 # %% auto #0
 __all__ = ['ALPHA', 'MIN_SEEDS', 'SUPPORTED', 'CONTRADICTED', 'INCONCLUSIVE', 'UNTESTABLE', 'STALE', 'VERDICTS', 'RELATIONS',
-           'PER_RUN_METRIC', 'PAPER_BUDGETS', 'PRETRAINED_ROW', 'FINETUNE_SETS', 'BUDGET_READERS', 'REPEATS',
-           'PROVENANCE_WHY', 'LIGHT', 'CSRL_CLAIMS', 'SCL_CLAIMS', 'CAT_FULL', 'PAPER_GENERATORS', 'NO_SWIN',
+           'PER_RUN_METRIC', 'PAPER_BUDGETS', 'PRETRAINED_ROW', 'FINETUNE_SETS', 'STAGE_NAMES', 'BUDGET_READERS',
+           'REPEATS', 'PROVENANCE_WHY', 'LIGHT', 'CSRL_CLAIMS', 'SCL_CLAIMS', 'CAT_FULL', 'PAPER_GENERATORS', 'NO_SWIN',
            'CAT_CLAIMS', 'LITE', 'AGBP_DEFAULT', 'AGSSP_CLAIMS', 'CLAIMS', 'SENSES', 'LEDGER_HEADER',
            'LEDGER_HEADER_FULL', 'sign_test', 't_interval', 'decide', 'decide_single', 'Arm', 'arm', 'Compare',
            'Threshold', 'Claim', 'fmt_number', 'fmt_diff', 'describe_test', 'find_rows', 'runs_of_row', 'run_accuracy',
-           'seed_values', 'Budget', 'csrl_budget', 'scl_budget', 'cat_budget', 'agssp_budget', 'entry_budget',
-           'fmt_fraction', 'Outcome', 'resolve', 'run_compare', 'threshold_bound', 'short_of_paper', 'weigh',
-           'repeat_values', 'run_repeated', 'run_threshold', 'run_test', 'fmt_outcome', 'Assessment', 'substitute_note',
-           'rows_named', 'combine', 'assess', 'agbp', 'declaration_problems', 'ledger', 'verdict_counts', 'counts_line',
-           'format_ledger', 'assessment_dict', 'ledger_row']
+           'seed_values', 'Budget', 'csrl_budget', 'scl_budget', 'cat_budget', 'unflattened_stages', 'agssp_budget',
+           'entry_budget', 'fmt_fraction', 'Outcome', 'resolve', 'run_compare', 'threshold_bound', 'short_of_paper',
+           'weigh', 'repeat_values', 'run_repeated', 'run_threshold', 'run_test', 'fmt_outcome', 'Assessment',
+           'substitute_note', 'rows_named', 'combine', 'assess', 'agbp', 'declaration_problems', 'ledger',
+           'verdict_counts', 'counts_line', 'format_ledger', 'assessment_dict', 'ledger_row']
 
 # %% ../nbs/93_claims.ipynb #60ca5024
 ALPHA = 0.05  # the one-sided level of every test
@@ -346,8 +346,26 @@ FINETUNE_SETS = {
 }  # row suffix -> ft_epochs key
 
 
+STAGE_NAMES = {"bp": "backbone pretraining", "dp": "detector pretraining"}
+
+
+def unflattened_stages(protocol: dict, rows: list) -> str:
+    "The training stages behind `rows` whose loss had not flattened (`pretraining_curve`, `ft_curve`), or ''."
+    stages = []
+    for row in rows:
+        pretraining = (protocol.get("pretraining_curve") or {}).get(row["method"], {})
+        for stage, curve in pretraining.items():
+            if not curve["flat"]:
+                stages.append(f"{STAGE_NAMES[stage]} ({curve['epochs']} epochs)")
+        fine_tuning = (protocol.get("ft_curve") or {}).get(row["method"])
+        if fine_tuning and not fine_tuning["flat"]:
+            stages.append("fine-tuning")
+    return ", ".join(dict.fromkeys(stages))
+
+
 def agssp_budget(entry: dict, rows: list) -> Budget:
-    "Backbone pretraining epochs × pool images against 200 × 120,000; fine-tuning epochs per data set."
+    """Backbone pretraining epochs × pool images against 200 × 120,000; fine-tuning epochs per data set; the
+    stages whose loss was still falling at the end."""
     paper, p = PAPER_BUDGETS["agssp"], entry.get("protocol") or {}
     pool = _pool_size(entry)
     if not p.get("bp_epochs") or not pool:
@@ -366,6 +384,9 @@ def agssp_budget(entry: dict, rows: list) -> Budget:
     pretrained = not rows or any(PRETRAINED_ROW.search(r["method"]) for r in rows)
     if shared is not None and pretrained:
         text += f"; one pretraining (seed {shared}) serves every seed, so the seeds vary fine-tuning only"
+    still_falling = unflattened_stages(p, rows)
+    if still_falling:
+        text += f"; loss still falling at the end of {still_falling}"
     return Budget(ours / theirs, text)
 
 
